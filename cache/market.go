@@ -1,0 +1,587 @@
+package cache
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/redis/go-redis/v9"
+	"github.com/shopspring/decimal"
+
+	"github.com/tickstash/tickstash/market"
+)
+
+// ErrNotFound is returned by reads of a market that has no data in Redis (never written,
+// or expired).
+var ErrNotFound = errors.New("cache: not found")
+
+// ErrInvalid is wrapped by Write when a record in the batch does not validate; nothing of
+// the batch is written then, and retrying it cannot succeed.
+var ErrInvalid = errors.New("cache: invalid record")
+
+//go:embed candle_upsert.lua
+var candleUpsertLua string
+
+var candleUpsert = redis.NewScript(candleUpsertLua)
+
+// MarketConfig configures a MarketStore. Every zero value means the documented default.
+type MarketConfig struct {
+	// Prefix starts every key; "" means DefaultPrefix ("ts").
+	Prefix string
+	// TradeRetention is how far back, in exchange time, a trade stream reaches, and the
+	// stream key's TTL. 0 means 24h.
+	TradeRetention time.Duration
+	// TickerTTL is the TTL of a market's ticker hash. 0 means 24h.
+	TickerTTL time.Duration
+	// CandleRetention is how far back, in candle open time, each interval's candles are
+	// kept, and that key's TTL. Intervals not in the map use DefaultCandleRetention.
+	CandleRetention map[market.Interval]time.Duration
+	// MarketsRetention is how long a market stays in the Markets index after its last
+	// write. 0 means 7 days.
+	MarketsRetention time.Duration
+	// Now is the clock for TTL bookkeeping of the Markets index; nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultCandleRetention returns the retention of an interval's candles when
+// MarketConfig.CandleRetention does not name it: about 6 000 to 22 000 candles, e.g.
+// 7 days of 1m candles.
+func DefaultCandleRetention(iv market.Interval) time.Duration {
+	const day = 24 * time.Hour
+	switch iv {
+	case market.Interval1s:
+		return 6 * time.Hour
+	case market.Interval1m:
+		return 7 * day
+	case market.Interval3m:
+		return 21 * day
+	case market.Interval5m:
+		return 30 * day
+	case market.Interval15m:
+		return 90 * day
+	case market.Interval30m:
+		return 180 * day
+	case market.Interval1h:
+		return 365 * day
+	case market.Interval4h:
+		return 3 * 365 * day
+	default:
+		return 10 * 365 * day
+	}
+}
+
+// MarketStore writes and reads a market's trades, ticker and candles in Redis.
+// It is safe for concurrent use.
+type MarketStore struct {
+	rdb  redis.UniversalClient
+	keys Keyspace
+	cfg  MarketConfig
+
+	writeSeconds   prometheus.Histogram
+	writeErrors    prometheus.Counter
+	tradesWritten  prometheus.Counter
+	tradesRepeated prometheus.Counter
+	candlesWritten prometheus.Counter
+}
+
+// NewMarketStore returns a store over rdb. Its metrics are registered with reg.
+func NewMarketStore(rdb redis.UniversalClient, cfg MarketConfig, reg prometheus.Registerer) *MarketStore {
+	if cfg.TradeRetention <= 0 {
+		cfg.TradeRetention = 24 * time.Hour
+	}
+	if cfg.TickerTTL <= 0 {
+		cfg.TickerTTL = 24 * time.Hour
+	}
+	if cfg.MarketsRetention <= 0 {
+		cfg.MarketsRetention = 7 * 24 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	f := promauto.With(reg)
+	return &MarketStore{
+		rdb:  rdb,
+		keys: NewKeyspace(cfg.Prefix),
+		cfg:  cfg,
+		writeSeconds: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "tickstash_cache_batch_write_duration_seconds",
+			Help:    "Time to write one batch of market data to Redis (one pipeline round trip), successful or not.",
+			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16),
+		}),
+		writeErrors: f.NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_cache_write_errors_total",
+			Help: "Batches of market data that failed to write to Redis.",
+		}),
+		tradesWritten: f.NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_cache_trades_written_total",
+			Help: "Trades appended to trade streams.",
+		}),
+		tradesRepeated: f.NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_cache_trades_duplicate_total",
+			Help: "Trades not appended because the stream already holds them or a later trade (replays, reconnect overlaps).",
+		}),
+		candlesWritten: f.NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_cache_candles_written_total",
+			Help: "Candle upserts written to Redis, forming and closed.",
+		}),
+	}
+}
+
+// Keys returns the store's keyspace.
+func (s *MarketStore) Keys() Keyspace { return s.keys }
+
+// CandleRetention returns how long candles of iv are kept.
+func (s *MarketStore) CandleRetention(iv market.Interval) time.Duration {
+	if d, ok := s.cfg.CandleRetention[iv]; ok && d > 0 {
+		return d
+	}
+	return DefaultCandleRetention(iv)
+}
+
+// Batch is a set of market data written in one pipeline. The trades of one market must
+// be in exchange order.
+type Batch struct {
+	Trades  []market.Trade
+	Quotes  []market.Quote
+	Candles []market.Candle
+}
+
+// Len returns how many records the batch holds.
+func (b *Batch) Len() int { return len(b.Trades) + len(b.Quotes) + len(b.Candles) }
+
+// Reset empties the batch, keeping its capacity.
+func (b *Batch) Reset() {
+	clear(b.Trades)
+	clear(b.Quotes)
+	clear(b.Candles)
+	b.Trades, b.Quotes, b.Candles = b.Trades[:0], b.Quotes[:0], b.Candles[:0]
+}
+
+// WriteStats says what a Write did.
+type WriteStats struct {
+	// Trades appended, and trades skipped because the stream already had them.
+	Trades, Duplicates int
+	// Candles upserted.
+	Candles int
+}
+
+type mkt struct {
+	ex  market.Exchange
+	sym market.Symbol
+}
+
+// Write stores the batch in one pipeline: each trade appended to its market's stream
+// (trimmed to the retention window by the newest trade's time), the newest trade and quote
+// of each market in its ticker, each candle upserted by open time, every touched key's
+// TTL refreshed.
+//
+// Writing the same batch again leaves Redis as it was: a trade whose id is numeric gets
+// the stream id <exchange ms>-<trade id>, which Redis refuses to repeat (counted in
+// Duplicates); trades without a numeric id cannot be deduplicated. On error nothing is
+// lost by retrying the whole batch. The error wraps the first failed command's, or
+// ErrInvalid when a record does not validate (then nothing is written).
+func (s *MarketStore) Write(ctx context.Context, b *Batch) (WriteStats, error) {
+	start := time.Now()
+	st, err := s.write(ctx, b)
+	s.writeSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		s.writeErrors.Inc()
+		return st, err
+	}
+	s.tradesWritten.Add(float64(st.Trades))
+	s.tradesRepeated.Add(float64(st.Duplicates))
+	s.candlesWritten.Add(float64(st.Candles))
+	return st, nil
+}
+
+func (s *MarketStore) write(ctx context.Context, b *Batch) (WriteStats, error) {
+	var st WriteStats
+	if b.Len() == 0 {
+		return st, nil
+	}
+	for i := range b.Trades {
+		if err := b.Trades[i].Validate(); err != nil {
+			return st, fmt.Errorf("%w: trade %s of %s:%s: %w", ErrInvalid, b.Trades[i].ID, b.Trades[i].Exchange, b.Trades[i].Symbol, err)
+		}
+	}
+	for i := range b.Quotes {
+		if err := b.Quotes[i].Validate(); err != nil {
+			return st, fmt.Errorf("%w: quote of %s:%s: %w", ErrInvalid, b.Quotes[i].Exchange, b.Quotes[i].Symbol, err)
+		}
+	}
+	now := s.cfg.Now()
+	pipe := s.rdb.Pipeline()
+
+	// The newest trade per market sets the trim point and the ticker.
+	newest := make(map[mkt]int, 4)
+	for i := range b.Trades {
+		newest[mkt{b.Trades[i].Exchange, b.Trades[i].Symbol}] = i
+	}
+	xadds := make([]*redis.StringCmd, len(b.Trades))
+	for i := range b.Trades {
+		t := &b.Trades[i]
+		m := mkt{t.Exchange, t.Symbol}
+		minID := b.Trades[newest[m]].Time.Add(-s.cfg.TradeRetention).UnixMilli()
+		if minID < 0 {
+			minID = 0
+		}
+		xadds[i] = pipe.XAdd(ctx, &redis.XAddArgs{
+			Stream: s.keys.Trades(t.Exchange, t.Symbol),
+			MinID:  strconv.FormatInt(minID, 10),
+			Approx: true,
+			ID:     streamID(t),
+			Values: []string{
+				"id", t.ID,
+				"p", t.Price.String(),
+				"q", t.Qty.String(),
+				"s", t.Side.String(),
+				"t", strconv.FormatInt(t.Time.UnixNano(), 10),
+				"r", strconv.FormatInt(unixNanoOrZero(t.ReceivedAt), 10),
+			},
+		})
+	}
+	touched := make(map[mkt]struct{}, len(newest))
+	for m, i := range newest {
+		t := &b.Trades[i]
+		pipe.PExpire(ctx, s.keys.Trades(m.ex, m.sym), s.cfg.TradeRetention)
+		pipe.HSet(ctx, s.keys.Ticker(m.ex, m.sym),
+			"last", t.Price.String(), "last_qty", t.Qty.String(), "last_side", t.Side.String(),
+			"last_id", t.ID, "last_time", market.FormatTime(t.Time), "updated", market.FormatTime(now))
+		touched[m] = struct{}{}
+	}
+	newestQuote := make(map[mkt]int, 4)
+	for i := range b.Quotes {
+		newestQuote[mkt{b.Quotes[i].Exchange, b.Quotes[i].Symbol}] = i
+	}
+	for m, i := range newestQuote {
+		q := &b.Quotes[i]
+		pipe.HSet(ctx, s.keys.Ticker(m.ex, m.sym),
+			"bid", q.Bid.String(), "bid_qty", q.BidQty.String(), "ask", q.Ask.String(), "ask_qty", q.AskQty.String(),
+			"quote_time", market.FormatTime(q.Time), "updated", market.FormatTime(now))
+		touched[m] = struct{}{}
+	}
+	for m := range touched {
+		pipe.PExpire(ctx, s.keys.Ticker(m.ex, m.sym), s.cfg.TickerTTL)
+	}
+	upserts := make([]*redis.Cmd, len(b.Candles))
+	for i := range b.Candles {
+		c := &b.Candles[i]
+		if err := c.Validate(); err != nil {
+			return st, fmt.Errorf("%w: candle %s %s:%s %s: %w", ErrInvalid, c.Interval, c.Exchange, c.Symbol, market.FormatTime(c.OpenTime), err)
+		}
+		upserts[i] = s.upsertCandle(ctx, pipe, c)
+		touched[mkt{c.Exchange, c.Symbol}] = struct{}{}
+	}
+	if len(touched) > 0 {
+		members := make([]redis.Z, 0, len(touched))
+		for m := range touched {
+			members = append(members, redis.Z{Score: float64(now.UnixMilli()), Member: string(m.ex) + ":" + string(m.sym)})
+		}
+		pipe.ZAdd(ctx, s.keys.Markets(), members...)
+		pipe.ZRemRangeByScore(ctx, s.keys.Markets(), "-inf", "("+strconv.FormatInt(now.Add(-s.cfg.MarketsRetention).UnixMilli(), 10))
+		pipe.PExpire(ctx, s.keys.Markets(), s.cfg.MarketsRetention)
+	}
+
+	cmds, err := pipe.Exec(ctx)
+	if err != nil && !isOnlyExpected(cmds) {
+		return st, fmt.Errorf("cache: write batch of %d records: %w", b.Len(), firstError(cmds, err))
+	}
+	if err := s.retryNoScript(ctx, b.Candles, upserts); err != nil {
+		return st, err
+	}
+	for _, x := range xadds {
+		if x.Err() != nil {
+			st.Duplicates++
+		} else {
+			st.Trades++
+		}
+	}
+	for _, u := range upserts {
+		if n, _ := u.Int(); n == 1 {
+			st.Candles++
+		}
+	}
+	return st, nil
+}
+
+// streamID is the stream entry id of a trade: <exchange ms>-<trade id> when the id is a
+// decimal integer, so that Redis refuses the same trade twice; <exchange ms>-* otherwise.
+func streamID(t *market.Trade) string {
+	ms := t.Time.UnixMilli()
+	if ms < 0 {
+		ms = 0
+	}
+	seq := "*"
+	if t.ID != "" {
+		if _, err := strconv.ParseUint(t.ID, 10, 64); err == nil {
+			seq = t.ID
+		}
+	}
+	return strconv.FormatInt(ms, 10) + "-" + seq
+}
+
+func unixNanoOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// isStreamRefusal reports whether err is Redis refusing an XADD id that is not above the
+// stream's top: the trade, or a later one, is already stored.
+func isStreamRefusal(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "equal or smaller than the target stream top item")
+}
+
+// retryNoScript loads the candle script and runs again the upserts that a Redis without
+// it (restarted, or SCRIPT FLUSH) refused, updating upserts in place.
+func (s *MarketStore) retryNoScript(ctx context.Context, candles []market.Candle, upserts []*redis.Cmd) error {
+	var redo []int
+	for i, u := range upserts {
+		if isNoScript(u.Err()) {
+			redo = append(redo, i)
+		}
+	}
+	if len(redo) == 0 {
+		return nil
+	}
+	if err := candleUpsert.Load(ctx, s.rdb).Err(); err != nil {
+		return fmt.Errorf("cache: load candle script: %w", err)
+	}
+	pipe := s.rdb.Pipeline()
+	for _, i := range redo {
+		upserts[i] = s.upsertCandle(ctx, pipe, &candles[i])
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("cache: upsert %d candles: %w", len(redo), err)
+	}
+	return nil
+}
+
+// isOnlyExpected reports whether every failed command failed in a way write handles:
+// a trade the stream already holds, or the candle script missing.
+func isOnlyExpected(cmds []redis.Cmder) bool {
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !isStreamRefusal(err) && !isNoScript(err) {
+			return false
+		}
+	}
+	return true
+}
+
+func firstError(cmds []redis.Cmder, err error) error {
+	for _, c := range cmds {
+		if cerr := c.Err(); cerr != nil && !isStreamRefusal(cerr) && !isNoScript(cerr) {
+			return cerr
+		}
+	}
+	return err
+}
+
+func isNoScript(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "NOSCRIPT")
+}
+
+// LastCandles returns up to n of the newest candles of a market and interval, oldest
+// first, in one round trip. The newest may still be forming (Closed false). It returns an
+// empty slice, not an error, for a market with no candles.
+func (s *MarketStore) LastCandles(ctx context.Context, ex market.Exchange, sym market.Symbol, iv market.Interval, n int) ([]market.Candle, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("cache: last candles: n must be positive, got %d", n)
+	}
+	members, err := s.rdb.ZRevRange(ctx, s.keys.Candles(ex, sym, iv), 0, int64(n-1)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("cache: last %d %s candles of %s:%s: %w", n, iv, ex, sym, err)
+	}
+	out := make([]market.Candle, len(members))
+	for i, m := range members {
+		if err := decodeCandle(m, &out[len(members)-1-i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// CandlesBetween returns the candles of a market and interval that open in [from, to),
+// oldest first, at most limit of them (the oldest ones).
+func (s *MarketStore) CandlesBetween(ctx context.Context, ex market.Exchange, sym market.Symbol, iv market.Interval, from, to time.Time, limit int) ([]market.Candle, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("cache: candles between: limit must be positive, got %d", limit)
+	}
+	members, err := s.rdb.ZRangeByScore(ctx, s.keys.Candles(ex, sym, iv), &redis.ZRangeBy{
+		Min: strconv.FormatInt(from.UnixMilli(), 10), Max: "(" + strconv.FormatInt(to.UnixMilli(), 10),
+		Count: int64(limit),
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("cache: %s candles of %s:%s: %w", iv, ex, sym, err)
+	}
+	out := make([]market.Candle, len(members))
+	for i, m := range members {
+		if err := decodeCandle(m, &out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// upsertCandle queues the candle script for c on pipe. c must be valid.
+func (s *MarketStore) upsertCandle(ctx context.Context, pipe redis.Pipeliner, c *market.Candle) *redis.Cmd {
+	member, _ := c.MarshalJSON() // cannot fail for a valid candle
+	ret := s.CandleRetention(c.Interval)
+	closed := "0"
+	if c.Closed {
+		closed = "1"
+	}
+	return candleUpsert.EvalSha(ctx, pipe, []string{s.keys.Candles(c.Exchange, c.Symbol, c.Interval)},
+		c.OpenTime.UnixMilli(), string(member), closed, c.OpenTime.Add(-ret).UnixMilli(), ret.Milliseconds())
+}
+
+func decodeCandle(member string, c *market.Candle) error {
+	if err := c.UnmarshalJSON([]byte(member)); err != nil {
+		return fmt.Errorf("cache: stored candle is corrupt (%w): %.120s", err, member)
+	}
+	return nil
+}
+
+// Ticker is a market's latest state as the ticker hash holds it. Fields of a side that
+// was never written (no trade yet, no quote yet) are zero.
+type Ticker struct {
+	Exchange    market.Exchange
+	Symbol      market.Symbol
+	Last        decimal.Decimal
+	LastQty     decimal.Decimal
+	LastSide    market.Side
+	LastTradeID string
+	LastTime    time.Time
+	Bid, BidQty decimal.Decimal
+	Ask, AskQty decimal.Decimal
+	QuoteTime   time.Time
+	// UpdatedAt is when tickstash last wrote the hash.
+	UpdatedAt time.Time
+}
+
+// Ticker returns a market's ticker, or ErrNotFound.
+func (s *MarketStore) Ticker(ctx context.Context, ex market.Exchange, sym market.Symbol) (Ticker, error) {
+	h, err := s.rdb.HGetAll(ctx, s.keys.Ticker(ex, sym)).Result()
+	if err != nil {
+		return Ticker{}, fmt.Errorf("cache: ticker of %s:%s: %w", ex, sym, err)
+	}
+	if len(h) == 0 {
+		return Ticker{}, fmt.Errorf("cache: ticker of %s:%s: %w", ex, sym, ErrNotFound)
+	}
+	t := Ticker{Exchange: ex, Symbol: sym, LastTradeID: h["last_id"]}
+	var p parser
+	t.Last = p.decimal(h, "last")
+	t.LastQty = p.decimal(h, "last_qty")
+	t.Bid = p.decimal(h, "bid")
+	t.BidQty = p.decimal(h, "bid_qty")
+	t.Ask = p.decimal(h, "ask")
+	t.AskQty = p.decimal(h, "ask_qty")
+	t.LastTime = p.time(h, "last_time")
+	t.QuoteTime = p.time(h, "quote_time")
+	t.UpdatedAt = p.time(h, "updated")
+	if v, ok := h["last_side"]; ok {
+		t.LastSide, p.err = market.ParseSide(v)
+	}
+	if p.err != nil {
+		return Ticker{}, fmt.Errorf("cache: ticker of %s:%s is corrupt: %w", ex, sym, p.err)
+	}
+	return t, nil
+}
+
+// RecentTrades returns up to n of a market's newest trades, newest first.
+func (s *MarketStore) RecentTrades(ctx context.Context, ex market.Exchange, sym market.Symbol, n int) ([]market.Trade, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("cache: recent trades: n must be positive, got %d", n)
+	}
+	msgs, err := s.rdb.XRevRangeN(ctx, s.keys.Trades(ex, sym), "+", "-", int64(n)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("cache: recent trades of %s:%s: %w", ex, sym, err)
+	}
+	out := make([]market.Trade, 0, len(msgs))
+	for _, m := range msgs {
+		var p parser
+		t := market.Trade{Exchange: ex, Symbol: sym}
+		t.ID, _ = m.Values["id"].(string)
+		t.Price = p.decimalAny(m.Values["p"])
+		t.Qty = p.decimalAny(m.Values["q"])
+		side, _ := m.Values["s"].(string)
+		if t.Side, err = market.ParseSide(side); err != nil {
+			p.err = err
+		}
+		t.Time = p.unixNano(m.Values["t"])
+		if r := p.unixNano(m.Values["r"]); r.UnixNano() != 0 {
+			t.ReceivedAt = r
+		}
+		if p.err != nil {
+			return nil, fmt.Errorf("cache: trade %s of %s:%s is corrupt: %w", m.ID, ex, sym, p.err)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// Markets returns the markets written within the Markets retention, most recently
+// updated first.
+func (s *MarketStore) Markets(ctx context.Context) ([]market.Instrument, error) {
+	members, err := s.rdb.ZRevRange(ctx, s.keys.Markets(), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("cache: markets: %w", err)
+	}
+	out := make([]market.Instrument, 0, len(members))
+	for _, m := range members {
+		ex, sym, ok := strings.Cut(m, ":")
+		if !ok {
+			continue
+		}
+		out = append(out, market.Instrument{Exchange: market.Exchange(ex), Symbol: market.Symbol(sym)})
+	}
+	return out, nil
+}
+
+// parser decodes stored fields, keeping the first error.
+type parser struct{ err error }
+
+func (p *parser) decimal(h map[string]string, field string) decimal.Decimal {
+	v, ok := h[field]
+	if !ok || v == "" {
+		return decimal.Decimal{}
+	}
+	return p.decimalAny(v)
+}
+
+func (p *parser) decimalAny(v any) decimal.Decimal {
+	s, _ := v.(string)
+	d, err := decimal.NewFromString(s)
+	if err != nil && p.err == nil {
+		p.err = fmt.Errorf("decimal %q: %w", s, err)
+	}
+	return d
+}
+
+func (p *parser) time(h map[string]string, field string) time.Time {
+	v, ok := h[field]
+	if !ok || v == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil && p.err == nil {
+		p.err = fmt.Errorf("%s %q: %w", field, v, err)
+	}
+	return t
+}
+
+func (p *parser) unixNano(v any) time.Time {
+	s, _ := v.(string)
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil && p.err == nil {
+		p.err = fmt.Errorf("time %q: %w", s, err)
+	}
+	return time.Unix(0, n).UTC()
+}
