@@ -22,7 +22,7 @@ var goldenSpecs = []string{
 }
 
 // allSpecs adds the indicators TA-Lib does not have.
-var allSpecs = append(append([]string(nil), goldenSpecs...), "vwap:20", "vwap:1", "vwap:session", "macd", "stoch")
+var allSpecs = append(append([]string(nil), goldenSpecs...), "vwap:20", "vwap:1", "vwap:session", "macd:5,35", "stoch:5,3,3")
 
 func mustSpecs(tb testing.TB, texts []string) []Spec {
 	tb.Helper()
