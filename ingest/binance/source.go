@@ -1,0 +1,113 @@
+package binance
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tickstash/tickstash/ingest"
+	"github.com/tickstash/tickstash/ingest/wsfeed"
+	"github.com/tickstash/tickstash/market"
+)
+
+// Default combined-stream endpoints.
+const (
+	URL   = "wss://stream.binance.com:9443/stream"
+	USURL = "wss://stream.binance.us:9443/stream"
+)
+
+// Config configures a Binance source.
+type Config struct {
+	// Exchange is market.Binance (the zero value means it) or market.BinanceUS.
+	Exchange market.Exchange
+	// URL is the combined-stream endpoint, without the query. Empty means URL or
+	// USURL by Exchange; tests point it at a local server.
+	URL string
+	// Symbols are Binance's names, e.g. "BTCUSDT" (any case). Required.
+	Symbols []string
+	// Streams are the per-symbol streams: "trade", "aggTrade", "bookTicker". Nil means
+	// trade and bookTicker. Subscribe to one trade stream only: trade and aggTrade
+	// ids are different sequences.
+	Streams []string
+	// Klines adds a kline_<interval> stream per symbol for each interval. Nil adds none.
+	Klines []market.Interval
+	// SymbolMap maps native names to canonical symbols (FetchSymbols). Nil splits names
+	// with QuoteAssets.
+	SymbolMap map[string]market.Symbol
+	// MaxAge is when a connection is replaced before Binance's 24 h limit. Zero means
+	// 23 h 30 min.
+	MaxAge time.Duration
+	// Silence, BackoffMin, BackoffMax and Recorder are passed to wsfeed.Config; zero
+	// values mean its defaults.
+	Silence, BackoffMin, BackoffMax time.Duration
+	Recorder                        wsfeed.Recorder
+}
+
+// Source is a live Binance feed; it implements ingest.Source.
+type Source struct {
+	name string
+	feed *wsfeed.Feed
+	err  error
+}
+
+var _ ingest.Source = (*Source)(nil)
+
+// New returns a Binance source. Configuration errors are reported by Run.
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) *Source {
+	ex := cfg.Exchange
+	if ex == "" {
+		ex = market.Binance
+	}
+	base := cfg.URL
+	if base == "" {
+		base = URL
+		if ex == market.BinanceUS {
+			base = USURL
+		}
+	}
+	streams := cfg.Streams
+	if streams == nil {
+		streams = []string{"trade", "bookTicker"}
+	}
+	for _, iv := range cfg.Klines {
+		streams = append(streams, "kline_"+iv.String())
+	}
+	var names []string
+	for _, sym := range cfg.Symbols {
+		for _, st := range streams {
+			names = append(names, strings.ToLower(sym)+"@"+st)
+		}
+	}
+	maxAge := cfg.MaxAge
+	if maxAge <= 0 {
+		maxAge = 23*time.Hour + 30*time.Minute
+	}
+	s := &Source{name: string(ex)}
+	if len(names) == 0 {
+		s.err = errors.New("binance: no symbols configured")
+	}
+	s.feed = wsfeed.New(wsfeed.Config{
+		URL:        base + "?streams=" + strings.Join(names, "/"),
+		Decoder:    NewDecoder(ex, cfg.SymbolMap),
+		Silence:    cfg.Silence,
+		MaxAge:     maxAge,
+		BackoffMin: cfg.BackoffMin,
+		BackoffMax: cfg.BackoffMax,
+		Recorder:   cfg.Recorder,
+	}, log, reg)
+	return s
+}
+
+// Name returns "binance" or "binanceus".
+func (s *Source) Name() string { return s.name }
+
+// Run streams events until ctx is done (see wsfeed.Feed.Run).
+func (s *Source) Run(ctx context.Context, out chan<- ingest.Event) error {
+	if s.err != nil {
+		return s.err
+	}
+	return s.feed.Run(ctx, out)
+}
