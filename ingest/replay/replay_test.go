@@ -135,8 +135,8 @@ func TestDryRunJSON(t *testing.T) {
 		t.Fatalf("%d lines, want 88 (84 quotes, 2 trades, 2 candles)", len(lines))
 	}
 	want := map[string]bool{
-		`{"type":"quote","exchange":"binance","symbol":"NKN-USDT","bid":"0.3521","bid_qty":"672","ask":"0.3526","ask_qty":"3199","time":"2021-10-12T00:28:33.377805Z"}`: true,
-		`{"type":"trade","exchange":"binance","symbol":"NKN-USDT","id":"15683430","price":"0.3528","qty":"58","side":"buy","time":"2021-10-12T00:28:43.963Z"}`:                true,
+		`{"type":"quote","exchange":"binance","symbol":"NKN-USDT","bid":"0.3521","bid_qty":"672","ask":"0.3526","ask_qty":"3199","time":"2021-10-12T00:28:33.377805Z"}`:                                                                                                                                                        true,
+		`{"type":"trade","exchange":"binance","symbol":"NKN-USDT","id":"15683430","price":"0.3528","qty":"58","side":"buy","time":"2021-10-12T00:28:43.963Z"}`:                                                                                                                                                                 true,
 		`{"type":"candle","exchange":"binance","symbol":"NKN-USDT","interval":"1m","open_time":"2021-10-12T00:28:00Z","close_time":"2021-10-12T00:29:00Z","open":"0.3527","high":"0.3528","low":"0.3522","close":"0.3528","volume":"25877","quote_volume":"9116.046","trades":30,"vwap":"0.35228372686169185","closed":false}`: true,
 	}
 	for _, l := range lines {
