@@ -18,9 +18,13 @@
 --              end), after the charge if one was made
 --   retry      microseconds until a request of this cost could pass the policy; 0 if it passes
 --
--- Each state value is "<algorithm> <n> <n> [<n>]" so that a policy whose algorithm changed
--- starts afresh instead of misreading the old state. Every write sets an expiry: a key
--- that expires is equivalent to a fresh one, so no key ever lives without a TTL.
+-- Each state value is "<algorithm> <n>[ <n>[ <n>]]" so that a policy whose algorithm
+-- changed starts afresh instead of misreading the old state. Every write sets an expiry:
+-- a key that expires is equivalent to a fresh one, so no key ever lives without a TTL.
+--
+-- The script runs on every rate-limited request, so it is written for Redis's CPU: one
+-- straight loop, no closures or tables per policy beyond the reply, states parsed with
+-- string.find/sub instead of patterns.
 
 local cost = tonumber(ARGV[1])
 local peek = ARGV[2] == '1'
@@ -29,139 +33,142 @@ local peek = ARGV[2] == '1'
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 
-local function load(key, algo)
-  local v = redis.call('GET', key)
-  if not v then
-    return nil
-  end
-  local a, x, y, z = string.match(v, '^(%a) (%S+) (%S+) ?(%S*)$')
-  if a ~= algo then
-    return nil
-  end
-  return tonumber(x), tonumber(y), tonumber(z)
-end
+local floor, ceil, max, min = math.floor, math.ceil, math.max, math.min
+local find, sub, byte, format = string.find, string.sub, string.byte, string.format
 
--- %.17g keeps microsecond timestamps (16 digits) and fractional GCRA times exact;
--- tostring would round to 14 digits.
-local function fmt(n)
-  return string.format('%.17g', n)
-end
-
--- Each algorithm returns, on the state before this request:
---   ok      whether cost units fit now
---   avail   units available now (before any charge)
---   reset   microseconds until the quota is whole again, uncharged
---   retry   microseconds until cost units fit (0 if ok)
+-- Per policy i, on the state before this request:
+--   ok[i]      whether cost units fit now
+--   avail[i]   units available now (before any charge)
+--   reset[i]   microseconds until the quota is whole again, uncharged
+--   retry[i]   microseconds until cost units fit (0 if ok)
 -- and, when ok, what charging would make of it:
---   reset2  reset after the charge
---   state   the value to store
---   expiry  when that value is no longer needed, microseconds since the epoch
-
-local function fixed(key, limit, window)
-  local start = now - now % window
-  local used = 0
-  local s, n = load(key, 'f')
-  if s == start then
-    used = n
-  end
-  local reset = start + window - now
-  if used + cost <= limit then
-    return true, limit - used, reset, 0, reset, 'f ' .. fmt(start) .. ' ' .. fmt(used + cost), start + window
-  end
-  return false, limit - used, reset, reset
-end
-
--- A sliding window's quota is whole again once both counted windows have slid past.
-local function slidingReset(start, window, cur, prev)
-  if cur > 0 then
-    return start + 2 * window - now
-  elseif prev > 0 then
-    return start + window - now
-  end
-  return 0
-end
-
-local function sliding(key, limit, window)
-  local start = now - now % window
-  local cur, prev = 0, 0
-  local s, c, p = load(key, 's')
-  if s == start then
-    cur, prev = c, p
-  elseif s == start - window then
-    prev = c
-  end
-  local elapsed = now - start
-  local used = math.floor(prev * (window - elapsed) / window) + cur
-  local reset = slidingReset(start, window, cur, prev)
-  if used + cost <= limit then
-    return true, limit - used, reset, 0, slidingReset(start, window, cur + cost, prev),
-      's ' .. fmt(start) .. ' ' .. fmt(cur + cost) .. ' ' .. fmt(prev), start + 2 * window
-  end
-  -- Earliest time at which floor(p * (window - e) / window) + c + cost <= limit, where e
-  -- is the elapsed part of a window: this window if its count leaves room, otherwise
-  -- the next one, where this window's count becomes the previous one.
-  local base, p2, room = start, prev, limit - cur - cost
-  if room < 0 then
-    base, p2, room = start + window, cur, limit - cost
-  end
-  local e = 0
-  if p2 > room then
-    e = math.floor(window - (room + 1) * window / p2) + 1
-    if e < 0 then e = 0 end
-  end
-  return false, limit - used, reset, math.max(base + e - now, 1)
-end
-
-local function bucket(key, refill, interval, capacity)
-  local tokens, at = capacity, now
-  local k, a = load(key, 't')
-  if k then
-    tokens, at = k, a
-  end
-  if now >= at + interval then
-    local n = math.floor((now - at) / interval)
-    tokens = math.min(capacity, tokens + n * refill)
-    at = at + n * interval
-  end
-  local function fullAt(left)
-    if left >= capacity then return now end
-    return at + math.ceil((capacity - left) / refill) * interval
-  end
-  local reset = fullAt(tokens) - now
-  if tokens >= cost then
-    local full = fullAt(tokens - cost)
-    return true, tokens, reset, 0, full - now, 't ' .. fmt(tokens - cost) .. ' ' .. fmt(at), full
-  end
-  return false, tokens, reset, at + math.ceil((cost - tokens) / refill) * interval - now
-end
-
-local function gcra(key, limit, window, burst)
-  local interval = window / limit
-  local tat = now
-  local stored = load(key, 'g')
-  if stored and stored > now then
-    tat = stored
-  end
-  -- The small epsilon absorbs float error in interval; units are whole.
-  local avail = math.floor((now - (tat - burst * interval)) / interval + 1e-9)
-  local newtat = tat + cost * interval
-  local allowat = newtat - burst * interval
-  if now >= allowat then
-    return true, avail, tat - now, 0, newtat - now, 'g ' .. fmt(newtat) .. ' 0', newtat
-  end
-  return false, avail, tat - now, allowat - now
-end
-
-local algos = { f = fixed, s = sliding, t = bucket, g = gcra }
-
+--   reset2[i]  reset after the charge
+--   state[i]   the value to store
+--   expiry[i]  when that value is no longer needed, microseconds since the epoch
 local n = #KEYS
-local res = {}
+local ok, avail, reset, retry, reset2, state, expiry = {}, {}, {}, {}, {}, {}, {}
 local all = true
+
 for i = 1, n do
-  local o = 3 + 4 * (i - 1)
-  local r = { algos[ARGV[o]](KEYS[i], tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3])) }
-  res[i] = r
-  if not r[1] then
+  local o = 4 * i - 1
+  local algo = ARGV[o]
+  local limit, window, burst = tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3])
+  local v = redis.call('GET', KEYS[i])
+  -- x, y, z: the state's numbers, or nil for a missing key or another algorithm's state.
+  local x, y, z
+  if v and byte(v) == byte(algo) then
+    local a = find(v, ' ', 3, true)
+    if a then
+      x = tonumber(sub(v, 3, a - 1))
+      local b = find(v, ' ', a + 1, true)
+      if b then
+        y, z = tonumber(sub(v, a + 1, b - 1)), tonumber(sub(v, b + 1))
+      else
+        y = tonumber(sub(v, a + 1))
+      end
+    else
+      x = tonumber(sub(v, 3))
+    end
+  end
+
+  if algo == 'g' then
+    -- GCRA: x is the theoretical arrival time (TAT); one unit per interval, burst deep.
+    local interval = window / limit
+    local tat = now
+    if x and x > now then
+      tat = x
+    end
+    -- The small epsilon absorbs float error in interval; units are whole.
+    avail[i] = floor((now - tat) / interval + burst + 1e-9)
+    reset[i] = tat - now
+    local newtat = tat + cost * interval
+    if now >= newtat - burst * interval then
+      ok[i], retry[i], reset2[i] = true, 0, newtat - now
+      state[i], expiry[i] = 'g ' .. format('%.17g', newtat), newtat
+    else
+      ok[i], retry[i] = false, newtat - burst * interval - now
+    end
+
+  elseif algo == 'f' then
+    -- Fixed window: x is the window start, y its count.
+    local start = now - now % window
+    local used = 0
+    if x == start then
+      used = y
+    end
+    avail[i], reset[i] = limit - used, start + window - now
+    if used + cost <= limit then
+      ok[i], retry[i], reset2[i] = true, 0, reset[i]
+      state[i], expiry[i] = format('f %d %d', start, used + cost), start + window
+    else
+      ok[i], retry[i] = false, reset[i]
+    end
+
+  elseif algo == 's' then
+    -- Sliding window: x is the current window start, y its count, z the previous
+    -- window's count. The quota is whole again once both counted windows slid past.
+    local start = now - now % window
+    local cur, prev = 0, 0
+    if x == start then
+      cur, prev = y, z
+    elseif x == start - window then
+      prev = y
+    end
+    local used = floor(prev * (window - (now - start)) / window) + cur
+    avail[i] = limit - used
+    if cur > 0 then
+      reset[i] = start + 2 * window - now
+    elseif prev > 0 then
+      reset[i] = start + window - now
+    else
+      reset[i] = 0
+    end
+    if used + cost <= limit then
+      ok[i], retry[i], reset2[i] = true, 0, start + 2 * window - now
+      state[i], expiry[i] = format('s %d %d %d', start, cur + cost, prev), start + 2 * window
+    else
+      -- Earliest e (elapsed part of a window) with floor(p * (window - e) / window) +
+      -- c + cost <= limit: in this window if its count leaves room, otherwise in the
+      -- next one, where this window's count becomes the previous one.
+      local base, p, room = start, prev, limit - cur - cost
+      if room < 0 then
+        base, p, room = start + window, cur, limit - cost
+      end
+      local e = 0
+      if p > room then
+        e = max(floor(window - (room + 1) * window / p) + 1, 0)
+      end
+      ok[i], retry[i] = false, max(base + e - now, 1)
+    end
+
+  else
+    -- Token bucket: x is the tokens, y when they were last refilled; limit tokens are
+    -- added at each whole window since then, up to burst.
+    local tokens, at = burst, now
+    if x then
+      tokens, at = x, y
+    end
+    if now >= at + window then
+      local k = floor((now - at) / window)
+      tokens = min(burst, tokens + k * limit)
+      at = at + k * window
+    end
+    avail[i] = tokens
+    if tokens >= burst then
+      reset[i] = 0
+    else
+      reset[i] = at + ceil((burst - tokens) / limit) * window - now
+    end
+    if tokens >= cost then
+      ok[i], retry[i] = true, 0
+      local full = at + ceil((burst - tokens + cost) / limit) * window
+      reset2[i] = full - now
+      state[i], expiry[i] = format('t %d %d', tokens - cost, at), full
+    else
+      ok[i], retry[i] = false, at + ceil((cost - tokens) / limit) * window - now
+    end
+  end
+  if not ok[i] then
     all = false
   end
 end
@@ -170,17 +177,16 @@ local charge = all and not peek
 local reply = { now, all and 1 or 0 }
 -- Expiry in whole milliseconds, rounded up and at least 1 ms ahead, so every key we
 -- write has a TTL and none outlives the state it describes by more than a millisecond.
-local nowms = math.floor(now / 1000)
+local nowms = floor(now / 1000)
 for i = 1, n do
-  local ok, avail, reset, retry, reset2, state, expiry = unpack(res[i])
+  local a, r = avail[i], reset[i]
   if charge then
-    avail, reset = avail - cost, reset2
-    local at = math.max(math.ceil(expiry / 1000), nowms + 1)
-    redis.call('SET', KEYS[i], state, 'PXAT', string.format('%d', at))
+    a, r = a - cost, reset2[i]
+    redis.call('SET', KEYS[i], state[i], 'PXAT', format('%d', max(ceil(expiry[i] / 1000), nowms + 1)))
   end
-  reply[#reply + 1] = ok and 1 or 0
-  reply[#reply + 1] = math.max(avail, 0)
-  reply[#reply + 1] = math.ceil(math.max(reset, 0))
-  reply[#reply + 1] = math.ceil(retry)
+  reply[#reply + 1] = ok[i] and 1 or 0
+  reply[#reply + 1] = max(a, 0)
+  reply[#reply + 1] = ceil(max(r, 0))
+  reply[#reply + 1] = ceil(retry[i])
 end
 return reply
