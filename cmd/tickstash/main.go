@@ -1,0 +1,27 @@
+// Command tickstash is the one binary of tickstash: every role (ingest, and later
+// analyze, signals, gateway), the embedded servers that let it run on a fresh machine,
+// and the offline tools (candles, bench). Run `tickstash help` for the commands.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// A second Ctrl-C exits at once, as an impatient operator expects.
+		<-ctx.Done()
+		stop()
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		<-again
+		fmt.Fprintln(os.Stderr, "tickstash: second signal, exiting now")
+		os.Exit(130)
+	}()
+	os.Exit(Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}

@@ -1,0 +1,342 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/ingest"
+	"github.com/tickstash/tickstash/internal/embedded"
+	"github.com/tickstash/tickstash/internal/redisconn"
+	"github.com/tickstash/tickstash/market"
+)
+
+// serverConfig is how a role finds Redis, NATS and its admin port.
+type serverConfig struct {
+	redisURL  string
+	natsURL   string
+	adminAddr string
+	prefix    string
+	dataDir   string
+	log       logConfig
+}
+
+func (c *serverConfig) register(f *flags, embeddedDefault bool) {
+	redisHelp := "Redis URL: redis://host:port/db, rediss:// for TLS, redis://h1:p1?addr=h2:p2 for Redis Cluster, ?master_name=M for Sentinel"
+	natsHelp := "NATS URL, or several separated by commas for a cluster (nats://h1:4222,nats://h2:4222)"
+	if embeddedDefault {
+		redisHelp += "; empty starts an embedded in-memory Redis"
+		natsHelp += "; empty starts an embedded NATS with JetStream"
+	}
+	f.String(&c.redisURL, "redis-url", "", redisHelp)
+	f.String(&c.natsURL, "nats-url", "", natsHelp)
+	f.String(&c.adminAddr, "admin-addr", "127.0.0.1:9464", "address of the admin HTTP server: /metrics, /healthz (process alive), /readyz (Redis and NATS reachable); port 0 picks a free one")
+	f.String(&c.prefix, "key-prefix", cache.DefaultPrefix, "prefix of every Redis key tickstash writes")
+	f.String(&c.dataDir, "data-dir", "", "directory for the embedded NATS's JetStream files; empty means a temporary directory removed at exit")
+	c.log.register(f)
+}
+
+// ingestConfig is the ingest role's flags, shared by run and ingest.
+type ingestConfig struct {
+	sources         []string
+	intervals       string
+	empty           string
+	grace           time.Duration
+	batchSize       int
+	writers         int
+	flushInterval   time.Duration
+	tradeRetention  time.Duration
+	candleRetention string
+	synthSymbols    int
+	synthRate       float64
+	synthSeed       int
+}
+
+func (c *ingestConfig) register(f *flags) {
+	f.List(&c.sources, "source", []string{"synthetic"}, "where market data comes from: synthetic (a seeded random market)")
+	f.String(&c.intervals, "intervals", "1m,5m,1h", "candle intervals to build, comma-separated, from 1s 1m 3m 5m 15m 30m 1h 4h 1d")
+	f.String(&c.empty, "empty", "skip", "quiet intervals: skip (no candle) or flat (a candle at the previous close with no volume)")
+	f.Duration(&c.grace, "grace", 2*time.Second, "how long after its end a candle waits for late trades before it closes")
+	f.Int(&c.batchSize, "batch-size", 1000, "records per Redis pipeline")
+	f.Int(&c.writers, "writers", 2, "parallel Redis writers (markets are sharded between them)")
+	f.Duration(&c.flushInterval, "flush-interval", 100*time.Millisecond, "longest time a record waits before it is written")
+	f.Duration(&c.tradeRetention, "trade-retention", 24*time.Hour, "how far back each market's trade stream reaches (and its TTL)")
+	f.String(&c.candleRetention, "candle-retention", "", "per-interval candle retention overriding the defaults, e.g. 1m=72h,1h=2160h (defaults: 1s 6h, 1m 7d, 5m 30d, 1h 365d, 1d 10y)")
+	f.Int(&c.synthSymbols, "synthetic-symbols", 4, "number of markets of the synthetic source (BTC-USD, ETH-USD, SOL-USD, DOGE-USD, ...)")
+	f.Float(&c.synthRate, "synthetic-rate", 50, "average trades per second of the synthetic source, across its markets")
+	f.Int(&c.synthSeed, "synthetic-seed", 1, "seed of the synthetic source: the same seed gives the same market")
+}
+
+func parseRetention(s string) (map[market.Interval]time.Duration, error) {
+	out := map[market.Interval]time.Duration{}
+	if s == "" {
+		return out, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		ivs, ds, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			return nil, fmt.Errorf("%w: --candle-retention %q: want INTERVAL=DURATION, e.g. 1m=72h", errUsage, part)
+		}
+		iv, err := market.ParseInterval(ivs)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --candle-retention: %v", errUsage, err)
+		}
+		d, err := time.ParseDuration(ds)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%w: --candle-retention %s: %q is not a positive duration such as 72h", errUsage, ivs, ds)
+		}
+		out[iv] = d
+	}
+	return out, nil
+}
+
+// sourcesFrom builds the sources named by --source.
+func (c *ingestConfig) sourcesFrom() ([]ingest.Source, error) {
+	var out []ingest.Source
+	for _, spec := range c.sources {
+		name, _, _ := strings.Cut(spec, ":")
+		switch name {
+		case "synthetic":
+			s, err := ingest.NewSynthetic(ingest.SyntheticConfig{
+				Symbols: c.synthSymbols, Rate: c.synthRate, Seed: uint64(c.synthSeed),
+			})
+			if err != nil {
+				return nil, fmt.Errorf("%w: %v", errUsage, err)
+			}
+			out = append(out, s)
+		default:
+			return nil, fmt.Errorf("%w: --source %q: unknown source; want synthetic", errUsage, spec)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no --source given", errUsage)
+	}
+	return out, nil
+}
+
+// process holds what a running role has opened, for an ordered shutdown.
+type process struct {
+	log *slog.Logger
+	reg *prometheus.Registry
+	rdb redis.UniversalClient
+	nc  *nats.Conn
+	// ncClosed is closed by the NATS client's last callback.
+	ncClosed chan struct{}
+	admin    *adminServer
+	redis    *embedded.Redis
+	nats     *embedded.NATS
+	tempDir  string
+}
+
+// open starts embedded servers where allowed and URLs are empty, connects, and starts
+// the admin server. The banner says where everything is.
+func open(ctx context.Context, sc *serverConfig, allowEmbedded, needNATS bool, e env) (*process, error) {
+	log, err := sc.log.logger(e.stderr)
+	if err != nil {
+		return nil, err
+	}
+	p := &process{log: log, reg: newRegistry()}
+	ok := false
+	defer func() {
+		if !ok {
+			p.close()
+		}
+	}()
+	var banner []string
+	if sc.redisURL == "" {
+		if !allowEmbedded {
+			sc.redisURL = "redis://127.0.0.1:6379/0"
+		} else {
+			if p.redis, err = embedded.StartRedis("127.0.0.1:0"); err != nil {
+				return nil, err
+			}
+			sc.redisURL = p.redis.URL()
+			banner = append(banner, fmt.Sprintf("  Redis  %s  (embedded, in memory: data is lost at exit; set --redis-url for a real server)", sc.redisURL))
+		}
+	}
+	if sc.natsURL == "" && needNATS && allowEmbedded {
+		dir := sc.dataDir
+		if dir == "" {
+			if p.tempDir, err = os.MkdirTemp("", "tickstash-nats-"); err != nil {
+				return nil, fmt.Errorf("embedded nats: temp dir: %w", err)
+			}
+			dir = p.tempDir
+		}
+		if p.nats, err = embedded.StartNATS(embedded.NATSConfig{StoreDir: dir}); err != nil {
+			return nil, err
+		}
+		sc.natsURL = p.nats.URL()
+		banner = append(banner, fmt.Sprintf("  NATS   %s  (embedded, JetStream in %s; set --nats-url for a real server)", sc.natsURL, dir))
+	}
+	if p.rdb, err = cache.Connect(ctx, sc.redisURL); err != nil {
+		return nil, err
+	}
+	if sc.natsURL != "" {
+		p.ncClosed = make(chan struct{})
+		p.nc, err = nats.Connect(sc.natsURL, nats.Name("tickstash"), nats.MaxReconnects(-1),
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+				if err != nil { // nil on a deliberate close
+					log.Warn("nats disconnected", "err", err)
+				}
+			}),
+			nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+			nats.ClosedHandler(func(*nats.Conn) { close(p.ncClosed) }))
+		if err != nil {
+			return nil, fmt.Errorf("nats at %s: %w (is it running? check --nats-url / TICKSTASH_NATS_URL)", sc.natsURL, err)
+		}
+	}
+	if p.admin, err = startAdmin(sc.adminAddr, p.reg, p.rdb, p.nc, log); err != nil {
+		return nil, err
+	}
+	banner = append(banner, fmt.Sprintf("  Admin  http://%s/metrics  /healthz  /readyz", p.admin.Addr()))
+	if p.redis == nil {
+		banner = append(banner, "  Redis  "+redisconn.Redact(sc.redisURL))
+	}
+	if p.nats == nil && sc.natsURL != "" {
+		banner = append(banner, "  NATS   "+sc.natsURL)
+	}
+	fmt.Fprintf(e.stderr, "tickstash %s\n%s\n", versionString(), strings.Join(banner, "\n"))
+	ok = true
+	return p, nil
+}
+
+// close shuts down in order: NATS drained, Redis closed, admin server, embedded servers.
+func (p *process) close() {
+	if p.nc != nil {
+		if err := p.nc.Drain(); err != nil {
+			p.log.Warn("nats drain", "err", err)
+			p.nc.Close()
+		}
+		// Drain is asynchronous: wait for the client's last callback, within reason.
+		select {
+		case <-p.ncClosed:
+		case <-time.After(5 * time.Second):
+			p.log.Warn("nats drain did not finish within 5s")
+		}
+	}
+	if p.rdb != nil {
+		_ = p.rdb.Close()
+	}
+	if p.admin != nil {
+		p.admin.Close()
+	}
+	if p.nats != nil {
+		p.nats.Close()
+	}
+	if p.redis != nil {
+		p.redis.Close()
+	}
+	if p.tempDir != "" {
+		_ = os.RemoveAll(p.tempDir)
+	}
+}
+
+// ingestPlan is the ingest role's configuration, checked before anything starts.
+type ingestPlan struct {
+	sources []ingest.Source
+	store   cache.MarketConfig
+	cfg     ingest.IngesterConfig
+}
+
+// plan validates the flags and builds the sources, so a mistake is reported before any
+// server starts.
+func (c *ingestConfig) plan(prefix string) (*ingestPlan, error) {
+	ivs, err := market.ParseIntervals(c.intervals)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --intervals: %v", errUsage, err)
+	}
+	empty, err := ingest.ParseEmptyMode(c.empty)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --empty: %v", errUsage, err)
+	}
+	ret, err := parseRetention(c.candleRetention)
+	if err != nil {
+		return nil, err
+	}
+	if c.batchSize <= 0 || c.writers <= 0 || c.writers > 64 {
+		return nil, fmt.Errorf("%w: --batch-size must be positive and --writers 1 to 64", errUsage)
+	}
+	if c.tradeRetention <= 0 || c.grace < 0 || c.flushInterval <= 0 {
+		return nil, fmt.Errorf("%w: --trade-retention and --flush-interval must be positive, --grace not negative", errUsage)
+	}
+	sources, err := c.sourcesFrom()
+	if err != nil {
+		return nil, err
+	}
+	return &ingestPlan{
+		sources: sources,
+		store:   cache.MarketConfig{Prefix: prefix, TradeRetention: c.tradeRetention, CandleRetention: ret},
+		cfg: ingest.IngesterConfig{
+			Aggregator:    ingest.AggregatorConfig{Intervals: ivs, Grace: c.grace, Empty: empty},
+			BatchSize:     c.batchSize,
+			Writers:       c.writers,
+			FlushInterval: c.flushInterval,
+		},
+	}, nil
+}
+
+// ingester wires the plan to the process's Redis and NATS.
+func (pl *ingestPlan) ingester(p *process) *ingest.Ingester {
+	store := cache.NewMarketStore(p.rdb, pl.store, p.reg)
+	var sink ingest.CandleSink
+	if p.nc != nil {
+		sink = ingest.NewNATSNotifier(p.nc)
+	}
+	return ingest.NewIngester(store, sink, pl.sources, pl.cfg, p.log.With("role", "ingest"), p.reg)
+}
+
+func cmdRun(ctx context.Context, args []string, e env) error {
+	f := newFlags("run", "run [flags]", e)
+	var sc serverConfig
+	var ic ingestConfig
+	sc.register(f, true)
+	ic.register(f)
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if f.fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, f.fs.Args())
+	}
+	return runRoles(ctx, &sc, &ic, true, e)
+}
+
+func cmdIngest(ctx context.Context, args []string, e env) error {
+	f := newFlags("ingest", "ingest [flags]", e)
+	var sc serverConfig
+	var ic ingestConfig
+	sc.register(f, false)
+	ic.register(f)
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if f.fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, f.fs.Args())
+	}
+	return runRoles(ctx, &sc, &ic, false, e)
+}
+
+// runRoles runs the ingest role (and, in run, the embedded servers) until ctx ends.
+func runRoles(ctx context.Context, sc *serverConfig, ic *ingestConfig, allowEmbedded bool, e env) error {
+	plan, err := ic.plan(sc.prefix)
+	if err != nil {
+		return err
+	}
+	p, err := open(ctx, sc, allowEmbedded, allowEmbedded, e)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	ing := plan.ingester(p)
+	p.log.Info("ingest started", "sources", ic.sources, "intervals", ic.intervals)
+	err = ing.Run(ctx)
+	p.log.Info("shutting down: sources stopped, writes flushed")
+	return err
+}

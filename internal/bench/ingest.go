@@ -1,0 +1,246 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/ingest"
+	"github.com/tickstash/tickstash/market"
+)
+
+// IngestConfig configures the ingest benchmark. Zero values mean the defaults.
+type IngestConfig struct {
+	// Trades to push through; 0 means 500 000.
+	Trades int
+	// Symbols of the synthetic market; 0 means 16.
+	Symbols int
+	// Writers and BatchSize of the ingester; 0 means its defaults.
+	Writers, BatchSize int
+	// Intervals to aggregate; nil means 1m, 5m and 1h (what `tickstash run` builds).
+	Intervals []market.Interval
+	// RedisAddr is host:port for redis-benchmark; "" skips the reference run (e.g. on
+	// Redis Cluster, which redis-benchmark's XADD run does not cover).
+	RedisAddr string
+}
+
+// IngestReport is the outcome of Ingest.
+type IngestReport struct {
+	Machine     Machine
+	Config      IngestConfig
+	Elapsed     time.Duration
+	TradesPerS  float64
+	RawXADDPerS float64 // 0 when the reference did not run
+	RawCommand  string
+	Candles     int64
+}
+
+// Ratio returns our rate over the raw XADD rate, or 0 without a reference.
+func (r IngestReport) Ratio() float64 {
+	if r.RawXADDPerS == 0 {
+		return 0
+	}
+	return r.TradesPerS / r.RawXADDPerS
+}
+
+// IngestTarget is the ratio the full write path must reach.
+const IngestTarget = 0.3
+
+// Markdown renders the report as a table.
+func (r IngestReport) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "### bench ingest\n\n%s\n\n", r.Machine.Markdown())
+	fmt.Fprintf(&b, "| what | rate | note |\n|---|---|---|\n")
+	fmt.Fprintf(&b, "| tickstash ingest: synthetic → aggregation (%s) → Redis | %.0f trades/s | %d trades, %d symbols, %d candles written, %s |\n",
+		intervalList(r.Config.Intervals), r.TradesPerS, r.Config.Trades, r.Config.Symbols, r.Candles, r.Elapsed.Round(time.Millisecond))
+	if r.RawXADDPerS > 0 {
+		verdict := "meets"
+		if r.Ratio() < IngestTarget {
+			verdict = "MISSES"
+		}
+		fmt.Fprintf(&b, "| raw pipelined XADD (`%s`) | %.0f XADD/s | reference |\n", r.RawCommand, r.RawXADDPerS)
+		fmt.Fprintf(&b, "\nRatio: **%.2f** of raw XADD (target ≥ %.1f: %s).\n", r.Ratio(), IngestTarget, verdict)
+	} else {
+		fmt.Fprintf(&b, "\nNo redis-benchmark reference in this run.\n")
+	}
+	return b.String()
+}
+
+func intervalList(ivs []market.Interval) string {
+	s := make([]string, len(ivs))
+	for i, iv := range ivs {
+		s[i] = iv.String()
+	}
+	return strings.Join(s, ",")
+}
+
+// Ingest pushes synthetic trades through the ingester into Redis under a key prefix of
+// its own (deleted afterwards), then runs redis-benchmark's pipelined XADD on the same
+// server. Progress goes to progress once a second.
+func Ingest(ctx context.Context, rdb redis.UniversalClient, cfg IngestConfig, progress io.Writer) (IngestReport, error) {
+	if cfg.Trades <= 0 {
+		cfg.Trades = 500_000
+	}
+	if cfg.Symbols <= 0 {
+		cfg.Symbols = 16
+	}
+	if len(cfg.Intervals) == 0 {
+		cfg.Intervals = []market.Interval{market.Interval1m, market.Interval5m, market.Interval1h}
+	}
+	rep := IngestReport{Machine: DescribeMachine(ctx, rdb), Config: cfg}
+	prefix := randomPrefix("tsbench")
+	defer deletePrefix(context.WithoutCancel(ctx), rdb, prefix)
+
+	// Trades spaced as a busy market, ending about now.
+	const rate = 20_000.0
+	start := time.Now().Add(-time.Duration(float64(cfg.Trades) / rate * float64(time.Second)))
+	src, err := ingest.NewSynthetic(ingest.SyntheticConfig{Symbols: cfg.Symbols, Rate: rate, MaxSpeed: true, Start: start, Limit: int64(cfg.Trades)})
+	if err != nil {
+		return rep, err
+	}
+	store := cache.NewMarketStore(rdb, cache.MarketConfig{Prefix: prefix}, prometheus.NewRegistry())
+	counting := &countingStore{store: store}
+	g := ingest.NewIngester(counting, nil, []ingest.Source{src}, ingest.IngesterConfig{
+		Aggregator: ingest.AggregatorConfig{Intervals: cfg.Intervals},
+		Writers:    cfg.Writers, BatchSize: cfg.BatchSize, EventTimeWatermark: true,
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+
+	stop := reportProgress(progress, "ingest", int64(cfg.Trades), counting.trades.Load)
+	t0 := time.Now()
+	err = g.Run(ctx)
+	rep.Elapsed = time.Since(t0)
+	stop()
+	if err != nil {
+		return rep, err
+	}
+	if ctx.Err() != nil {
+		return rep, ctx.Err()
+	}
+	if n := counting.trades.Load(); n != int64(cfg.Trades) {
+		return rep, fmt.Errorf("bench: %d of %d trades written", n, cfg.Trades)
+	}
+	rep.Candles = counting.candles.Load()
+	rep.TradesPerS = float64(cfg.Trades) / rep.Elapsed.Seconds()
+
+	if cfg.RedisAddr != "" {
+		rep.RawXADDPerS, rep.RawCommand, err = redisBenchmarkXADD(ctx, cfg.RedisAddr, prefix+":xadd", cfg.Trades)
+		if err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+type countingStore struct {
+	store           ingest.Store
+	trades, candles atomic.Int64
+}
+
+func (c *countingStore) Write(ctx context.Context, b *cache.Batch) (cache.WriteStats, error) {
+	st, err := c.store.Write(ctx, b)
+	if err == nil {
+		c.trades.Add(int64(st.Trades + st.Duplicates))
+		c.candles.Add(int64(st.Candles))
+	}
+	return st, err
+}
+
+var rpsRE = regexp.MustCompile(`([0-9.]+) requests per second`)
+
+// redisBenchmarkXADD runs redis-benchmark with 16-command pipelines of an XADD shaped
+// like tickstash's trade entries, and returns its rate.
+func redisBenchmarkXADD(ctx context.Context, addr, key string, n int) (float64, string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, "", fmt.Errorf("bench: redis address %q: %w", addr, err)
+	}
+	if _, err := exec.LookPath("redis-benchmark"); err != nil {
+		return 0, "", errors.New("bench: redis-benchmark not found on PATH (Debian: apt-get install redis-tools)")
+	}
+	args := []string{"-h", host, "-p", port, "-P", "16", "-n", strconv.Itoa(n), "-q",
+		"XADD", key, "*", "id", "123456789", "p", "95000.01", "q", "0.01234", "s", "buy",
+		"t", "1767225601123456000", "r", "1767225601124456000"}
+	cmd := "redis-benchmark " + strings.Join(args, " ")
+	out, err := exec.CommandContext(ctx, "redis-benchmark", args...).CombinedOutput()
+	if err != nil {
+		return 0, cmd, fmt.Errorf("bench: %s: %w: %s", cmd, err, lastLine(out))
+	}
+	m := rpsRE.FindAllSubmatch(out, -1)
+	if len(m) == 0 {
+		return 0, cmd, fmt.Errorf("bench: no rate in redis-benchmark output: %s", lastLine(out))
+	}
+	rps, err := strconv.ParseFloat(string(m[len(m)-1][1]), 64)
+	return rps, cmd, err
+}
+
+func lastLine(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if i := strings.LastIndexAny(s, "\r\n"); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
+}
+
+// reportProgress prints done/total once a second until stop is called.
+func reportProgress(w io.Writer, what string, total int64, done func() int64) (stop func()) {
+	if w == nil {
+		return func() {}
+	}
+	quit := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		start := time.Now()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				n := done()
+				fmt.Fprintf(w, "bench %s: %d/%d (%.0f%%), %.0f/s\n", what, n, total,
+					100*float64(n)/float64(total), float64(n)/time.Since(start).Seconds())
+			}
+		}
+	}()
+	return func() { close(quit); <-finished }
+}
+
+func randomPrefix(base string) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return base + "-" + hex.EncodeToString(b[:])
+}
+
+// deletePrefix removes every key starting with prefix, on every master.
+func deletePrefix(ctx context.Context, rdb redis.UniversalClient, prefix string) {
+	del := func(ctx context.Context, c *redis.Client) error {
+		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			c.Unlink(ctx, iter.Val())
+		}
+		return iter.Err()
+	}
+	switch c := rdb.(type) {
+	case *redis.ClusterClient:
+		_ = c.ForEachMaster(ctx, del)
+	case *redis.Client:
+		_ = del(ctx, c)
+	}
+}
