@@ -126,15 +126,21 @@ func TestIngestSurvivesRedisOutage(t *testing.T) {
 		}
 	}
 	send(1, 101)
-	waitFor(t, func() bool { return rdb.XLen(context.Background(), store.Keys().Trades(market.Binance, "BTC-USDT")).Val() == 100 })
+	waitFor(t, func() bool {
+		return rdb.XLen(context.Background(), store.Keys().Trades(market.Binance, "BTC-USDT")).Val() == 100
+	})
 
 	srv.Stop()
 	send(101, 201) // buffered while Redis is down
 	waitFor(t, func() bool { return counter(t, reg, "tickstash_ingest_write_retries_total") >= 2 })
 	srv.Start() // an empty Redis: the first 100 are gone with it, the next 100 must arrive
-	waitFor(t, func() bool { return rdb.XLen(context.Background(), store.Keys().Trades(market.Binance, "BTC-USDT")).Val() == 100 })
+	waitFor(t, func() bool {
+		return rdb.XLen(context.Background(), store.Keys().Trades(market.Binance, "BTC-USDT")).Val() == 100
+	})
 	send(201, 251)
-	waitFor(t, func() bool { return rdb.XLen(context.Background(), store.Keys().Trades(market.Binance, "BTC-USDT")).Val() == 150 })
+	waitFor(t, func() bool {
+		return rdb.XLen(context.Background(), store.Keys().Trades(market.Binance, "BTC-USDT")).Val() == 150
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
