@@ -36,17 +36,16 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local floor, ceil, max, min = math.floor, math.ceil, math.max, math.min
 local find, sub, byte, format = string.find, string.sub, string.byte, string.format
 
--- Per policy i, on the state before this request:
---   ok[i]      whether cost units fit now
---   avail[i]   units available now (before any charge)
---   reset[i]   microseconds until the quota is whole again, uncharged
---   retry[i]   microseconds until cost units fit (0 if ok)
--- and, when ok, what charging would make of it:
---   reset2[i]  reset after the charge
---   state[i]   the value to store
---   expiry[i]  when that value is no longer needed, microseconds since the epoch
+-- The reply is built in place: for policy i, reply[r+1..r+4] with r = 4*i - 2 hold
+--   ok      1 if cost units fit now, else 0
+--   avail   units available now (before any charge)
+--   reset   microseconds until the quota is whole again, uncharged
+--   retry   microseconds until cost units fit (0 if ok)
+-- and pend[3*i-2..3*i] what charging would make of an ok policy: the reset after the
+-- charge, the value to store, and when that value is no longer needed (microseconds).
 local n = #KEYS
-local ok, avail, reset, retry, reset2, state, expiry = {}, {}, {}, {}, {}, {}, {}
+local reply = { now, 1 }
+local pend = {}
 local all = true
 
 for i = 1, n do
@@ -56,6 +55,8 @@ for i = 1, n do
   local v = redis.call('GET', KEYS[i])
   -- x, y, z: the state's numbers, or nil for a missing key or another algorithm's state.
   local x, y, z
+  local ok, avail, reset, retry = 0, 0, 0, 0
+  local p = 3 * i - 3
   if v and byte(v) == byte(algo) then
     local a = find(v, ' ', 3, true)
     if a then
@@ -79,14 +80,14 @@ for i = 1, n do
       tat = x
     end
     -- The small epsilon absorbs float error in interval; units are whole.
-    avail[i] = floor((now - tat) / interval + burst + 1e-9)
-    reset[i] = tat - now
+    avail = floor((now - tat) / interval + burst + 1e-9)
+    reset = tat - now
     local newtat = tat + cost * interval
     if now >= newtat - burst * interval then
-      ok[i], retry[i], reset2[i] = true, 0, newtat - now
-      state[i], expiry[i] = 'g ' .. format('%.17g', newtat), newtat
+      ok, retry = 1, 0
+      pend[p + 1], pend[p + 2], pend[p + 3] = newtat - now, 'g ' .. format('%.17g', newtat), newtat
     else
-      ok[i], retry[i] = false, newtat - burst * interval - now
+      retry = newtat - burst * interval - now
     end
 
   elseif algo == 'f' then
@@ -96,12 +97,12 @@ for i = 1, n do
     if x == start then
       used = y
     end
-    avail[i], reset[i] = limit - used, start + window - now
+    avail, reset = limit - used, start + window - now
     if used + cost <= limit then
-      ok[i], retry[i], reset2[i] = true, 0, reset[i]
-      state[i], expiry[i] = format('f %d %d', start, used + cost), start + window
+      ok, retry = 1, 0
+      pend[p + 1], pend[p + 2], pend[p + 3] = reset, format('f %d %d', start, used + cost), start + window
     else
-      ok[i], retry[i] = false, reset[i]
+      retry = reset
     end
 
   elseif algo == 's' then
@@ -115,17 +116,18 @@ for i = 1, n do
       prev = y
     end
     local used = floor(prev * (window - (now - start)) / window) + cur
-    avail[i] = limit - used
+    avail = limit - used
     if cur > 0 then
-      reset[i] = start + 2 * window - now
+      reset = start + 2 * window - now
     elseif prev > 0 then
-      reset[i] = start + window - now
+      reset = start + window - now
     else
-      reset[i] = 0
+      reset = 0
     end
     if used + cost <= limit then
-      ok[i], retry[i], reset2[i] = true, 0, start + 2 * window - now
-      state[i], expiry[i] = format('s %d %d %d', start, cur + cost, prev), start + 2 * window
+      ok, retry = 1, 0
+      pend[p + 1], pend[p + 2], pend[p + 3] = start + 2 * window - now,
+        format('s %d %d %d', start, cur + cost, prev), start + 2 * window
     else
       -- Earliest e (elapsed part of a window) with floor(p * (window - e) / window) +
       -- c + cost <= limit: in this window if its count leaves room, otherwise in the
@@ -138,7 +140,7 @@ for i = 1, n do
       if p > room then
         e = max(floor(window - (room + 1) * window / p) + 1, 0)
       end
-      ok[i], retry[i] = false, max(base + e - now, 1)
+      retry = max(base + e - now, 1)
     end
 
   else
@@ -153,40 +155,42 @@ for i = 1, n do
       tokens = min(burst, tokens + k * limit)
       at = at + k * window
     end
-    avail[i] = tokens
+    avail = tokens
     if tokens >= burst then
-      reset[i] = 0
+      reset = 0
     else
-      reset[i] = at + ceil((burst - tokens) / limit) * window - now
+      reset = at + ceil((burst - tokens) / limit) * window - now
     end
     if tokens >= cost then
-      ok[i], retry[i] = true, 0
+      ok, retry = 1, 0
       local full = at + ceil((burst - tokens + cost) / limit) * window
-      reset2[i] = full - now
-      state[i], expiry[i] = format('t %d %d', tokens - cost, at), full
+      pend[p + 1], pend[p + 2], pend[p + 3] = full - now, format('t %d %d', tokens - cost, at), full
     else
-      ok[i], retry[i] = false, at + ceil((cost - tokens) / limit) * window - now
+      retry = at + ceil((cost - tokens) / limit) * window - now
     end
   end
-  if not ok[i] then
+  if ok == 0 then
     all = false
   end
+  local r = 4 * i - 2
+  reply[r + 1], reply[r + 2], reply[r + 3], reply[r + 4] = ok, avail, reset, retry
 end
 
-local charge = all and not peek
-local reply = { now, all and 1 or 0 }
 -- Expiry in whole milliseconds, rounded up and at least 1 ms ahead, so every key we
 -- write has a TTL and none outlives the state it describes by more than a millisecond.
+local charge = all and not peek
 local nowms = floor(now / 1000)
 for i = 1, n do
-  local a, r = avail[i], reset[i]
+  local r, p = 4 * i - 2, 3 * i - 3
   if charge then
-    a, r = a - cost, reset2[i]
-    redis.call('SET', KEYS[i], state[i], 'PXAT', format('%d', max(ceil(expiry[i] / 1000), nowms + 1)))
+    reply[r + 2], reply[r + 3] = reply[r + 2] - cost, pend[p + 1]
+    redis.call('SET', KEYS[i], pend[p + 2], 'PXAT', format('%d', max(ceil(pend[p + 3] / 1000), nowms + 1)))
   end
-  reply[#reply + 1] = ok[i] and 1 or 0
-  reply[#reply + 1] = max(a, 0)
-  reply[#reply + 1] = ceil(max(r, 0))
-  reply[#reply + 1] = ceil(retry[i])
+  reply[r + 2] = max(reply[r + 2], 0)
+  reply[r + 3] = ceil(max(reply[r + 3], 0))
+  reply[r + 4] = ceil(reply[r + 4])
+end
+if not all then
+  reply[2] = 0
 end
 return reply
