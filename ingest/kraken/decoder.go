@@ -257,7 +257,7 @@ func (d *Decoder) v1(dst []ingest.Event, recv time.Time) ([]ingest.Event, error)
 	sc.Array()
 	n := 0
 	for sc.Next() {
-		if n == len(d.elems) {
+		if n >= len(d.elems) {
 			sc.Skip()
 			n++
 			continue
