@@ -143,12 +143,13 @@ func (a *Aggregator) Add(t *market.Trade, dst []market.Candle) ([]market.Candle,
 		a.series[k] = s
 	}
 	late := 0
+	notional := t.Price.Mul(t.Qty)
 	for i, iv := range a.cfg.Intervals {
 		st := &s.iv[i]
 		bucket := iv.Align(t.Time)
 		switch {
 		case st.open && bucket.Equal(st.cur.OpenTime):
-			st.cur.Add(t)
+			st.cur.AddNotional(t, notional)
 			st.dirty = true
 			continue
 		case st.open && bucket.Before(st.cur.OpenTime),
@@ -160,7 +161,7 @@ func (a *Aggregator) Add(t *market.Trade, dst []market.Candle) ([]market.Candle,
 			dst = a.close(i, st, dst)
 		}
 		dst = a.fillFlat(i, st, bucket, dst)
-		st.cur = market.NewCandle(t, iv)
+		st.cur = market.NewCandleNotional(t, iv, notional)
 		st.open = true
 		st.dirty = true
 	}

@@ -32,11 +32,14 @@ type Candle struct {
 
 // NewCandle opens the candle of interval iv that contains t's time, with t as its first
 // trade. It does not validate t.
-func NewCandle(t *Trade, iv Interval) Candle {
+func NewCandle(t *Trade, iv Interval) Candle { return NewCandleNotional(t, iv, t.Price.Mul(t.Qty)) }
+
+// NewCandleNotional is NewCandle with the trade's price·qty computed by the caller.
+func NewCandleNotional(t *Trade, iv Interval, notional decimal.Decimal) Candle {
 	return Candle{
 		Exchange: t.Exchange, Symbol: t.Symbol, Interval: iv, OpenTime: iv.Align(t.Time),
 		Open: t.Price, High: t.Price, Low: t.Price, Close: t.Price,
-		Volume: t.Qty, QuoteVolume: t.Price.Mul(t.Qty), Trades: 1,
+		Volume: t.Qty, QuoteVolume: notional, Trades: 1,
 	}
 }
 
@@ -50,7 +53,11 @@ func FlatCandle(prev *Candle, open time.Time) Candle {
 }
 
 // Add folds a trade of the candle's bucket into it. The caller checks the bucket.
-func (c *Candle) Add(t *Trade) {
+func (c *Candle) Add(t *Trade) { c.AddNotional(t, t.Price.Mul(t.Qty)) }
+
+// AddNotional is Add with the trade's price·qty computed by the caller, which saves the
+// multiplication when one trade feeds candles of several intervals.
+func (c *Candle) AddNotional(t *Trade, notional decimal.Decimal) {
 	if t.Price.GreaterThan(c.High) {
 		c.High = t.Price
 	}
@@ -59,7 +66,7 @@ func (c *Candle) Add(t *Trade) {
 	}
 	c.Close = t.Price
 	c.Volume = c.Volume.Add(t.Qty)
-	c.QuoteVolume = c.QuoteVolume.Add(t.Price.Mul(t.Qty))
+	c.QuoteVolume = c.QuoteVolume.Add(notional)
 	c.Trades++
 }
 
