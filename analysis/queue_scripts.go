@@ -1,0 +1,36 @@
+package analysis
+
+import (
+	_ "embed"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The queue's Lua scripts; each file's header states its KEYS, ARGV and reply.
+var (
+	//go:embed queue_enqueue.lua
+	enqueueLua string
+	//go:embed queue_claim.lua
+	claimLua string
+	//go:embed queue_complete.lua
+	completeLua string
+	//go:embed queue_promote.lua
+	promoteLua string
+	//go:embed queue_extend.lua
+	extendLua string
+	//go:embed queue_deadletter.lua
+	deadLetterLua string
+	//go:embed queue_retry.lua
+	retryLua string
+	//go:embed results_store.lua
+	storeResultLua string
+
+	enqueueScript     = redis.NewScript(enqueueLua)
+	claimScript       = redis.NewScript(claimLua)
+	completeScript    = redis.NewScript(completeLua)
+	promoteScript     = redis.NewScript(promoteLua)
+	extendScript      = redis.NewScript(extendLua)
+	deadLetterScript  = redis.NewScript(deadLetterLua)
+	retryScript       = redis.NewScript(retryLua)
+	storeResultScript = redis.NewScript(storeResultLua)
+)
