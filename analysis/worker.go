@@ -1,0 +1,480 @@
+package analysis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/tickstash/tickstash/market"
+)
+
+// CandleReader loads the newest candles of a market, oldest first; *cache.MarketStore
+// satisfies it. It returns an empty slice for a market it has no candles of.
+type CandleReader interface {
+	LastCandles(ctx context.Context, ex market.Exchange, sym market.Symbol, iv market.Interval, n int) ([]market.Candle, error)
+}
+
+// Publisher sends a real-time notification; *nats.Conn satisfies it (core NATS publish,
+// at most once).
+type Publisher interface {
+	Publish(subject string, data []byte) error
+}
+
+// Job is what a HandlerFunc is given.
+type Job struct {
+	ID   string
+	Spec JobSpec
+	// Attempt is the delivery number, from 1.
+	Attempt int
+}
+
+// HandlerFunc replaces the analysis a Worker runs (benchmarks and tests use it). Its
+// error decides the job's fate: nil finishes it as done; an error wrapping
+// ErrInsufficientData finishes it as failed; one made by Permanent dead-letters it at
+// once; any other error is retried with backoff until QueueConfig.MaxDeliveries.
+type HandlerFunc func(ctx context.Context, job Job) error
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as not worth retrying: the job goes to the dead-letter stream at
+// once. Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// IsPermanent reports whether err was made by Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
+
+// WorkerConfig configures a Worker. Every zero value means the documented default.
+type WorkerConfig struct {
+	// Concurrency is how many jobs run at once. 0 means 4.
+	Concurrency int
+	// Consumer names this worker in the consumer group; it must be unique among live
+	// workers. "" means "<hostname>-<pid>-<random>".
+	Consumer string
+	// Analyzers maps analyzer names to indicator specs (ParseSpec syntax). nil means
+	// {"default": DefaultIndicators}. A job naming an analyzer not in the map is
+	// dead-lettered.
+	Analyzers map[string][]string
+	// Candles is how many of the newest candles a job loads. 0 means 500.
+	Candles int
+	// PollInterval is how long a read for new jobs blocks, and how often due retries are
+	// promoted. 0 means 500ms.
+	PollInterval time.Duration
+	// JobTimeout bounds one delivery; a job that runs over it is retried. 0 means 5
+	// minutes.
+	JobTimeout time.Duration
+	// ShutdownTimeout is how long Run lets in-flight jobs finish after its context ends;
+	// jobs still running then are cancelled and handed back to the queue. 0 means 10s.
+	ShutdownTimeout time.Duration
+	// Handler, if set, runs instead of the analysis; the CandleReader and Publisher
+	// may then be nil.
+	Handler HandlerFunc
+}
+
+// Worker takes jobs from a Queue and runs them: it loads the newest candles, computes
+// the analyzer's indicators (resuming their saved streaming state when it still
+// applies), stores the result and state under the delivery's fencing token and
+// publishes the result on NATS.
+type Worker struct {
+	q     *Queue
+	store CandleReader
+	pub   Publisher
+	cfg   WorkerConfig
+	log   *slog.Logger
+
+	analyzers map[string][]Spec
+	specErr   error
+
+	inFlight      prometheus.Gauge
+	duration      prometheus.Histogram
+	completed     *prometheus.CounterVec
+	publishErrors prometheus.Counter
+	redisErrors   prometheus.Counter
+
+	mu      sync.Mutex
+	running map[*delivery]context.CancelFunc
+}
+
+// NewWorker returns a worker of q. It reads candles from store and publishes results on
+// pub; log receives operational messages (nil: discarded). Its metrics are registered
+// with reg. An invalid analyzer spec in cfg makes Run fail at once.
+func NewWorker(q *Queue, store CandleReader, pub Publisher, cfg WorkerConfig, log *slog.Logger, reg prometheus.Registerer) *Worker {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
+	if cfg.Consumer == "" {
+		host, _ := os.Hostname()
+		cfg.Consumer = host + "-" + strconv.Itoa(os.Getpid()) + "-" + newJobID()[:6]
+	}
+	if cfg.Analyzers == nil {
+		cfg.Analyzers = map[string][]string{"default": DefaultIndicators}
+	}
+	if cfg.Candles <= 0 {
+		cfg.Candles = 500
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 500 * time.Millisecond
+	}
+	if cfg.JobTimeout <= 0 {
+		cfg.JobTimeout = 5 * time.Minute
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	w := &Worker{q: q, store: store, pub: pub, cfg: cfg, log: log,
+		analyzers: map[string][]Spec{}, running: map[*delivery]context.CancelFunc{}}
+	for name, texts := range cfg.Analyzers {
+		for _, t := range texts {
+			s, err := ParseSpec(t)
+			if err != nil && w.specErr == nil {
+				w.specErr = fmt.Errorf("analysis: analyzer %q: %w", name, err)
+			}
+			w.analyzers[name] = append(w.analyzers[name], s)
+		}
+	}
+	f := promauto.With(reg)
+	w.inFlight = f.NewGauge(prometheus.GaugeOpts{
+		Name: "tickstash_analysis_jobs_in_flight",
+		Help: "Jobs a worker of this process is running.",
+	})
+	w.duration = f.NewHistogram(prometheus.HistogramOpts{
+		Name:    "tickstash_analysis_job_duration_seconds",
+		Help:    "Time one delivery of a job ran, whatever its outcome.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	})
+	w.completed = f.NewCounterVec(prometheus.CounterOpts{
+		Name: "tickstash_analysis_jobs_completed_total",
+		Help: "Deliveries settled by outcome: done, failed, retry, dead, release (handed back at shutdown), stale (lease lost).",
+	}, []string{"outcome"})
+	w.publishErrors = f.NewCounter(prometheus.CounterOpts{
+		Name: "tickstash_analysis_publish_errors_total",
+		Help: "Result updates that could not be published on NATS (the result is stored regardless).",
+	})
+	w.redisErrors = f.NewCounter(prometheus.CounterOpts{
+		Name: "tickstash_analysis_worker_redis_errors_total",
+		Help: "Redis calls of the worker loop that failed (reads, reclaims, settlements) and were retried.",
+	})
+	return w
+}
+
+// Consumer returns the worker's consumer name.
+func (w *Worker) Consumer() string { return w.cfg.Consumer }
+
+// Run processes jobs until ctx ends, then stops taking jobs, lets in-flight jobs finish
+// for up to WorkerConfig.ShutdownTimeout, hands the rest back to the queue and returns
+// nil. Redis errors do not stop it: it retries with backoff and jobs it cannot settle are
+// reclaimed by a worker after the lease. It returns an error only for an invalid
+// configuration.
+func (w *Worker) Run(ctx context.Context) error {
+	if w.specErr != nil {
+		return w.specErr
+	}
+	n := w.cfg.Concurrency
+	slots := make(chan struct{}, n)
+	for range n {
+		slots <- struct{}{}
+	}
+	jobs := make(chan *delivery)
+	settled := make(chan settlement, n)
+	// Handlers outlive ctx by the shutdown grace period.
+	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer hcancel()
+
+	var handlers sync.WaitGroup
+	for range n {
+		handlers.Add(1)
+		go func() {
+			defer handlers.Done()
+			for d := range jobs {
+				settled <- w.handle(hctx, d)
+			}
+		}()
+	}
+	ackerDone := make(chan struct{})
+	go w.acker(settled, slots, ackerDone)
+	hbCtx, hbStop := context.WithCancel(context.WithoutCancel(ctx))
+	hbDone := make(chan struct{})
+	go w.heartbeat(hbCtx, hbDone)
+
+	w.fetch(ctx, slots, jobs)
+
+	close(jobs)
+	idle := make(chan struct{})
+	go func() { handlers.Wait(); close(idle) }()
+	select {
+	case <-idle:
+	case <-time.After(w.cfg.ShutdownTimeout):
+		w.log.Warn("analysis: shutdown grace over, handing back running jobs")
+		hcancel()
+		<-idle
+	}
+	close(settled)
+	<-ackerDone
+	hbStop()
+	<-hbDone
+	return nil
+}
+
+// fetch reads and reclaims jobs while slots are free, until ctx ends.
+func (w *Worker) fetch(ctx context.Context, slots chan struct{}, jobs chan<- *delivery) {
+	reclaimEvery := max(w.q.cfg.Lease/4, 10*time.Millisecond)
+	var lastReclaim, lastPromote time.Time
+	errDelay := 50 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-slots:
+		}
+		free := 1
+	more:
+		for free < w.cfg.Concurrency {
+			select {
+			case <-slots:
+				free++
+			default:
+				break more
+			}
+		}
+		// Redis calls run on a context that ctx's end does not cut short, so that no
+		// entry is delivered to us and dropped on the floor by a cancelled read.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.PollInterval+5*time.Second)
+		var ds []delivery
+		var err error
+		if time.Since(lastPromote) >= w.cfg.PollInterval {
+			lastPromote = time.Now()
+			_, err = w.q.promote(rctx, 1000)
+		}
+		if err == nil && time.Since(lastReclaim) >= reclaimEvery {
+			lastReclaim = time.Now()
+			ds, err = w.q.reclaim(rctx, w.cfg.Consumer, free)
+		}
+		if err == nil && len(ds) == 0 {
+			ds, err = w.q.read(rctx, w.cfg.Consumer, free, w.cfg.PollInterval)
+		}
+		cancel()
+		for i := range ds {
+			jobs <- &ds[i]
+		}
+		for range free - len(ds) {
+			slots <- struct{}{}
+		}
+		if err != nil {
+			w.redisErrors.Inc()
+			w.log.Warn("analysis: worker cannot reach the queue", "err", err, "retry_in", errDelay)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(errDelay):
+			}
+			errDelay = min(2*errDelay, 5*time.Second)
+			continue
+		}
+		errDelay = 50 * time.Millisecond
+	}
+}
+
+// handle runs one delivery and says how to settle it.
+func (w *Worker) handle(hctx context.Context, d *delivery) settlement {
+	w.inFlight.Inc()
+	defer w.inFlight.Dec()
+	start := time.Now()
+	jctx, cancel := context.WithTimeout(hctx, w.cfg.JobTimeout)
+	w.mu.Lock()
+	w.running[d] = cancel
+	w.mu.Unlock()
+	err := w.run(jctx, d)
+	cancel()
+	w.duration.Observe(time.Since(start).Seconds())
+
+	s := settlement{d: d}
+	switch {
+	case err == nil:
+		s.out = outDone
+	case errors.Is(err, errLeaseLost):
+		s.out = outDone // refused by the script as stale; nothing changes
+	case hctx.Err() != nil:
+		s.out = outRelease
+	case errors.Is(err, ErrInsufficientData):
+		s.out = outFailed
+	case IsPermanent(err):
+		s.out = outDead
+	case d.attempt >= w.q.cfg.MaxDeliveries:
+		s.out = outDead
+		err = fmt.Errorf("analysis: gave up after %d deliveries: %w", d.attempt, err)
+	default:
+		s.out = outRetry
+	}
+	if err != nil {
+		s.err = err.Error()
+		w.log.Debug("analysis: job ended with an error", "job", d.id, "attempt", d.attempt, "outcome", s.out, "err", err)
+	}
+	return s
+}
+
+// run executes the job of d.
+func (w *Worker) run(ctx context.Context, d *delivery) error {
+	if err := d.spec.Validate(); err != nil {
+		return Permanent(fmt.Errorf("analysis: malformed job %s: %w", d.id, err))
+	}
+	if w.cfg.Handler != nil {
+		return w.cfg.Handler(ctx, Job{ID: d.id, Spec: d.spec, Attempt: d.attempt})
+	}
+	specs, ok := w.analyzers[d.spec.Analyzer]
+	if !ok {
+		return Permanent(fmt.Errorf("analysis: job %s: unknown analyzer %q", d.id, d.spec.Analyzer))
+	}
+	t := d.spec.target()
+	candles, err := w.store.LastCandles(ctx, d.spec.Exchange, d.spec.Symbol, d.spec.Interval, w.cfg.Candles)
+	if err != nil {
+		return fmt.Errorf("analysis: job %s: %w", d.id, err)
+	}
+	prev, err := w.q.loadState(ctx, t)
+	if err != nil {
+		return err
+	}
+	values, fed, state, err := analyse(specs, candles, prev)
+	if err != nil {
+		return fmt.Errorf("%w (%s)", err, t)
+	}
+	res := &Result{Exchange: d.spec.Exchange, Symbol: d.spec.Symbol, Interval: d.spec.Interval,
+		Analyzer: d.spec.Analyzer, CandleTime: time.UnixMilli(state.Last).UTC(), Values: values,
+		Candles: fed, Watermark: d.spec.Watermark, JobID: d.id, ComputedAt: w.q.cfg.Now().UTC()}
+	stateJSON, err := json.Marshal(state)
+	if err != nil {
+		return fmt.Errorf("analysis: encode state of %s: %w", t, err)
+	}
+	if err := w.q.storeResult(ctx, d, res, stateJSON); err != nil {
+		return err
+	}
+	if w.pub != nil {
+		data, _ := json.Marshal(res) // encoded once already by storeResult
+		if err := w.pub.Publish(Subject(d.spec.Exchange, d.spec.Symbol, d.spec.Interval), data); err != nil {
+			w.publishErrors.Inc()
+			w.log.Warn("analysis: publish result", "target", t, "err", err)
+		}
+	}
+	return nil
+}
+
+// acker settles finished deliveries in batches and frees their slots.
+func (w *Worker) acker(in <-chan settlement, slots chan<- struct{}, done chan<- struct{}) {
+	defer close(done)
+	const maxBatch = 128
+	batch := make([]settlement, 0, maxBatch)
+	for s := range in {
+		batch = append(batch[:0], s)
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case s2, ok := <-in:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, s2)
+			default:
+				break drain
+			}
+		}
+		w.settle(batch)
+		w.mu.Lock()
+		for _, s := range batch {
+			delete(w.running, s.d)
+		}
+		w.mu.Unlock()
+		for range batch {
+			slots <- struct{}{}
+		}
+	}
+}
+
+// settle records a batch, retrying Redis errors for up to one lease; after that the
+// deliveries stay pending and another worker reclaims them.
+func (w *Worker) settle(batch []settlement) {
+	delay := 50 * time.Millisecond
+	deadline := time.Now().Add(w.q.cfg.Lease)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		applied, err := w.q.complete(ctx, batch)
+		cancel()
+		if err == nil {
+			for i, s := range batch {
+				if applied[i] {
+					w.completed.WithLabelValues(string(s.out)).Inc()
+				} else {
+					w.completed.WithLabelValues("stale").Inc()
+				}
+			}
+			return
+		}
+		w.redisErrors.Inc()
+		if time.Now().After(deadline) {
+			w.log.Error("analysis: cannot settle jobs; they will be reclaimed after the lease", "jobs", len(batch), "err", err)
+			return
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// heartbeat extends the leases of running deliveries every Lease/3 and cancels those
+// another worker has taken over.
+func (w *Worker) heartbeat(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(max(w.q.cfg.Lease/3, 5*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		ds := make([]*delivery, 0, len(w.running))
+		for d := range w.running {
+			ds = append(ds, d)
+		}
+		w.mu.Unlock()
+		if len(ds) == 0 {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		lost, err := w.q.extend(cctx, w.cfg.Consumer, ds)
+		cancel()
+		if err != nil {
+			w.redisErrors.Inc()
+			continue
+		}
+		w.mu.Lock()
+		for i, d := range ds {
+			if lost[i] {
+				if c, ok := w.running[d]; ok {
+					c()
+				}
+			}
+		}
+		w.mu.Unlock()
+	}
+}
