@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/tickstash/tickstash/market"
@@ -60,6 +61,9 @@ type AggregatorStats struct {
 	Late []int64
 	// FlatSkipped counts flat candles not emitted because a gap exceeded MaxFlat.
 	FlatSkipped []int64
+	// Repeats counts trades skipped because their numeric id was not above the last
+	// one aggregated for their market (a feed's overlap after a reconnect, a replay).
+	Repeats int64
 }
 
 // Aggregator turns trades into candles of several intervals at once, following the rules
@@ -84,6 +88,9 @@ type seriesKey struct {
 // with cfg.Intervals.
 type symbolSeries struct {
 	iv []intervalState
+	// lastID is the highest numeric trade id aggregated, valid when hasLastID.
+	lastID    uint64
+	hasLastID bool
 }
 
 type intervalState struct {
@@ -131,16 +138,68 @@ func (a *Aggregator) Intervals() []market.Interval { return a.cfg.Intervals }
 // from the owning goroutine.
 func (a *Aggregator) Stats() AggregatorStats { return a.stats }
 
+// Known reports whether the aggregator holds state for a market: it has seen one of its
+// trades or was resumed for it.
+func (a *Aggregator) Known(ex market.Exchange, sym market.Symbol) bool {
+	_, ok := a.series[seriesKey{ex, sym}]
+	return ok
+}
+
+// Resume seeds a market the aggregator does not know yet with what a previous run
+// stored, so a restart neither truncates the candles in progress nor counts a trade
+// twice: lastTradeID is the id of the last trade aggregated ("" if unknown), newest the
+// newest stored candle of any of the configured intervals. A forming candle is
+// continued; a closed one marks its bucket as done, so its trades are late and, in
+// EmptyFlat mode, quiet intervals after it are carried flat. Candles of other markets or
+// intervals are ignored.
+func (a *Aggregator) Resume(ex market.Exchange, sym market.Symbol, lastTradeID string, newest []market.Candle) {
+	k := seriesKey{ex, sym}
+	if _, ok := a.series[k]; ok {
+		return
+	}
+	s := &symbolSeries{iv: make([]intervalState, len(a.cfg.Intervals))}
+	if id, err := strconv.ParseUint(lastTradeID, 10, 64); err == nil {
+		s.lastID, s.hasLastID = id, true
+	}
+	for _, c := range newest {
+		if c.Exchange != ex || c.Symbol != sym {
+			continue
+		}
+		for i, iv := range a.cfg.Intervals {
+			if c.Interval != iv {
+				continue
+			}
+			st := &s.iv[i]
+			if c.Closed {
+				st.last, st.closedUntil = c, c.CloseTime()
+			} else {
+				st.cur, st.open = c, true
+			}
+		}
+	}
+	a.series[k] = s
+}
+
 // Add folds a valid trade into every interval's forming candle and appends to dst the
 // candles that the trade closed (and flat candles for quiet intervals it skipped over,
 // in EmptyFlat mode), oldest first per interval. It returns the extended dst and how
-// many intervals dropped the trade as late.
+// many intervals dropped the trade as late. A trade whose numeric id is not above the
+// last one aggregated for its market is skipped and counted in Stats.Repeats: exchanges
+// number a market's trades in increasing order, and this is how a reconnect's overlap
+// or a replay is kept out of the candles.
 func (a *Aggregator) Add(t *market.Trade, dst []market.Candle) ([]market.Candle, int) {
 	k := seriesKey{t.Exchange, t.Symbol}
 	s := a.series[k]
 	if s == nil {
 		s = &symbolSeries{iv: make([]intervalState, len(a.cfg.Intervals))}
 		a.series[k] = s
+	}
+	if id, err := strconv.ParseUint(t.ID, 10, 64); err == nil {
+		if s.hasLastID && id <= s.lastID {
+			a.stats.Repeats++
+			return dst, 0
+		}
+		s.lastID, s.hasLastID = id, true
 	}
 	late := 0
 	notional := t.Price.Mul(t.Qty)

@@ -189,3 +189,54 @@ func TestAggregatorManySymbolsStableOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestAggregatorSkipsRepeatedTradeIDs(t *testing.T) {
+	a := NewAggregator(AggregatorConfig{})
+	mk := func(id string, at time.Duration, price string) market.Trade {
+		tr := tr("BTC-USD", at, price, "1")
+		tr.ID = id
+		return tr
+	}
+	feed(a, mk("10", time.Second, "100"), mk("11", 2*time.Second, "101"), mk("11", 2*time.Second, "101"), mk("9", 3*time.Second, "50"), mk("x", 4*time.Second, "102"))
+	got := a.Flush(nil)
+	if len(got) != 1 || got[0].Trades != 3 || !got[0].Low.Equal(dec("100")) || a.Stats().Repeats != 2 {
+		t.Errorf("candle %v, repeats %d; want 3 trades (ids 10, 11 and the non-numeric x), 2 repeats", summarize(got), a.Stats().Repeats)
+	}
+}
+
+func TestAggregatorResume(t *testing.T) {
+	// A previous run stored a forming 1m candle and a closed 1h one.
+	first := NewAggregator(AggregatorConfig{Intervals: []market.Interval{market.Interval1m, market.Interval1h}})
+	trades := []market.Trade{tr("ETH-USD", 10*time.Second, "10", "1"), tr("ETH-USD", 20*time.Second, "12", "1")}
+	trades[0].ID, trades[1].ID = "1", "2"
+	feed(first, trades...)
+	stored := first.Forming(nil)
+
+	b := NewAggregator(AggregatorConfig{Intervals: []market.Interval{market.Interval1m, market.Interval1h}})
+	b.Resume(market.Coinbase, "ETH-USD", "2", stored)
+	if !b.Known(market.Coinbase, "ETH-USD") {
+		t.Fatal("resumed market unknown")
+	}
+	again := tr("ETH-USD", 20*time.Second, "12", "1") // the overlap of a replay
+	again.ID = "2"
+	next := tr("ETH-USD", 30*time.Second, "9", "2")
+	next.ID = "3"
+	feed(b, again, next)
+	got := b.Flush(nil)
+	want := []summary{
+		{"ETH-USD", "1m", "0s", "10", "12", "9", "9", "4", "40", 3, true},
+		{"ETH-USD", "1h", "0s", "10", "12", "9", "9", "4", "40", 3, true},
+	}
+	if diff := cmp.Diff(want, summarize(got)); diff != "" {
+		t.Errorf("resumed candles (-want +got):\n%s", diff)
+	}
+
+	// A closed stored candle makes its bucket's trades late.
+	c := NewAggregator(AggregatorConfig{})
+	closedC := got[0]
+	c.Resume(market.Coinbase, "ETH-USD", "", []market.Candle{closedC})
+	_, late := feed(c, tr("ETH-USD", 59*time.Second, "10", "1"))
+	if late != 1 {
+		t.Errorf("trade into a resumed closed candle: late = %d, want 1", late)
+	}
+}

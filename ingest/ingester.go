@@ -23,6 +23,15 @@ type Store interface {
 
 var _ Store = (*cache.MarketStore)(nil)
 
+// StateReader reads back what a previous run stored, so that a restarted ingester
+// continues each market's forming candles; *cache.MarketStore implements it.
+type StateReader interface {
+	Ticker(ctx context.Context, ex market.Exchange, sym market.Symbol) (cache.Ticker, error)
+	LastCandles(ctx context.Context, ex market.Exchange, sym market.Symbol, iv market.Interval, n int) ([]market.Candle, error)
+}
+
+var _ StateReader = (*cache.MarketStore)(nil)
+
 // CandleSink hears of every candle the aggregator closed, after the candle is stored.
 // The analysis queue implements it to enqueue a job per closed candle.
 type CandleSink interface {
@@ -52,6 +61,9 @@ type IngesterConfig struct {
 	// NoFormingCandles stops writing forming candles at every flush; then only closed
 	// candles are written.
 	NoFormingCandles bool
+	// NoResume starts every market from scratch instead of continuing, when the store
+	// is a StateReader, the candles and trade ids a previous run left in Redis.
+	NoResume bool
 	// Now is the watermark clock; nil means time.Now.
 	Now func() time.Time
 	// EventTimeWatermark drives the watermark by the newest trade time seen instead of
@@ -181,6 +193,7 @@ func (g *Ingester) aggregate(ctx context.Context, events <-chan Event, queues []
 	ivs := agg.Intervals()
 	lateSeen := make([]int64, len(ivs))
 	flatSeen := make([]int64, len(ivs))
+	var repeatsSeen int64
 	jobs := make([]*job, len(queues))
 	for i := range jobs {
 		jobs[i] = new(job)
@@ -222,6 +235,8 @@ func (g *Ingester) aggregate(ctx context.Context, events <-chan Event, queues []
 			g.m.flatSkipped.WithLabelValues(iv.String()).Add(float64(st.FlatSkipped[i] - flatSeen[i]))
 			lateSeen[i], flatSeen[i] = st.Late[i], st.FlatSkipped[i]
 		}
+		g.m.repeats.Add(float64(st.Repeats - repeatsSeen))
+		repeatsSeen = st.Repeats
 		for i := range jobs {
 			send(i)
 		}
@@ -255,6 +270,9 @@ func (g *Ingester) handle(agg *Aggregator, ev *Event, jobs []*job, closed *[]mar
 		if err := t.Validate(); err != nil {
 			g.invalid("trade", err)
 			return -1
+		}
+		if !agg.Known(t.Exchange, t.Symbol) {
+			g.resume(agg, t.Exchange, t.Symbol)
 		}
 		g.m.events.WithLabelValues(string(t.Exchange), "trade").Inc()
 		g.m.lastEvent.WithLabelValues(string(t.Exchange)).Set(float64(t.Time.UnixNano()) / 1e9)
@@ -294,6 +312,39 @@ func (g *Ingester) handle(agg *Aggregator, ev *Event, jobs []*job, closed *[]mar
 	default:
 		g.invalid("unknown", errors.New("event of unknown kind"))
 		return -1
+	}
+}
+
+// resume seeds the aggregator with a market's stored state, when the store can read it
+// back. A failed read is logged and the market starts from scratch.
+func (g *Ingester) resume(agg *Aggregator, ex market.Exchange, sym market.Symbol) {
+	r, ok := g.store.(StateReader)
+	if !ok || g.cfg.NoResume {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var lastID string
+	tk, err := r.Ticker(ctx, ex, sym)
+	switch {
+	case err == nil:
+		lastID = tk.LastTradeID
+	case !errors.Is(err, cache.ErrNotFound):
+		g.log.Warn("cannot resume market, starting it afresh", "exchange", ex, "symbol", sym, "err", err)
+		return
+	}
+	var newest []market.Candle
+	for _, iv := range agg.Intervals() {
+		cs, err := r.LastCandles(ctx, ex, sym, iv, 1)
+		if err != nil {
+			g.log.Warn("cannot resume market, starting it afresh", "exchange", ex, "symbol", sym, "err", err)
+			return
+		}
+		newest = append(newest, cs...)
+	}
+	agg.Resume(ex, sym, lastID, newest)
+	if len(newest) > 0 || lastID != "" {
+		g.log.Debug("market resumed", "exchange", ex, "symbol", sym, "last_trade_id", lastID, "candles", len(newest))
 	}
 }
 
@@ -382,6 +433,7 @@ type ingestMetrics struct {
 	candlesClosed *prometheus.CounterVec
 	late          *prometheus.CounterVec
 	flatSkipped   *prometheus.CounterVec
+	repeats       prometheus.Counter
 	lastEvent     *prometheus.GaugeVec
 	sourceErrors  *prometheus.CounterVec
 	retries       prometheus.Counter
@@ -412,6 +464,10 @@ func newIngestMetrics(reg prometheus.Registerer) *ingestMetrics {
 			Name: "tickstash_ingest_flat_candles_skipped_total",
 			Help: "Flat candles not emitted because a quiet gap was longer than the cap, by interval.",
 		}, []string{"interval"}),
+		repeats: f.NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_ingest_repeated_trades_total",
+			Help: "Trades kept out of candles because their id was not above the last aggregated one (reconnect overlaps, replays).",
+		}),
 		lastEvent: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tickstash_ingest_last_trade_timestamp_seconds",
 			Help: "Exchange time of the newest trade taken in, by exchange (data freshness).",

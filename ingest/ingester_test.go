@@ -196,3 +196,59 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return sum
 }
+
+// TestIngestResumesAfterRestart stops an ingester mid-candle and starts another on the
+// same Redis: the candle in progress must carry on with both runs' trades, and trades
+// the second run sees again must not be counted twice.
+func TestIngestResumesAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Client(t)
+	prefix := redistest.Prefix(t, rdb)
+	mk := func(id int, at time.Duration, price string) market.Trade {
+		return market.Trade{Exchange: market.Kraken, Symbol: "BTC-USD", ID: itoa(id), Price: dec(price), Qty: dec("1"),
+			Side: market.Buy, Time: t0.Add(at)}
+	}
+	run := func(trades ...market.Trade) {
+		t.Helper()
+		store := cache.NewMarketStore(rdb, cache.MarketConfig{Prefix: prefix}, prometheus.NewRegistry())
+		src := &sliceSource{trades: trades}
+		g := ingest.NewIngester(store, nil, []ingest.Source{src}, ingest.IngesterConfig{
+			Aggregator: ingest.AggregatorConfig{Intervals: []market.Interval{market.Interval1h}},
+			// Stopped by its context, as a process is: forming candles stay forming.
+			EventTimeWatermark: true,
+		}, quiet(), prometheus.NewRegistry())
+		runCtx, cancel := context.WithCancel(ctx)
+		src.done = cancel
+		if err := g.Run(runCtx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(mk(1, time.Minute, "100"), mk(2, 2*time.Minute, "105"))
+	run(mk(2, 2*time.Minute, "105"), mk(3, 3*time.Minute, "95")) // overlaps the first run by one trade
+	store := cache.NewMarketStore(rdb, cache.MarketConfig{Prefix: prefix}, nil)
+	got, err := store.LastCandles(ctx, market.Kraken, "BTC-USD", market.Interval1h, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Trades != 3 || !got[0].Open.Equal(dec("100")) || !got[0].High.Equal(dec("105")) ||
+		!got[0].Low.Equal(dec("95")) || !got[0].Volume.Equal(dec("3")) || got[0].Closed {
+		t.Errorf("after restart the hour candle is %+v; want open 100 high 105 low 95, 3 trades, forming", got)
+	}
+}
+
+// sliceSource emits its trades, then cancels the run (as a stop signal would).
+type sliceSource struct {
+	trades []market.Trade
+	done   func()
+}
+
+func (*sliceSource) Name() string { return "slice" }
+
+func (s *sliceSource) Run(ctx context.Context, out chan<- ingest.Event) error {
+	for _, tr := range s.trades {
+		out <- ingest.Event{Kind: ingest.KindTrade, Trade: tr}
+	}
+	s.done()
+	<-ctx.Done()
+	return nil
+}
