@@ -26,7 +26,8 @@ func cmdCandles(ctx context.Context, args []string, e env) error {
 		"(as `tickstash replay --dry-run` prints) are passed over. Malformed lines are reported\n"+
 		"on standard error with their line number and skipped; the exit status is then 1.\n"+
 		"Trades older than a candle already closed by a later trade are late: counted, dropped,\n"+
-		"and reported on standard error.", e)
+		"and reported on standard error; so are trades whose numeric id is not above the last\n"+
+		"one of their market (repeats).", e)
 	var intervals, empty string
 	f.String(&intervals, "interval", "1m", "candle interval, or several separated by commas, from 1s 1m 3m 5m 15m 30m 1h 4h 1d")
 	f.String(&empty, "empty", "skip", "quiet intervals: skip (no candle) or flat (a candle at the previous close with no volume)")
@@ -65,6 +66,9 @@ func cmdCandles(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
+	if st.repeats > 0 {
+		fmt.Fprintf(e.stderr, "candles: %d repeated trade id(s) skipped (a trade id not above the last one of its market)\n", st.repeats)
+	}
 	if st.late > 0 {
 		fmt.Fprintf(e.stderr, "candles: %d late trade(s) dropped (their candle had already closed: input not in time order?)\n", st.late)
 	}
@@ -76,6 +80,7 @@ func cmdCandles(ctx context.Context, args []string, e env) error {
 
 type aggregateStats struct {
 	trades, bad, late int
+	repeats           int64
 }
 
 // aggregateLines runs the aggregator over trade lines and writes every candle it closes;
@@ -127,6 +132,7 @@ func aggregateLines(ctx context.Context, in io.Reader, out io.Writer, ivs []mark
 	if err := sc.Err(); err != nil {
 		return st, fmt.Errorf("read: %w (a line longer than %d bytes?)", err, maxLine)
 	}
+	st.repeats = agg.Stats().Repeats
 	return st, write(agg.Flush(closed[:0]))
 }
 

@@ -72,13 +72,15 @@ func TestCandlesFromFileAndLateTrades(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "trades.jsonl")
 	input := `{"exchange":"kraken","symbol":"ETH-USD","id":"1","price":"10","qty":"1","side":"buy","time":"2026-01-01T00:01:00Z"}
 {"exchange":"kraken","symbol":"ETH-USD","id":"2","price":"11","qty":"1","side":"buy","time":"2026-01-01T00:02:00Z"}
-{"exchange":"kraken","symbol":"ETH-USD","id":"0","price":"9","qty":"1","side":"buy","time":"2026-01-01T00:00:30Z"}
+{"exchange":"kraken","symbol":"ETH-USD","id":"3","price":"9","qty":"1","side":"buy","time":"2026-01-01T00:00:30Z"}
+{"exchange":"kraken","symbol":"ETH-USD","id":"2","price":"11","qty":"1","side":"buy","time":"2026-01-01T00:02:00Z"}
 `
 	if err := os.WriteFile(path, []byte(input), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	code, out, errs := runCandles(t, "", path)
-	if code != 0 || strings.Count(out, "\n") != 2 || !strings.Contains(errs, "1 late trade(s) dropped") {
+	if code != 0 || strings.Count(out, "\n") != 2 || !strings.Contains(errs, "1 late trade(s) dropped") ||
+		!strings.Contains(errs, "1 repeated trade id(s) skipped") || strings.Contains(out, `"trades":2`) {
 		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
 	if code, _, errs := runCandles(t, "", filepath.Join(t.TempDir(), "missing.jsonl")); code != 1 || !strings.Contains(errs, "no such file") {

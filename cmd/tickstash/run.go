@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -14,6 +17,8 @@ import (
 
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/ingest"
+	"github.com/tickstash/tickstash/ingest/feeds"
+	"github.com/tickstash/tickstash/ingest/replay"
 	"github.com/tickstash/tickstash/internal/embedded"
 	"github.com/tickstash/tickstash/internal/redisconn"
 	"github.com/tickstash/tickstash/market"
@@ -58,10 +63,31 @@ type ingestConfig struct {
 	synthSymbols    int
 	synthRate       float64
 	synthSeed       int
+	watermark       string
+	recordDir       string
+	recordMaxBytes  int
+	recordMaxAge    time.Duration
+	recordCompress  bool
 }
 
+// register registers every ingest flag: sources, recording, aggregation and writing.
 func (c *ingestConfig) register(f *flags) {
-	f.List(&c.sources, "source", []string{"synthetic"}, "where market data comes from: synthetic (a seeded random market)")
+	c.registerWrite(f)
+	f.List(&c.sources, "source", []string{"synthetic"}, "where market data comes from: synthetic (a seeded random market); "+
+		"binance:BTCUSDT,ETHUSDT; binanceus:BTCUSD; coinbase:BTC-USD (Advanced Trade); coinbase-exchange:BTC-USD; "+
+		"kraken:BTC/USD (v2); kraken-v1:XBT/USD; replay:FILE[,FILE...] (capture files)")
+	f.Int(&c.synthSymbols, "synthetic-symbols", 4, "number of markets of the synthetic source (BTC-USD, ETH-USD, SOL-USD, DOGE-USD, ...)")
+	f.Float(&c.synthRate, "synthetic-rate", 50, "average trades per second of the synthetic source, across its markets")
+	f.Int(&c.synthSeed, "synthetic-seed", 1, "seed of the synthetic source: the same seed gives the same market")
+	f.String(&c.watermark, "watermark", "auto", "what closes quiet candles: wall (the clock minus --grace), event (the newest trade time: for replays of old data), or auto (event when every source is a replay)")
+	f.String(&c.recordDir, "record", "", "also write every raw message of live sources to capture files in this directory (the format of ../shared/testdata; replay them with tickstash replay)")
+	f.Int(&c.recordMaxBytes, "record-max-bytes", 256<<20, "start a new capture file after this many bytes")
+	f.Duration(&c.recordMaxAge, "record-max-age", time.Hour, "start a new capture file after this long")
+	f.Bool(&c.recordCompress, "record-compress", true, "compress capture files with zstd (.zst)")
+}
+
+// registerWrite registers the flags of aggregation and writing, which replay shares.
+func (c *ingestConfig) registerWrite(f *flags) {
 	f.String(&c.intervals, "intervals", "1m,5m,1h", "candle intervals to build, comma-separated, from 1s 1m 3m 5m 15m 30m 1h 4h 1d")
 	f.String(&c.empty, "empty", "skip", "quiet intervals: skip (no candle) or flat (a candle at the previous close with no volume)")
 	f.Duration(&c.grace, "grace", 2*time.Second, "how long after its end a candle waits for late trades before it closes")
@@ -70,9 +96,6 @@ func (c *ingestConfig) register(f *flags) {
 	f.Duration(&c.flushInterval, "flush-interval", 100*time.Millisecond, "longest time a record waits before it is written")
 	f.Duration(&c.tradeRetention, "trade-retention", 24*time.Hour, "how far back each market's trade stream reaches (and its TTL)")
 	f.String(&c.candleRetention, "candle-retention", "", "per-interval candle retention overriding the defaults, e.g. 1m=72h,1h=2160h (defaults: 1s 6h, 1m 7d, 5m 30d, 1h 365d, 1d 10y)")
-	f.Int(&c.synthSymbols, "synthetic-symbols", 4, "number of markets of the synthetic source (BTC-USD, ETH-USD, SOL-USD, DOGE-USD, ...)")
-	f.Float(&c.synthRate, "synthetic-rate", 50, "average trades per second of the synthetic source, across its markets")
-	f.Int(&c.synthSeed, "synthetic-seed", 1, "seed of the synthetic source: the same seed gives the same market")
 }
 
 func parseRetention(s string) (map[market.Interval]time.Duration, error) {
@@ -98,28 +121,32 @@ func parseRetention(s string) (map[market.Interval]time.Duration, error) {
 	return out, nil
 }
 
-// sourcesFrom builds the sources named by --source.
-func (c *ingestConfig) sourcesFrom() ([]ingest.Source, error) {
+// sourcesFrom builds the sources named by --source, and says whether all of them are
+// replays of capture files.
+func (c *ingestConfig) sourcesFrom(log *slog.Logger, reg prometheus.Registerer) (_ []ingest.Source, allReplay bool, _ error) {
 	var out []ingest.Source
+	allReplay = true
+	deps := feeds.Deps{Logger: log, Registerer: reg, RecordDir: c.recordDir, RecordMaxBytes: int64(c.recordMaxBytes),
+		RecordMaxAge: c.recordMaxAge, RecordCompress: c.recordCompress}
 	for _, spec := range c.sources {
-		name, _, _ := strings.Cut(spec, ":")
-		switch name {
-		case "synthetic":
-			s, err := ingest.NewSynthetic(ingest.SyntheticConfig{
+		src, err := feeds.Parse(spec, deps)
+		if errors.Is(err, feeds.ErrSynthetic) {
+			src, err = ingest.NewSynthetic(ingest.SyntheticConfig{
 				Symbols: c.synthSymbols, Rate: c.synthRate, Seed: uint64(c.synthSeed),
 			})
-			if err != nil {
-				return nil, fmt.Errorf("%w: %v", errUsage, err)
-			}
-			out = append(out, s)
-		default:
-			return nil, fmt.Errorf("%w: --source %q: unknown source; want synthetic", errUsage, spec)
 		}
+		if err != nil {
+			return nil, false, fmt.Errorf("%w: --source %q: %v", errUsage, spec, err)
+		}
+		if _, ok := src.(*replay.Source); !ok {
+			allReplay = false
+		}
+		out = append(out, src)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: no --source given", errUsage)
+		return nil, false, fmt.Errorf("%w: no --source given", errUsage)
 	}
-	return out, nil
+	return out, allReplay, nil
 }
 
 // process holds what a running role has opened, for an ordered shutdown.
@@ -134,29 +161,32 @@ type process struct {
 	redis    *embedded.Redis
 	nats     *embedded.NATS
 	tempDir  string
+
+	closeOnce sync.Once
 }
 
-// open starts embedded servers where allowed and URLs are empty, connects, and starts
-// the admin server. The banner says where everything is.
-func open(ctx context.Context, sc *serverConfig, allowEmbedded, needNATS bool, e env) (*process, error) {
+// newProcess builds the logger and the metrics registry from the flags.
+func newProcess(sc *serverConfig, e env) (*process, error) {
 	log, err := sc.log.logger(e.stderr)
 	if err != nil {
 		return nil, err
 	}
-	p := &process{log: log, reg: newRegistry()}
-	ok := false
-	defer func() {
-		if !ok {
-			p.close()
-		}
-	}()
+	return &process{log: log, reg: newRegistry()}, nil
+}
+
+// open starts embedded servers where allowed and URLs are empty, connects, and starts
+// the admin server (unless sc.adminAddr is empty). The banner says where everything is.
+// The caller closes p, also when open fails.
+func (p *process) open(ctx context.Context, sc *serverConfig, allowEmbedded, needNATS bool, e env) error {
+	log := p.log
+	var err error
 	var banner []string
 	if sc.redisURL == "" {
 		if !allowEmbedded {
 			sc.redisURL = "redis://127.0.0.1:6379/0"
 		} else {
 			if p.redis, err = embedded.StartRedis("127.0.0.1:0"); err != nil {
-				return nil, err
+				return err
 			}
 			sc.redisURL = p.redis.URL()
 			banner = append(banner, fmt.Sprintf("  Redis  %s  (embedded, in memory: data is lost at exit; set --redis-url for a real server)", sc.redisURL))
@@ -166,18 +196,18 @@ func open(ctx context.Context, sc *serverConfig, allowEmbedded, needNATS bool, e
 		dir := sc.dataDir
 		if dir == "" {
 			if p.tempDir, err = os.MkdirTemp("", "tickstash-nats-"); err != nil {
-				return nil, fmt.Errorf("embedded nats: temp dir: %w", err)
+				return fmt.Errorf("embedded nats: temp dir: %w", err)
 			}
 			dir = p.tempDir
 		}
 		if p.nats, err = embedded.StartNATS(embedded.NATSConfig{StoreDir: dir}); err != nil {
-			return nil, err
+			return err
 		}
 		sc.natsURL = p.nats.URL()
 		banner = append(banner, fmt.Sprintf("  NATS   %s  (embedded, JetStream in %s; set --nats-url for a real server)", sc.natsURL, dir))
 	}
 	if p.rdb, err = cache.Connect(ctx, sc.redisURL); err != nil {
-		return nil, err
+		return err
 	}
 	if sc.natsURL != "" {
 		p.ncClosed = make(chan struct{})
@@ -190,13 +220,15 @@ func open(ctx context.Context, sc *serverConfig, allowEmbedded, needNATS bool, e
 			nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
 			nats.ClosedHandler(func(*nats.Conn) { close(p.ncClosed) }))
 		if err != nil {
-			return nil, fmt.Errorf("nats at %s: %w (is it running? check --nats-url / TICKSTASH_NATS_URL)", sc.natsURL, err)
+			return fmt.Errorf("nats at %s: %w (is it running? check --nats-url / TICKSTASH_NATS_URL)", sc.natsURL, err)
 		}
 	}
-	if p.admin, err = startAdmin(sc.adminAddr, p.reg, p.rdb, p.nc, log); err != nil {
-		return nil, err
+	if sc.adminAddr != "" {
+		if p.admin, err = startAdmin(sc.adminAddr, p.reg, p.rdb, p.nc, log); err != nil {
+			return err
+		}
+		banner = append(banner, fmt.Sprintf("  Admin  http://%s/metrics  /healthz  /readyz", p.admin.Addr()))
 	}
-	banner = append(banner, fmt.Sprintf("  Admin  http://%s/metrics  /healthz  /readyz", p.admin.Addr()))
 	if p.redis == nil {
 		banner = append(banner, "  Redis  "+redisconn.Redact(sc.redisURL))
 	}
@@ -204,12 +236,14 @@ func open(ctx context.Context, sc *serverConfig, allowEmbedded, needNATS bool, e
 		banner = append(banner, "  NATS   "+sc.natsURL)
 	}
 	fmt.Fprintf(e.stderr, "tickstash %s\n%s\n", versionString(), strings.Join(banner, "\n"))
-	ok = true
-	return p, nil
+	return nil
 }
 
 // close shuts down in order: NATS drained, Redis closed, admin server, embedded servers.
-func (p *process) close() {
+// It may be called more than once.
+func (p *process) close() { p.closeOnce.Do(p.shutdown) }
+
+func (p *process) shutdown() {
 	if p.nc != nil {
 		if err := p.nc.Drain(); err != nil {
 			p.log.Warn("nats drain", "err", err)
@@ -248,7 +282,26 @@ type ingestPlan struct {
 
 // plan validates the flags and builds the sources, so a mistake is reported before any
 // server starts.
-func (c *ingestConfig) plan(prefix string) (*ingestPlan, error) {
+func (c *ingestConfig) plan(prefix string, log *slog.Logger, reg prometheus.Registerer) (*ingestPlan, error) {
+	sources, allReplay, err := c.sourcesFrom(log, reg)
+	if err != nil {
+		return nil, err
+	}
+	var eventTime bool
+	switch c.watermark {
+	case "auto":
+		eventTime = allReplay
+	case "event":
+		eventTime = true
+	case "wall":
+	default:
+		return nil, fmt.Errorf("%w: --watermark %q: want auto, wall or event", errUsage, c.watermark)
+	}
+	return c.planWith(prefix, sources, eventTime)
+}
+
+// planWith validates the aggregation and writing flags and plans ingesting sources.
+func (c *ingestConfig) planWith(prefix string, sources []ingest.Source, eventTime bool) (*ingestPlan, error) {
 	ivs, err := market.ParseIntervals(c.intervals)
 	if err != nil {
 		return nil, fmt.Errorf("%w: --intervals: %v", errUsage, err)
@@ -267,30 +320,60 @@ func (c *ingestConfig) plan(prefix string) (*ingestPlan, error) {
 	if c.tradeRetention <= 0 || c.grace < 0 || c.flushInterval <= 0 {
 		return nil, fmt.Errorf("%w: --trade-retention and --flush-interval must be positive, --grace not negative", errUsage)
 	}
-	sources, err := c.sourcesFrom()
-	if err != nil {
-		return nil, err
-	}
 	return &ingestPlan{
 		sources: sources,
 		store:   cache.MarketConfig{Prefix: prefix, TradeRetention: c.tradeRetention, CandleRetention: ret},
 		cfg: ingest.IngesterConfig{
-			Aggregator:    ingest.AggregatorConfig{Intervals: ivs, Grace: c.grace, Empty: empty},
-			BatchSize:     c.batchSize,
-			Writers:       c.writers,
-			FlushInterval: c.flushInterval,
+			Aggregator:         ingest.AggregatorConfig{Intervals: ivs, Grace: c.grace, Empty: empty},
+			BatchSize:          c.batchSize,
+			Writers:            c.writers,
+			FlushInterval:      c.flushInterval,
+			EventTimeWatermark: eventTime,
 		},
 	}, nil
 }
 
 // ingester wires the plan to the process's Redis and NATS.
-func (pl *ingestPlan) ingester(p *process) *ingest.Ingester {
-	store := cache.NewMarketStore(p.rdb, pl.store, p.reg)
+func (pl *ingestPlan) ingester(p *process) *ingest.Ingester { return pl.ingesterCounting(p, nil) }
+
+// ingesterCounting is ingester with every write also counted by rc (nil: not counted).
+func (pl *ingestPlan) ingesterCounting(p *process, rc *recordCounter) *ingest.Ingester {
+	var store ingest.Store = cache.NewMarketStore(p.rdb, pl.store, p.reg)
+	if rc != nil {
+		rc.store = store
+		store = rc
+	}
 	var sink ingest.CandleSink
 	if p.nc != nil {
 		sink = ingest.NewNATSNotifier(p.nc)
 	}
 	return ingest.NewIngester(store, sink, pl.sources, pl.cfg, p.log.With("role", "ingest"), p.reg)
+}
+
+// recordCounter counts what reaches Redis, for the summary of finite runs. It passes
+// StateReader through, so counting does not disable resuming.
+type recordCounter struct {
+	store                               ingest.Store
+	trades, duplicates, quotes, candles atomic.Int64
+}
+
+func (c *recordCounter) Write(ctx context.Context, b *cache.Batch) (cache.WriteStats, error) {
+	st, err := c.store.Write(ctx, b)
+	if err == nil {
+		c.trades.Add(int64(st.Trades))
+		c.duplicates.Add(int64(st.Duplicates))
+		c.quotes.Add(int64(len(b.Quotes)))
+		c.candles.Add(int64(st.Candles))
+	}
+	return st, err
+}
+
+func (c *recordCounter) Ticker(ctx context.Context, ex market.Exchange, sym market.Symbol) (cache.Ticker, error) {
+	return c.store.(ingest.StateReader).Ticker(ctx, ex, sym)
+}
+
+func (c *recordCounter) LastCandles(ctx context.Context, ex market.Exchange, sym market.Symbol, iv market.Interval, n int) ([]market.Candle, error) {
+	return c.store.(ingest.StateReader).LastCandles(ctx, ex, sym, iv, n)
 }
 
 func cmdRun(ctx context.Context, args []string, e env) error {
@@ -325,15 +408,18 @@ func cmdIngest(ctx context.Context, args []string, e env) error {
 
 // runRoles runs the ingest role (and, in run, the embedded servers) until ctx ends.
 func runRoles(ctx context.Context, sc *serverConfig, ic *ingestConfig, allowEmbedded bool, e env) error {
-	plan, err := ic.plan(sc.prefix)
+	p, err := newProcess(sc, e)
 	if err != nil {
 		return err
 	}
-	p, err := open(ctx, sc, allowEmbedded, allowEmbedded, e)
+	plan, err := ic.plan(sc.prefix, p.log, p.reg)
 	if err != nil {
 		return err
 	}
 	defer p.close()
+	if err := p.open(ctx, sc, allowEmbedded, allowEmbedded, e); err != nil {
+		return err
+	}
 	ing := plan.ingester(p)
 	p.log.Info("ingest started", "sources", ic.sources, "intervals", ic.intervals)
 	err = ing.Run(ctx)

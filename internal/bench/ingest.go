@@ -146,9 +146,10 @@ func Ingest(ctx context.Context, rdb redis.UniversalClient, cfg IngestConfig, pr
 	return rep, nil
 }
 
+// countingStore counts what a store wrote.
 type countingStore struct {
-	store           ingest.Store
-	trades, candles atomic.Int64
+	store                    ingest.Store
+	trades, candles, records atomic.Int64
 }
 
 func (c *countingStore) Write(ctx context.Context, b *cache.Batch) (cache.WriteStats, error) {
@@ -156,6 +157,7 @@ func (c *countingStore) Write(ctx context.Context, b *cache.Batch) (cache.WriteS
 	if err == nil {
 		c.trades.Add(int64(st.Trades + st.Duplicates))
 		c.candles.Add(int64(st.Candles))
+		c.records.Add(int64(b.Len()))
 	}
 	return st, err
 }
@@ -196,7 +198,8 @@ func lastLine(b []byte) string {
 	return s
 }
 
-// reportProgress prints done/total once a second until stop is called.
+// reportProgress prints done/total (or done alone when total is 0) once a second until
+// stop is called.
 func reportProgress(w io.Writer, what string, total int64, done func() int64) (stop func()) {
 	if w == nil {
 		return func() {}
@@ -214,8 +217,12 @@ func reportProgress(w io.Writer, what string, total int64, done func() int64) (s
 				return
 			case <-t.C:
 				n := done()
-				fmt.Fprintf(w, "bench %s: %d/%d (%.0f%%), %.0f/s\n", what, n, total,
-					100*float64(n)/float64(total), float64(n)/time.Since(start).Seconds())
+				if total > 0 {
+					fmt.Fprintf(w, "bench %s: %d/%d (%.0f%%), %.0f/s\n", what, n, total,
+						100*float64(n)/float64(total), float64(n)/time.Since(start).Seconds())
+				} else {
+					fmt.Fprintf(w, "bench %s: %d, %.0f/s\n", what, n, float64(n)/time.Since(start).Seconds())
+				}
 			}
 		}
 	}()

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/tickstash/tickstash/internal/redistest"
+)
+
+// TestBenchCommands runs small versions of the benchmarks end to end: they must write,
+// measure, report the reference beside tickstash, and leave no keys behind.
+func TestBenchCommands(t *testing.T) {
+	rdb := redistest.Client(t)
+	ctx := context.Background()
+	before := rdb.DBSize(ctx).Val()
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"bench", "--trades", "20000", "ingest"}, []string{"### bench ingest", "raw pipelined XADD", "Ratio: **"}},
+		{[]string{"bench", "--file", capturePath(t, "binance-spot-2021.jsonl"), "replay"}, []string{"### bench replay", "binance-spot-2021.jsonl | 265 |"}},
+	} {
+		var out, errb bytes.Buffer
+		args := append(tt.args[:1:1], append([]string{"--redis-url", redistest.URL()}, tt.args[1:]...)...)
+		if code := Main(ctx, args, strings.NewReader(""), &out, &errb); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errb.String())
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%v: report lacks %q:\n%s", args, w, out.String())
+			}
+		}
+	}
+	// Other tests share this Redis, so allow for their keys; the benchmarks' own
+	// thousands of keys must be gone.
+	if after := rdb.DBSize(ctx).Val(); after > before+50 {
+		t.Errorf("benchmarks left keys behind: %d keys before, %d after", before, after)
+	}
+}
