@@ -1,0 +1,92 @@
+package signals
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// publisherMetrics are the Distributor's.
+type publisherMetrics struct {
+	published  *prometheus.CounterVec
+	latency    prometheus.Histogram
+	retries    prometheus.Counter
+	duplicates prometheus.Counter
+	invalid    prometheus.Counter
+}
+
+func newPublisherMetrics(reg prometheus.Registerer) *publisherMetrics {
+	f := promauto.With(reg)
+	return &publisherMetrics{
+		published: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "tickstash_signals_published_total",
+			Help: "Signals acknowledged by JetStream, by strategy (duplicates included).",
+		}, []string{"strategy"}),
+		latency: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "tickstash_signals_publish_duration_seconds",
+			Help:    "Time from a signal's first publish attempt to its JetStream ack, retries included.",
+			Buckets: prometheus.ExponentialBuckets(0.0002, 2.5, 12),
+		}),
+		retries: f.NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_signals_publish_retries_total",
+			Help: "Publish attempts repeated (same Nats-Msg-Id) after an error or a missing ack.",
+		}),
+		duplicates: f.NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_signals_duplicates_suppressed_total",
+			Help: "Publishes JetStream acknowledged as duplicates of a stored signal (PubAck.Duplicate).",
+		}),
+		invalid: f.NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_signals_invalid_total",
+			Help: "Signals that failed validation and were dropped unpublished.",
+		}),
+	}
+}
+
+// roleMetrics are the Role's.
+type roleMetrics struct {
+	generated *prometheus.CounterVec
+	updates   *prometheus.CounterVec
+}
+
+func newRoleMetrics(reg prometheus.Registerer) *roleMetrics {
+	f := promauto.With(reg)
+	return &roleMetrics{
+		generated: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "tickstash_signals_generated_total",
+			Help: "Signals raised by the rules, by strategy.",
+		}, []string{"strategy"}),
+		updates: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "tickstash_signals_updates_total",
+			Help: "Analysis updates handled, by result: ok, bad (undecodable), no_close, error.",
+		}, []string{"result"}),
+	}
+}
+
+// subscriberMetrics are the Client's.
+type subscriberMetrics struct {
+	deliveries  prometheus.Counter
+	rateLimited prometheus.Counter
+	denied      prometheus.Counter
+	invalid     prometheus.Counter
+}
+
+func newSubscriberMetrics(reg prometheus.Registerer) *subscriberMetrics {
+	f := promauto.With(reg)
+	return &subscriberMetrics{
+		deliveries: f.NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_signals_subscriber_deliveries_total",
+			Help: "Signals handed to subscriber handlers.",
+		}),
+		rateLimited: f.NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_signals_subscriber_rate_limited_total",
+			Help: "Deliveries held back (delayed or dropped) by the per-user rate limit.",
+		}),
+		denied: f.NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_signals_subscriber_not_entitled_total",
+			Help: "Signals not delivered because the user is not entitled to their strategy or symbol.",
+		}),
+		invalid: f.NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_signals_subscriber_invalid_total",
+			Help: "Received messages that were not valid signals, dropped.",
+		}),
+	}
+}
