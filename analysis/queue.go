@@ -206,6 +206,8 @@ type Queue struct {
 	cfg  QueueConfig
 	keys queueKeys
 	m    *queueMetrics
+
+	batch enqueueBatcher
 }
 
 // NewQueue returns a queue over rdb (a single Redis, a Cluster or Sentinel client). Its
@@ -249,23 +251,14 @@ func (q *Queue) Enqueue(ctx context.Context, spec JobSpec) (string, error) {
 	if err := spec.Validate(); err != nil {
 		return "", err
 	}
-	id := newJobID()
-	t := spec.target()
-	var wm int64
-	if !spec.Watermark.IsZero() {
-		wm = spec.Watermark.UnixMilli()
+	r := &enqueueReq{spec: spec, id: newJobID(), done: make(chan struct{})}
+	if err := q.submit(ctx, r); err != nil {
+		return "", err
 	}
-	res, err := enqueueScript.Run(ctx, q.rdb,
-		[]string{q.keys.stream(), q.keys.delayed(), q.keys.coalesce(t), q.keys.job(id)},
-		id, q.keys.jobPrefix(), string(spec.Exchange), string(spec.Symbol), spec.Interval.String(), spec.Analyzer,
-		wm, q.nowMs(), q.cfg.MaxLen, secs(q.cfg.JobTTL), q.streamMaxLen()).StringSlice()
-	if err != nil {
-		return "", fmt.Errorf("analysis: enqueue %s: %w", t, err)
+	if r.err != nil {
+		return "", r.err
 	}
-	if len(res) != 2 {
-		return "", fmt.Errorf("analysis: enqueue %s: unexpected reply %q", t, res)
-	}
-	switch res[1] {
+	switch r.how {
 	case "full":
 		q.m.rejected.Inc()
 		return "", fmt.Errorf("%w: %d jobs queued (bound %d); retry later", ErrQueueFull, q.cfg.MaxLen, q.cfg.MaxLen)
@@ -274,7 +267,7 @@ func (q *Queue) Enqueue(ctx context.Context, spec JobSpec) (string, error) {
 	default:
 		q.m.enqueued.Inc()
 	}
-	return res[0], nil
+	return r.gotID, nil
 }
 
 // CandleClosed enqueues the default analyzer's job for the candle's market and interval,

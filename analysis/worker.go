@@ -67,6 +67,11 @@ func IsPermanent(err error) bool {
 type WorkerConfig struct {
 	// Concurrency is how many jobs run at once. 0 means 4.
 	Concurrency int
+	// Prefetch is how many jobs beyond Concurrency the worker reads ahead, so that reads,
+	// claims and acknowledgements go to Redis in batches. Read-ahead jobs hold their
+	// leases (extended like running ones) and are handed back at shutdown without
+	// running. 0 means 4×Concurrency; a negative value means none.
+	Prefetch int
 	// Consumer names this worker in the consumer group; it must be unique among live
 	// workers. "" means "<hostname>-<pid>-<random>".
 	Consumer string
@@ -121,6 +126,10 @@ func NewWorker(q *Queue, store CandleReader, pub Publisher, cfg WorkerConfig, lo
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 4
 	}
+	if cfg.Prefetch == 0 {
+		cfg.Prefetch = 4 * cfg.Concurrency
+	}
+	cfg.Prefetch = max(cfg.Prefetch, 0)
 	if cfg.Consumer == "" {
 		host, _ := os.Hostname()
 		cfg.Consumer = host + "-" + strconv.Itoa(os.Getpid()) + "-" + newJobID()[:6]
@@ -192,12 +201,13 @@ func (w *Worker) Run(ctx context.Context) error {
 		return w.specErr
 	}
 	n := w.cfg.Concurrency
-	slots := make(chan struct{}, n)
-	for range n {
+	total := n + w.cfg.Prefetch
+	slots := make(chan struct{}, total)
+	for range total {
 		slots <- struct{}{}
 	}
-	jobs := make(chan *delivery)
-	settled := make(chan settlement, n)
+	jobs := make(chan *delivery, total)
+	settled := make(chan settlement, total)
 	// Handlers outlive ctx by the shutdown grace period.
 	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer hcancel()
@@ -208,6 +218,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		go func() {
 			defer handlers.Done()
 			for d := range jobs {
+				if ctx.Err() != nil {
+					// Read ahead but not started before shutdown: hand it back.
+					settled <- settlement{d: d, out: outRelease}
+					continue
+				}
 				settled <- w.handle(hctx, d)
 			}
 		}()
@@ -250,7 +265,7 @@ func (w *Worker) fetch(ctx context.Context, slots chan struct{}, jobs chan<- *de
 		}
 		free := 1
 	more:
-		for free < w.cfg.Concurrency {
+		for free < cap(slots) {
 			select {
 			case <-slots:
 				free++
@@ -275,6 +290,11 @@ func (w *Worker) fetch(ctx context.Context, slots chan struct{}, jobs chan<- *de
 			ds, err = w.q.read(rctx, w.cfg.Consumer, free, w.cfg.PollInterval)
 		}
 		cancel()
+		w.mu.Lock()
+		for i := range ds {
+			w.running[&ds[i]] = nil // leases held from now on, running or not
+		}
+		w.mu.Unlock()
 		for i := range ds {
 			jobs <- &ds[i]
 		}
@@ -470,7 +490,7 @@ func (w *Worker) heartbeat(ctx context.Context, done chan<- struct{}) {
 		w.mu.Lock()
 		for i, d := range ds {
 			if lost[i] {
-				if c, ok := w.running[d]; ok {
+				if c := w.running[d]; c != nil {
 					c()
 				}
 			}

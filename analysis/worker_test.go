@@ -202,7 +202,6 @@ func TestWorkerInsufficientDataAndBadJobs(t *testing.T) {
 	store := &memCandles{m: map[market.Symbol][]market.Candle{"FEW-USDT": testCandles("FEW-USDT", 20)}}
 	w := NewWorker(q, store, nil, WorkerConfig{PollInterval: 20 * time.Millisecond,
 		Analyzers: map[string][]string{"default": DefaultIndicators, "quick": {"sma:5"}}}, nil, nil)
-	startWorker(t, w)
 	ctx := context.Background()
 
 	unknown := mustEnqueue(t, q, spec("NOPE-USDT"))
@@ -218,6 +217,7 @@ func TestWorkerInsufficientDataAndBadJobs(t *testing.T) {
 	if err := q.rdb.HSet(ctx, q.keys.job(bad), "iv", "7m").Err(); err != nil {
 		t.Fatal(err)
 	}
+	startWorker(t, w)
 
 	for _, id := range []string{unknown, few} {
 		st := waitState(t, q, id, JobFailed)
