@@ -2,9 +2,11 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"time"
 
@@ -33,6 +35,10 @@ type SyntheticConfig struct {
 	Start time.Time
 	// Limit stops the source after that many trades; 0 means no limit.
 	Limit int64
+	// Only restricts the source to these of its Symbols markets, at their share of
+	// Rate, so that instances of a shard group can each run some of one market. nil
+	// means every market.
+	Only []market.Symbol
 	// Now is the clock that paces trades in real time; nil means time.Now.
 	Now func() time.Time
 }
@@ -71,7 +77,19 @@ func NewSynthetic(cfg SyntheticConfig) (*Synthetic, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Synthetic{cfg: cfg}, nil
+	s := &Synthetic{cfg: cfg}
+	if cfg.Only != nil {
+		if len(cfg.Only) == 0 {
+			return nil, errors.New("ingest: synthetic Only lists no market")
+		}
+		all := s.Symbols()
+		for _, sym := range cfg.Only {
+			if !slices.Contains(all, sym) {
+				return nil, fmt.Errorf("ingest: synthetic market %s is not one of the %d generated (%s ...)", sym, len(all), all[0])
+			}
+		}
+	}
+	return s, nil
 }
 
 // Name returns the exchange name.
@@ -129,15 +147,20 @@ func (s *Synthetic) Run(ctx context.Context, out chan<- Event) error {
 	if start.IsZero() {
 		start = s.cfg.Now()
 	}
-	insts := make([]syntheticInstrument, s.cfg.Symbols)
-	seq := make([]int64, s.cfg.Symbols)
-	for i := range insts {
-		insts[i] = syntheticSpec(i)
+	var insts []syntheticInstrument
+	for i := 0; i < s.cfg.Symbols; i++ {
+		if in := syntheticSpec(i); s.cfg.Only == nil || slices.Contains(s.cfg.Only, in.symbol) {
+			insts = append(insts, in)
+		}
+	}
+	seq := make([]int64, len(insts))
+	for i := range seq {
 		// Ids start from the start time so a restarted market never reuses one.
 		seq[i] = start.UnixMilli() * 1000
 	}
 	const volPerTrade = 0.0004 // standard deviation of the relative move per trade
-	mean := float64(time.Second) / s.cfg.Rate
+	rate := s.cfg.Rate * float64(len(insts)) / float64(s.cfg.Symbols)
+	mean := float64(time.Second) / rate
 	offset := time.Duration(0)
 	var timer *time.Timer
 	for n := int64(0); s.cfg.Limit == 0 || n < s.cfg.Limit; n++ {
