@@ -74,7 +74,10 @@ func cmdReplay(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	counting := &recordCounter{store: nil}
-	ing := plan.ingesterCounting(p, counting)
+	ing, err := plan.ingesterCounting(p, counting)
+	if err != nil {
+		return err
+	}
 	err = ing.Run(ctx)
 	bar.done()
 	if err != nil {

@@ -68,6 +68,8 @@ type ingestConfig struct {
 	recordMaxBytes  int
 	recordMaxAge    time.Duration
 	recordCompress  bool
+	shardGroup      string
+	shardLease      time.Duration
 }
 
 // register registers every ingest flag: sources, recording, aggregation and writing.
@@ -84,6 +86,8 @@ func (c *ingestConfig) register(f *flags) {
 	f.Int(&c.recordMaxBytes, "record-max-bytes", 256<<20, "start a new capture file after this many bytes")
 	f.Duration(&c.recordMaxAge, "record-max-age", time.Hour, "start a new capture file after this long")
 	f.Bool(&c.recordCompress, "record-compress", true, "compress capture files with zstd (.zst)")
+	f.String(&c.shardGroup, "shard-group", "", "share the markets of the sources with every instance started with the same group name: each market is ingested by one instance at a time, through leases in Redis; empty means this instance ingests everything")
+	f.Duration(&c.shardLease, "shard-lease", 5*time.Second, "how long a market's lease lasts without renewal: a dead instance's markets move within about this long")
 }
 
 // registerWrite registers the flags of aggregation and writing, which replay shares.
@@ -276,13 +280,32 @@ func (p *process) shutdown() {
 // ingestPlan is the ingest role's configuration, checked before anything starts.
 type ingestPlan struct {
 	sources []ingest.Source
-	store   cache.MarketConfig
-	cfg     ingest.IngesterConfig
+	// units, with shard, replace sources once Redis is connected.
+	units []ingest.Unit
+	shard *ingest.ShardConfig
+	store cache.MarketConfig
+	cfg   ingest.IngesterConfig
 }
 
 // plan validates the flags and builds the sources, so a mistake is reported before any
 // server starts.
 func (c *ingestConfig) plan(prefix string, log *slog.Logger, reg prometheus.Registerer) (*ingestPlan, error) {
+	if c.shardGroup != "" {
+		units, err := c.unitsFrom(log, reg)
+		if err != nil {
+			return nil, err
+		}
+		if c.watermark == "event" {
+			return nil, fmt.Errorf("%w: --watermark event does not go with --shard-group (live sources close candles by the clock)", errUsage)
+		}
+		pl, err := c.planWith(prefix, nil, false)
+		if err != nil {
+			return nil, err
+		}
+		pl.units = units
+		pl.shard = &ingest.ShardConfig{Group: c.shardGroup, Lease: c.shardLease, Prefix: prefix}
+		return pl, nil
+	}
 	sources, allReplay, err := c.sourcesFrom(log, reg)
 	if err != nil {
 		return nil, err
@@ -333,11 +356,66 @@ func (c *ingestConfig) planWith(prefix string, sources []ingest.Source, eventTim
 	}, nil
 }
 
+// unitsFrom splits --source specs into one shardable unit per market:
+// "binance:A,B" becomes "binance:A" and "binance:B"; synthetic becomes one unit per
+// synthetic market. Replays cannot be sharded.
+func (c *ingestConfig) unitsFrom(log *slog.Logger, reg prometheus.Registerer) ([]ingest.Unit, error) {
+	deps := feeds.Deps{Logger: log, Registerer: reg, RecordDir: c.recordDir, RecordMaxBytes: int64(c.recordMaxBytes),
+		RecordMaxAge: c.recordMaxAge, RecordCompress: c.recordCompress}
+	var units []ingest.Unit
+	for _, spec := range c.sources {
+		kind, list, _ := strings.Cut(strings.TrimSpace(spec), ":")
+		switch kind {
+		case "synthetic":
+			all, err := ingest.NewSynthetic(ingest.SyntheticConfig{Symbols: c.synthSymbols, Rate: c.synthRate})
+			if err != nil {
+				return nil, fmt.Errorf("%w: %v", errUsage, err)
+			}
+			for _, sym := range all.Symbols() {
+				units = append(units, ingest.Unit{Key: "synthetic:" + string(sym), New: func() (ingest.Source, error) {
+					return ingest.NewSynthetic(ingest.SyntheticConfig{
+						Symbols: c.synthSymbols, Rate: c.synthRate, Seed: uint64(c.synthSeed), Only: []market.Symbol{sym},
+					})
+				}})
+			}
+		case "replay":
+			return nil, fmt.Errorf("%w: --source %q: replays cannot be sharded; drop --shard-group", errUsage, spec)
+		default:
+			items := strings.Split(list, ",")
+			if list == "" {
+				items = nil
+			}
+			for _, item := range items {
+				unit := kind + ":" + strings.TrimSpace(item)
+				if _, err := feeds.Parse(unit, feeds.Deps{}); err != nil {
+					return nil, fmt.Errorf("%w: --source %q: %v", errUsage, spec, err)
+				}
+				units = append(units, ingest.Unit{Key: unit, New: func() (ingest.Source, error) { return feeds.Parse(unit, deps) }})
+			}
+			if len(items) == 0 {
+				return nil, fmt.Errorf("%w: --source %q: name the markets, e.g. binance:BTCUSDT,ETHUSDT", errUsage, spec)
+			}
+		}
+	}
+	return units, nil
+}
+
 // ingester wires the plan to the process's Redis and NATS.
-func (pl *ingestPlan) ingester(p *process) *ingest.Ingester { return pl.ingesterCounting(p, nil) }
+func (pl *ingestPlan) ingester(p *process) (*ingest.Ingester, error) {
+	return pl.ingesterCounting(p, nil)
+}
 
 // ingesterCounting is ingester with every write also counted by rc (nil: not counted).
-func (pl *ingestPlan) ingesterCounting(p *process, rc *recordCounter) *ingest.Ingester {
+func (pl *ingestPlan) ingesterCounting(p *process, rc *recordCounter) (*ingest.Ingester, error) {
+	sources := pl.sources
+	if pl.shard != nil {
+		sh, err := ingest.NewSharded(p.rdb, pl.units, *pl.shard, p.log.With("role", "ingest"), p.reg)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		p.log.Info("sharding markets", "group", pl.shard.Group, "instance", sh.Instance(), "units", len(pl.units))
+		sources = []ingest.Source{sh}
+	}
 	var store ingest.Store = cache.NewMarketStore(p.rdb, pl.store, p.reg)
 	if rc != nil {
 		rc.store = store
@@ -347,7 +425,7 @@ func (pl *ingestPlan) ingesterCounting(p *process, rc *recordCounter) *ingest.In
 	if p.nc != nil {
 		sink = ingest.NewNATSNotifier(p.nc)
 	}
-	return ingest.NewIngester(store, sink, pl.sources, pl.cfg, p.log.With("role", "ingest"), p.reg)
+	return ingest.NewIngester(store, sink, sources, pl.cfg, p.log.With("role", "ingest"), p.reg), nil
 }
 
 // recordCounter counts what reaches Redis, for the summary of finite runs. It passes
@@ -420,7 +498,10 @@ func runRoles(ctx context.Context, sc *serverConfig, ic *ingestConfig, allowEmbe
 	if err := p.open(ctx, sc, allowEmbedded, allowEmbedded, e); err != nil {
 		return err
 	}
-	ing := plan.ingester(p)
+	ing, err := plan.ingester(p)
+	if err != nil {
+		return err
+	}
 	p.log.Info("ingest started", "sources", ic.sources, "intervals", ic.intervals)
 	err = ing.Run(ctx)
 	p.log.Info("shutting down: sources stopped, writes flushed")
