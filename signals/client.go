@@ -166,12 +166,7 @@ func (c *Client) Subscribe(ctx context.Context, opts SubscribeOptions, h Handler
 	if opts.AckWait <= 0 {
 		opts.AckWait = 30 * time.Second
 	}
-	var iters []jetstream.MessagesContext
-	defer func() {
-		for _, it := range iters {
-			it.Stop()
-		}
-	}()
+	var consumers []jetstream.Consumer
 	for i, f := range filters {
 		var cons jetstream.Consumer
 		var err error
@@ -197,17 +192,14 @@ func (c *Client) Subscribe(ctx context.Context, opts SubscribeOptions, h Handler
 		if err != nil {
 			return fmt.Errorf("signals: subscribe %s: %w", f, err)
 		}
-		it, err := cons.Messages(jetstream.PullMaxMessages(256))
-		if err != nil {
-			return fmt.Errorf("signals: subscribe %s: %w", f, err)
-		}
-		iters = append(iters, it)
+		consumers = append(consumers, cons)
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		mu      sync.Mutex // one delivery at a time
+		mu      sync.Mutex // one delivery at a time, and guards seen
+		seen    = newRecentIDs(8192)
 		wg      sync.WaitGroup
 		errOnce sync.Once
 		runErr  error
@@ -215,33 +207,62 @@ func (c *Client) Subscribe(ctx context.Context, opts SubscribeOptions, h Handler
 	fail := func(err error) {
 		errOnce.Do(func() { runErr = err; cancel() })
 	}
-	for _, it := range iters {
+	for _, cons := range consumers {
 		wg.Go(func() {
-			for {
-				m, err := it.Next(jetstream.NextContext(ctx))
-				if err != nil {
-					if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-						return
-					}
-					c.cfg.Log.Warn("signals: subscription", "err", err)
-					continue
-				}
+			if err := c.consume(ctx, cons, func(m jetstream.Msg) error {
 				mu.Lock()
-				err = c.deliver(ctx, opts, m, h)
-				mu.Unlock()
-				if err != nil {
-					fail(err)
-					return
-				}
+				defer mu.Unlock()
+				return c.deliver(ctx, opts, seen, m, h)
+			}); err != nil {
+				fail(err)
 			}
 		})
 	}
-	<-ctx.Done()
-	for _, it := range iters {
-		it.Stop()
-	}
 	wg.Wait()
 	return runErr
+}
+
+// consume pulls messages from cons and passes them to f until ctx ends (nil) or f fails
+// (its error). A pull iterator that closes on its own, as after a broker restart, is
+// opened again.
+func (c *Client) consume(ctx context.Context, cons jetstream.Consumer, f func(jetstream.Msg) error) error {
+	for ctx.Err() == nil {
+		it, err := cons.Messages(jetstream.PullMaxMessages(256), jetstream.PullHeartbeat(time.Second),
+			jetstream.PullExpiry(5*time.Second))
+		if err != nil {
+			c.cfg.Log.Warn("signals: subscription", "err", err)
+			sleepCtx(ctx, 100*time.Millisecond)
+			continue
+		}
+		stop := context.AfterFunc(ctx, it.Stop)
+		for {
+			m, err := it.Next()
+			if err != nil {
+				if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					break
+				}
+				c.cfg.Log.Warn("signals: subscription", "err", err)
+				continue
+			}
+			if err := f(m); err != nil {
+				stop()
+				it.Stop()
+				return err
+			}
+		}
+		stop()
+		it.Stop()
+	}
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 // subscriptionFilters returns one filter subject per (strategy, symbol) pair.
@@ -261,7 +282,7 @@ func subscriptionFilters(opts SubscribeOptions, sc StreamConfig) []string {
 
 // deliver checks, limits and hands one message to h. It returns an error only to stop
 // the subscription.
-func (c *Client) deliver(ctx context.Context, opts SubscribeOptions, m jetstream.Msg, h Handler) error {
+func (c *Client) deliver(ctx context.Context, opts SubscribeOptions, seen *recentIDs, m jetstream.Msg, h Handler) error {
 	durable := opts.Durable != ""
 	ack := func() {
 		if durable {
@@ -280,6 +301,10 @@ func (c *Client) deliver(ctx context.Context, opts SubscribeOptions, m jetstream
 	if !slices.Contains(opts.Strategies, sig.Strategy) && len(opts.Strategies) > 0 ||
 		!slices.Contains(opts.Symbols, sig.Symbol) && len(opts.Symbols) > 0 {
 		ack() // a subject that does not match its payload
+		return nil
+	}
+	if seen.has(sig.ID) {
+		ack() // redelivered after a lost ack, or republished outside the duplicate window
 		return nil
 	}
 	if c.cfg.Entitlements != nil {
@@ -340,12 +365,45 @@ func (c *Client) deliver(ctx context.Context, opts SubscribeOptions, m jetstream
 		return err
 	}
 	c.metrics.deliveries.Inc()
+	seen.add(sig.ID)
 	if durable {
-		if err := m.DoubleAck(ctx); err != nil && ctx.Err() == nil {
+		// The ack's confirmation is awaited so that a lost ack is noticed, but not for
+		// long: the signal is in seen, so a redelivery is acknowledged without a
+		// second delivery.
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := m.DoubleAck(actx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
 			c.cfg.Log.Warn("signals: ack", "id", sig.ID, "err", err)
 		}
 	}
 	return nil
+}
+
+// recentIDs remembers the last ids delivered by one subscription, so that a signal
+// redelivered after a lost ack (a broker restart) is not handed over twice.
+type recentIDs struct {
+	set  map[string]struct{}
+	ring []string
+	next int
+}
+
+func newRecentIDs(n int) *recentIDs {
+	return &recentIDs{set: make(map[string]struct{}, n), ring: make([]string, n)}
+}
+
+func (r *recentIDs) has(id string) bool { _, ok := r.set[id]; return ok }
+
+func (r *recentIDs) add(id string) {
+	if r.has(id) {
+		return
+	}
+	if old := r.ring[r.next]; old != "" {
+		delete(r.set, old)
+	}
+	r.ring[r.next] = id
+	r.set[id] = struct{}{}
+	r.next = (r.next + 1) % len(r.ring)
 }
 
 // TailOptions selects what Tail prints.
