@@ -34,12 +34,39 @@ func (s *SMAState) validate() error { return s.Window.validate() }
 // NaN for the first period-1 (TA-Lib TA_SMA). It panics if period is outside
 // [1, MaxPeriod].
 func SMA(in []float64, period int) []float64 {
-	s := NewSMAState(period)
+	checkPeriod("sma", period, 1)
 	out := make([]float64, len(in))
-	for i, x := range in {
-		out[i] = s.Update(x)
-	}
+	smaRun(out, in, period)
 	return out
+}
+
+// smaRun writes to out[i] what SMAState.Update returns for in[i], fed in order from
+// in[0]: the same operations in the same order (running sum, recomputed from the window
+// whenever SumWindow's ring would wrap), so the results agree bit for bit, without the
+// ring buffer. out and in must not overlap.
+func smaRun(out, in []float64, period int) {
+	n := len(in)
+	p := float64(period)
+	var sum float64
+	for i := range min(period, n) {
+		sum += in[i]
+		out[i] = math.NaN()
+	}
+	if n < period {
+		return
+	}
+	out[period-1] = sum / p
+	left := period // values until the ring wraps
+	for i := period; i < n; i++ {
+		left--
+		if left == 0 {
+			left = period
+			sum = sumOf(in[i-period+1 : i+1])
+		} else {
+			sum += in[i] - in[i-period]
+		}
+		out[i] = sum / p
+	}
 }
 
 // EMAState is the streaming state of an exponential moving average seeded, as TA-Lib
@@ -90,10 +117,24 @@ func (s *EMAState) validate() error {
 // values, then x*k + prev*(1-k) with k = 2/(period+1). It panics if period is outside
 // [1, MaxPeriod].
 func EMA(in []float64, period int) []float64 {
-	s := NewEMAState(period)
+	checkPeriod("ema", period, 1)
 	out := make([]float64, len(in))
-	for i, x := range in {
-		out[i] = s.Update(x)
+	n := len(in)
+	var sum float64
+	for i := range min(period, n) {
+		sum += in[i]
+		out[i] = math.NaN()
+	}
+	if n < period {
+		return out
+	}
+	// As EMAState.Update, operation for operation.
+	v := sum / float64(period)
+	out[period-1] = v
+	k := 2 / float64(period+1)
+	for i := period; i < n; i++ {
+		v = (in[i]-v)*k + v
+		out[i] = v
 	}
 	return out
 }
@@ -113,28 +154,42 @@ func NewWMAState(period int) *WMAState {
 }
 
 // Update adds the next value and returns the WMA ending at it (the newest value weighs
-// period, the oldest 1), NaN for the first period-1 values.
+// period, the oldest 1), NaN for the first period-1 values. It keeps two running sums,
+// Σx and Σ(weight·x), updated in O(1): adding x at weight n shifts every other weight
+// down by one, i.e. subtracts Σx. Both sums are recomputed from the window, in one
+// pass, each time its ring wraps, so rounding error cannot build up on long streams.
 func (s *WMAState) Update(x float64) float64 {
 	w := &s.Window
-	if !w.Full() {
-		s.Weighted += float64(len(w.Buf)+1) * x
-		w.push(x)
-	} else {
-		s.Weighted += float64(w.Period)*x - w.Sum
-		w.push(x)
-		if w.Pos == 0 {
-			// The ring just wrapped, so Buf is in time order: recompute exactly.
-			s.Weighted = 0
-			for i, v := range w.Buf {
-				s.Weighted += float64(i+1) * v
-			}
-		}
-	}
-	if !w.Full() {
-		return math.NaN()
-	}
 	p := float64(w.Period)
+	if n := len(w.Buf); n < w.Period {
+		s.Weighted += float64(n+1) * x
+		w.Buf = append(w.Buf, x)
+		w.Sum += x
+		if n+1 < w.Period {
+			return math.NaN()
+		}
+		return s.Weighted / (p * (p + 1) / 2)
+	}
+	s.Weighted += p*x - w.Sum
+	old := w.Buf[w.Pos]
+	w.Buf[w.Pos] = x
+	w.Pos++
+	if w.Pos == w.Period {
+		w.Pos = 0
+		w.Sum, s.Weighted = weightedSums(w.Buf)
+	} else {
+		w.Sum += x - old
+	}
 	return s.Weighted / (p * (p + 1) / 2)
+}
+
+// weightedSums returns Σx and Σ(i+1)·x[i], each accumulated in index order from zero.
+func weightedSums(xs []float64) (sum, weighted float64) {
+	for i, x := range xs {
+		sum += x
+		weighted += float64(i+1) * x
+	}
+	return sum, weighted
 }
 
 func (s *WMAState) validate() error {
@@ -147,10 +202,35 @@ func (s *WMAState) validate() error {
 // WMA returns the linearly weighted moving average of in (TA-Lib TA_WMA): NaN for the
 // first period-1 values. It panics if period is outside [1, MaxPeriod].
 func WMA(in []float64, period int) []float64 {
-	s := NewWMAState(period)
+	checkPeriod("wma", period, 1)
 	out := make([]float64, len(in))
-	for i, x := range in {
-		out[i] = s.Update(x)
+	n := len(in)
+	p := float64(period)
+	div := p * (p + 1) / 2
+	// As WMAState.Update, operation for operation, without the ring buffer.
+	var sum, weighted float64
+	for i := range min(period, n) {
+		x := in[i]
+		weighted += float64(i+1) * x
+		sum += x
+		out[i] = math.NaN()
+	}
+	if n < period {
+		return out
+	}
+	out[period-1] = weighted / div
+	left := period
+	for i := period; i < n; i++ {
+		x := in[i]
+		weighted += p*x - sum
+		left--
+		if left == 0 {
+			left = period
+			sum, weighted = weightedSums(in[i-period+1 : i+1])
+		} else {
+			sum += x - in[i-period]
+		}
+		out[i] = weighted / div
 	}
 	return out
 }

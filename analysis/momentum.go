@@ -74,12 +74,55 @@ func (s *RSIState) validate() error {
 // changes and smoothed with factor 1/period. It panics if period is outside
 // [2, MaxPeriod].
 func RSI(in []float64, period int) []float64 {
-	s := NewRSIState(period)
-	out := make([]float64, len(in))
-	for i, x := range in {
-		out[i] = s.Update(x)
+	checkPeriod("rsi", period, 2)
+	n := len(in)
+	out := make([]float64, n)
+	if n == 0 {
+		return out
+	}
+	// As RSIState.Update, operation for operation.
+	out[0] = math.NaN()
+	p := float64(period)
+	var gain, loss float64
+	prev := in[0]
+	for i := 1; i < min(period+1, n); i++ {
+		d := in[i] - prev
+		prev = in[i]
+		if d < 0 {
+			loss -= d
+		} else {
+			gain += d
+		}
+		out[i] = math.NaN()
+	}
+	if n <= period {
+		return out
+	}
+	loss /= p
+	gain /= p
+	out[period] = rsiValue(gain, loss)
+	for i := period + 1; i < n; i++ {
+		d := in[i] - prev
+		prev = in[i]
+		loss *= p - 1
+		gain *= p - 1
+		if d < 0 {
+			loss -= d
+		} else {
+			gain += d
+		}
+		loss /= p
+		gain /= p
+		out[i] = rsiValue(gain, loss)
 	}
 	return out
+}
+
+func rsiValue(gain, loss float64) float64 {
+	if t := gain + loss; t != 0 {
+		return 100 * (gain / t)
+	}
+	return 0
 }
 
 // MACDState is the streaming state of MACD. Create it with NewMACDState.
@@ -229,13 +272,64 @@ func (s *StochState) validate() error {
 // if a period is outside [1, MaxPeriod].
 func Stoch(high, low, close []float64, fastK, slowK, slowD int) (k, d []float64) {
 	n := sameLen(high, low, close)
-	s := NewStochState(fastK, slowK, slowD)
+	checkPeriod("stoch fast k", fastK, 1)
+	checkPeriod("stoch slow k", slowK, 1)
+	checkPeriod("stoch slow d", slowD, 1)
 	k = make([]float64, n)
 	d = make([]float64, n)
-	for i := range n {
-		k[i], d[i] = s.Update(high[i], low[i], close[i])
+	lookback := fastK + slowK + slowD - 3
+	if n <= lookback {
+		fillNaN(k)
+		fillNaN(d)
+		return k, d
 	}
+	// Fast %K from fastK-1 on, into d as scratch. The extremes are the same values
+	// StochState's monotonic queues give (a maximum is a maximum); the window is rescanned
+	// only when its extreme leaves it, as TA-Lib does.
+	fk := d[fastK-1:]
+	hiIdx, loIdx := -1, -1
+	var hh, ll float64
+	for i := fastK - 1; i < n; i++ {
+		start := i - fastK + 1
+		if hiIdx < start {
+			hiIdx, hh = start, high[start]
+			for j := start + 1; j <= i; j++ {
+				if high[j] >= hh {
+					hiIdx, hh = j, high[j]
+				}
+			}
+		} else if high[i] >= hh {
+			hiIdx, hh = i, high[i]
+		}
+		if loIdx < start {
+			loIdx, ll = start, low[start]
+			for j := start + 1; j <= i; j++ {
+				if low[j] <= ll {
+					loIdx, ll = j, low[j]
+				}
+			}
+		} else if low[i] <= ll {
+			loIdx, ll = i, low[i]
+		}
+		v := 0.0
+		if diff := (hh - ll) / 100; diff != 0 {
+			v = (close[i] - ll) / diff
+		}
+		fk[i-fastK+1] = v
+	}
+	// Slow %K = SMA(fast %K), slow %D = SMA(slow %K), as the SMAStates compute them.
+	smaRun(k[fastK-1:], fk, slowK)
+	kOff := fastK + slowK - 2
+	smaRun(d[kOff:], k[kOff:], slowD)
+	fillNaN(k[:lookback])
+	fillNaN(d[:lookback])
 	return k, d
+}
+
+func fillNaN(xs []float64) {
+	for i := range xs {
+		xs[i] = math.NaN()
+	}
 }
 
 func sameLen(xs ...[]float64) int {
