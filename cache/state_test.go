@@ -1,0 +1,174 @@
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tickstash/tickstash/internal/redistest"
+)
+
+func TestSessions(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Client(t)
+	prefix := redistest.Prefix(t, rdb)
+	now := time.Date(2026, 1, 7, 12, 0, 0, 0, time.UTC)
+	var tick atomic.Int64
+	s := NewSessionStore(rdb, SessionConfig{Prefix: prefix, TTL: time.Hour, MaxPerUser: 3,
+		Now: func() time.Time { return now.Add(time.Duration(tick.Add(1)) * time.Second) }}, prometheus.NewRegistry())
+
+	var ids []string
+	for i := 0; i < 5; i++ {
+		sess, err := s.Create(ctx, "alice", json.RawMessage(fmt.Sprintf(`{"n":%d}`, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, sess.ID)
+	}
+	if _, err := s.Create(ctx, "bob", nil); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.List(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, x := range list {
+		got = append(got, string(x.Data))
+	}
+	if strings.Join(got, " ") != `{"n":2} {"n":3} {"n":4}` {
+		t.Errorf("alice's sessions after 5 creates with a cap of 3: %v", got)
+	}
+	for _, id := range ids[:2] {
+		if _, err := s.Get(ctx, id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("evicted session %s: %v", id, err)
+		}
+	}
+	sess, err := s.Get(ctx, ids[4])
+	if err != nil || sess.User != "alice" || string(sess.Data) != `{"n":4}` || sess.TTL <= 59*time.Minute {
+		t.Fatalf("get: %+v %v", sess, err)
+	}
+
+	// Sliding TTL: Touch restores the full TTL.
+	key := s.keys.Session("alice", ids[4][strings.LastIndexByte(ids[4], '.')+1:])
+	rdb.PExpire(ctx, key, time.Minute)
+	if err := s.Touch(ctx, ids[4]); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := rdb.PTTL(ctx, key).Val(); ttl <= 59*time.Minute {
+		t.Errorf("TTL after touch %v, want about 1h", ttl)
+	}
+	// An expired session frees its slot without evicting a live one.
+	rdb.PExpire(ctx, key, 10*time.Millisecond)
+	time.Sleep(50 * time.Millisecond)
+	if err := s.Touch(ctx, ids[4]); !errors.Is(err, ErrNotFound) {
+		t.Errorf("touch of an expired session: %v", err)
+	}
+	if _, err := s.Create(ctx, "alice", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, ids[2]); err != nil {
+		t.Errorf("the oldest live session was evicted though an expired one made room: %v", err)
+	}
+	if err := s.Destroy(ctx, ids[3]); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := s.List(ctx, "alice"); len(list) != 2 {
+		t.Errorf("%d sessions after destroy, want 2", len(list))
+	}
+	if ttl := rdb.PTTL(ctx, s.keys.UserSessions("alice")).Val(); ttl <= 0 {
+		t.Errorf("session index without TTL: %v", ttl)
+	}
+
+	for _, c := range []struct {
+		user, data string
+		err        error
+	}{
+		{"", "{}", ErrInvalid}, {"a.b", "{}", ErrInvalid}, {"carol", "{not json", ErrInvalid},
+		{"carol", `"` + strings.Repeat("x", 20<<10) + `"`, ErrTooLarge},
+	} {
+		if _, err := s.Create(ctx, c.user, json.RawMessage(c.data)); !errors.Is(err, c.err) {
+			t.Errorf("create(%q, %.10q): %v, want %v", c.user, c.data, err, c.err)
+		}
+	}
+	if n := rdb.Exists(ctx, s.keys.UserSessions("carol")).Val(); n != 0 {
+		t.Error("a refused session wrote its index")
+	}
+}
+
+func TestUserStateCASUnderConcurrentWriters(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Client(t)
+	s := NewUserStateStore(rdb, UserStateConfig{Prefix: redistest.Prefix(t, rdb), MaxBytes: 1024}, prometheus.NewRegistry())
+
+	if st, err := s.Get(ctx, "u1"); err != nil || st.Version != 0 || st.Doc != nil {
+		t.Fatalf("missing doc: %+v %v", st, err)
+	}
+	v, err := s.Update(ctx, "u1", 0, json.RawMessage(`{"count":0}`))
+	if err != nil || v != 1 {
+		t.Fatalf("create: %d %v", v, err)
+	}
+	if _, err := s.Update(ctx, "u1", 0, json.RawMessage(`{"count":99}`)); !errors.Is(err, ErrConflict) {
+		t.Fatalf("second create: %v", err)
+	}
+
+	// Writers that blindly retry on conflict: every increment lands exactly once.
+	const writers, each = 8, 20
+	var conflicts atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; {
+				cur, err := s.Get(ctx, "u1")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var doc struct{ Count int }
+				_ = json.Unmarshal(cur.Doc, &doc)
+				doc.Count++
+				b, _ := json.Marshal(doc)
+				if _, err := s.Update(ctx, "u1", cur.Version, b); errors.Is(err, ErrConflict) {
+					conflicts.Add(1)
+					continue
+				} else if err != nil {
+					t.Error(err)
+					return
+				}
+				i++
+			}
+		}()
+	}
+	wg.Wait()
+	st, _ := s.Get(ctx, "u1")
+	if string(st.Doc) != fmt.Sprintf(`{"Count":%d}`, writers*each) || st.Version != 1+writers*each {
+		t.Errorf("after %d updates: %s v%d", writers*each, st.Doc, st.Version)
+	}
+	t.Logf("%d conflicts among %d writers", conflicts.Load(), writers)
+
+	st2, err := s.Modify(ctx, "u1", func(doc json.RawMessage) (json.RawMessage, error) {
+		return json.RawMessage(`{"Count":0}`), nil
+	})
+	if err != nil || st2.Version != st.Version+1 {
+		t.Errorf("modify: %+v %v", st2, err)
+	}
+	before, _ := s.Get(ctx, "u1")
+	for _, bad := range []string{`{"x":`, `"` + strings.Repeat("y", 2000) + `"`} {
+		if _, err := s.Update(ctx, "u1", before.Version, json.RawMessage(bad)); !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrTooLarge) {
+			t.Errorf("bad doc %.10q: %v", bad, err)
+		}
+	}
+	if after, _ := s.Get(ctx, "u1"); after.Version != before.Version || string(after.Doc) != string(before.Doc) {
+		t.Errorf("a refused update wrote: %+v", after)
+	}
+}
