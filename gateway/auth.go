@@ -1,0 +1,273 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tickstash/tickstash/ratelimit"
+)
+
+// route is one registered route: what it needs and how the OpenAPI document shows it.
+type route struct {
+	method, path string
+	// scope the token needs; "" means no authentication (the OpenAPI document).
+	scope    Scope
+	mutating bool // audited on success too
+	stream   bool // SSE: no latency histogram
+	upstash  bool // errors in the Upstash REST format
+	summary  string
+	tag      string
+	params   []param
+	body     string // request body schema name in the OpenAPI document; "" means none
+	h        http.HandlerFunc
+}
+
+func (rt *route) pattern() string { return rt.method + " " + rt.path }
+
+// param is a query parameter, for the OpenAPI document.
+type param struct {
+	name, typ, desc string
+	required        bool
+}
+
+type tokenCacheEntry struct {
+	tok Token
+	at  time.Time
+}
+
+// tokenCache keeps recently authenticated tokens by hash, so that most requests need
+// no Redis round trip for authentication. It is bounded: when full it starts afresh.
+type tokenCache struct {
+	mu sync.Mutex
+	m  map[string]tokenCacheEntry
+}
+
+const tokenCacheMax = 10_000
+
+// authenticate finds the request's token. The reason names the failure for the
+// metrics and the audit log.
+func (s *Server) authenticate(r *http.Request, st *reqState) (Token, string, error) {
+	raw := ""
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, cred, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return Token{}, "malformed", fmt.Errorf("%w: want Authorization: Bearer <token>", ErrTokenMalformed)
+		}
+		raw = strings.TrimSpace(cred)
+	} else if st.upstash {
+		raw = r.URL.Query().Get("_token") // Upstash REST accepts the token as a query parameter
+	}
+	if raw == "" {
+		return Token{}, "missing", errors.New("gateway: no token: send Authorization: Bearer <token>")
+	}
+	hash := hashToken(raw)
+	now := s.cfg.Now()
+	if s.cfg.TokenCacheTTL > 0 {
+		s.tcache.mu.Lock()
+		e, ok := s.tcache.m[hash]
+		s.tcache.mu.Unlock()
+		if ok && now.Sub(e.at) < s.cfg.TokenCacheTTL {
+			if err := s.tokens.usable(&e.tok); err != nil {
+				return Token{}, reasonOf(err), err
+			}
+			return e.tok, "", nil
+		}
+	}
+	tok, err := s.tokens.Authenticate(r.Context(), raw)
+	if err != nil {
+		return Token{}, reasonOf(err), err
+	}
+	if s.cfg.TokenCacheTTL > 0 {
+		s.tcache.mu.Lock()
+		if len(s.tcache.m) >= tokenCacheMax {
+			s.tcache.m = map[string]tokenCacheEntry{}
+		}
+		s.tcache.m[hash] = tokenCacheEntry{tok: tok, at: now}
+		s.tcache.mu.Unlock()
+	}
+	return tok, "", nil
+}
+
+func reasonOf(err error) string {
+	switch {
+	case errors.Is(err, ErrTokenMalformed):
+		return "malformed"
+	case errors.Is(err, ErrTokenUnknown):
+		return "unknown"
+	case errors.Is(err, ErrTokenExpired):
+		return "expired"
+	case errors.Is(err, ErrTokenRevoked):
+		return "revoked"
+	}
+	return "error"
+}
+
+// wrap puts authentication, scope, signature and rate checks in front of a route.
+func (s *Server) wrap(rt *route) http.Handler {
+	next := http.HandlerFunc(rt.h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := stateOf(r)
+		st.route = rt
+		st.upstash = rt.upstash
+		if r.ContentLength > 0 {
+			st.bytesIn = r.ContentLength
+		}
+		if rt.scope == "" {
+			next(w, r)
+			return
+		}
+		tok, reason, err := s.authenticate(r, st)
+		if err != nil {
+			if reason == "error" {
+				s.writeErrorFor(w, r, st, fmt.Errorf("%w: %w", ErrUnavailable, err))
+				return
+			}
+			s.m.authFailures.WithLabelValues(reason).Inc()
+			st.denial = "token " + reason
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tickstash"`)
+			writeProblemFor(w, r, st, http.StatusUnauthorized, authMessage(reason))
+			return
+		}
+		st.token = &tok
+		if !tok.Has(rt.scope) {
+			s.m.authFailures.WithLabelValues("scope").Inc()
+			st.denial = "scope " + string(rt.scope)
+			writeProblemFor(w, r, st, http.StatusForbidden,
+				fmt.Sprintf("token %s lacks the scope %s that %s needs", tok.ID, rt.scope, rt.pattern()))
+			return
+		}
+		if tok.Signing {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				var mbe *http.MaxBytesError
+				if errors.As(err, &mbe) {
+					st.denial = "body too large"
+					writeProblemFor(w, r, st, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", mbe.Limit))
+					return
+				}
+				writeProblemFor(w, r, st, http.StatusBadRequest, "could not read the request body")
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if reason, err := s.verifySignature(r, &tok, body); err != nil {
+				s.m.sigFailures.WithLabelValues(reason).Inc()
+				s.m.authFailures.WithLabelValues("signature").Inc()
+				st.denial = "signature " + reason
+				writeProblemFor(w, r, st, http.StatusUnauthorized, err.Error())
+				return
+			}
+		}
+		policy := tok.Rate
+		if policy == "" {
+			policy = s.cfg.DefaultRate
+		}
+		if policy == "" {
+			next(w, r)
+			return
+		}
+		le, err := s.limiterFor(policy)
+		if err != nil {
+			s.writeErrorFor(w, r, st, err)
+			return
+		}
+		if !rt.upstash {
+			le.mw(next).ServeHTTP(w, r)
+			return
+		}
+		// The ratelimit middleware answers 429 in problem+json; the Upstash SDKs read
+		// {"error"}, so /redis checks the limiter itself, with the same headers.
+		res, err := le.lim.Allow(r.Context(), tok.ID)
+		if err != nil {
+			s.writeErrorFor(w, r, st, fmt.Errorf("%w: rate limiter: %w", ErrUnavailable, err))
+			return
+		}
+		if len(res.Policies) > 0 {
+			w.Header().Set("RateLimit-Policy", le.policyHeader)
+			w.Header().Set("RateLimit", ratelimit.StatusHeader(res))
+		}
+		if !res.Allowed {
+			secs := int64((res.RetryAfter + time.Second - 1) / time.Second)
+			w.Header().Set("Retry-After", fmt.Sprint(secs))
+			st.denial = "rate " + res.Policy
+			writeUpstashError(w, http.StatusTooManyRequests, fmt.Sprintf("ERR rate limit %q exceeded; retry in %ds", res.Policy, secs))
+			return
+		}
+		next(w, r)
+	})
+}
+
+func authMessage(reason string) string {
+	switch reason {
+	case "missing":
+		return "no token: send Authorization: Bearer <token>"
+	case "malformed":
+		return "malformed token or Authorization header: want Authorization: Bearer tsk_..."
+	case "expired":
+		return "token expired"
+	case "revoked":
+		return "token revoked"
+	}
+	return "unknown token"
+}
+
+// writeErrorFor is writeError in the request's protocol.
+func (s *Server) writeErrorFor(w http.ResponseWriter, r *http.Request, st *reqState, err error) {
+	if !st.upstash {
+		s.writeError(w, r, err)
+		return
+	}
+	status, show := statusOf(err)
+	if !show {
+		s.log.ErrorContext(r.Context(), "request failed", "err", err, "request_id", st.id)
+	}
+	writeUpstashError(w, status, "ERR "+err.Error())
+}
+
+type limiters struct {
+	mu sync.Mutex
+	m  map[string]*limiterEntry
+}
+
+type limiterEntry struct {
+	lim          *ratelimit.Limiter
+	mw           func(http.Handler) http.Handler
+	policyHeader string
+}
+
+// limiterFor returns the limiter of a policy string, built on first use. Tokens with the
+// same policy share it; each token is its own identifier.
+func (s *Server) limiterFor(policy string) (*limiterEntry, error) {
+	s.limits.mu.Lock()
+	defer s.limits.mu.Unlock()
+	if e, ok := s.limits.m[policy]; ok {
+		return e, nil
+	}
+	ps, err := ParseRate(policy)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: token rate %q: %w", policy, err)
+	}
+	lim, err := ratelimit.NewLimiter(s.deps.Redis, ratelimit.Config{
+		Policies: ps, Prefix: s.cfg.Prefix + ":gw", Name: fmt.Sprintf("gateway-%d", len(s.limits.m)+1),
+		FailOpen: s.cfg.RateFailOpen,
+	}, s.reg)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: token rate %q: %w", policy, err)
+	}
+	e := &limiterEntry{lim: lim, policyHeader: ratelimit.PolicyHeader(ps)}
+	e.mw = ratelimit.NewMiddleware(lim, ratelimit.MiddlewareConfig{
+		Identify: func(r *http.Request) (string, error) {
+			if st := stateOf(r); st.token != nil {
+				return st.token.ID, nil
+			}
+			return "", nil
+		},
+	})
+	s.limits.m[policy] = e
+	return e, nil
+}

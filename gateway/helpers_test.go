@@ -1,0 +1,130 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tickstash/tickstash/gateway"
+	"github.com/tickstash/tickstash/internal/redistest"
+)
+
+// testClock is a settable clock.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type env struct {
+	t      *testing.T
+	rdb    redis.UniversalClient
+	prefix string
+	srv    *gateway.Server
+	url    string
+	clock  *testClock
+	reg    *prometheus.Registry
+}
+
+// start runs a gateway on a loopback port against the real Redis, under a key prefix
+// of its own. mod may change the Deps and Config.
+func start(t *testing.T, mod func(*gateway.Deps, *gateway.Config)) *env {
+	t.Helper()
+	rdb := redistest.Client(t)
+	prefix := redistest.Prefix(t, rdb)
+	clock := &testClock{t: time.Now()}
+	deps := gateway.Deps{Redis: rdb}
+	cfg := gateway.Config{Prefix: prefix, Now: clock.Now, TokenCacheTTL: -1, UsageFlushInterval: 50 * time.Millisecond}
+	if mod != nil {
+		mod(&deps, &cfg)
+	}
+	reg := prometheus.NewRegistry()
+	srv, err := gateway.New(deps, cfg, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return &env{t: t, rdb: rdb, prefix: prefix, srv: srv, url: "http://" + ln.Addr().String(), clock: clock, reg: reg}
+}
+
+func (e *env) token(spec gateway.TokenSpec) (raw, secret string, tok gateway.Token) {
+	e.t.Helper()
+	if spec.TTL == 0 {
+		spec.TTL = time.Hour
+	}
+	if spec.Name == "" {
+		spec.Name = "test"
+	}
+	raw, secret, tok, err := e.srv.Tokens().Create(context.Background(), spec)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return raw, secret, tok
+}
+
+type resp struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r resp) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body %q: %v", r.body, err)
+	}
+	return m
+}
+
+func (e *env) do(method, path, token string, body []byte, hdr ...string) resp {
+	e.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, e.url+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return resp{res.StatusCode, res.Header, b}
+}

@@ -1,0 +1,56 @@
+package gateway
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+type metrics struct {
+	requests      *prometheus.CounterVec   // route, class
+	duration      *prometheus.HistogramVec // route
+	authFailures  *prometheus.CounterVec   // reason
+	sigFailures   *prometheus.CounterVec   // reason
+	auditErrors   prometheus.Counter
+	usageErrors   prometheus.Counter
+	redisCommands *prometheus.CounterVec // outcome
+	sseClients    prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "tickstash_gateway_requests_total",
+			Help: "HTTP requests by route pattern (\"unmatched\" for none) and status class (2xx, 4xx, ...).",
+		}, []string{"route", "code"}),
+		duration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tickstash_gateway_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route pattern (SSE streams excluded).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route"}),
+		authFailures: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "tickstash_gateway_auth_failures_total",
+			Help: "Requests refused by authentication or authorization, by reason (missing, malformed, unknown, expired, revoked, scope, signature, redis_command, redis_key).",
+		}, []string{"reason"}),
+		sigFailures: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "tickstash_gateway_signature_failures_total",
+			Help: "Signed requests refused, by reason (missing, malformed, stale, mismatch, replay).",
+		}, []string{"reason"}),
+		auditErrors: f.NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_gateway_audit_write_errors_total",
+			Help: "Audit entries that could not be appended to the audit stream.",
+		}),
+		usageErrors: f.NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_gateway_usage_flush_errors_total",
+			Help: "Usage-metering flushes to Redis that failed (their counts are retried on the next flush).",
+		}),
+		redisCommands: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "tickstash_gateway_redis_commands_total",
+			Help: "Commands received on the Redis REST endpoint, by outcome (ok, error, refused).",
+		}, []string{"outcome"}),
+		sseClients: f.NewGauge(prometheus.GaugeOpts{
+			Name: "tickstash_gateway_sse_clients",
+			Help: "Open Server-Sent Events streams of signals.",
+		}),
+	}
+}

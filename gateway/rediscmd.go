@@ -1,0 +1,265 @@
+package gateway
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// The command table of the Redis REST endpoint. A command not in it is refused: that
+// covers the admin (CONFIG, DEBUG, SHUTDOWN, ACL, CLIENT, CLUSTER, MODULE, SAVE, ...),
+// keyspace-wide (KEYS, FLUSHALL, FLUSHDB, RANDOMKEY, DBSIZE, SWAPDB, SELECT, MOVE,
+// WAIT), blocking (BLPOP, BRPOP, BLMOVE, BZPOPMIN, BLMPOP, XREAD BLOCK, ...), pub/sub
+// (SUBSCRIBE, PSUBSCRIBE, PUBLISH, MONITOR), transaction (MULTI, EXEC, WATCH: use
+// /redis/multi-exec) and pattern-reaching (SORT ... BY/GET, MIGRATE, OBJECT) commands.
+
+type keyRule uint8
+
+const (
+	keysNone     keyRule = iota
+	keysFirst            // args[1]
+	keysTwo              // args[1], args[2]
+	keysAll              // args[1:]
+	keysPairs            // args[1], args[3], ... (MSET)
+	keysFromTwo          // args[2:] (BITOP op dest src...)
+	keysNum1             // numkeys at args[1], keys after it (ZUNION, LMPOP, ...)
+	keysDestNum2         // args[1] and numkeys at args[2], keys after it (ZUNIONSTORE)
+	keysScript           // numkeys at args[2], keys after it (EVAL, EVALSHA)
+	keysStreams          // keys after STREAMS, half of the rest (XREAD)
+	keysScan             // SCAN: MATCH must be under the token's key prefix
+)
+
+type cmdSpec struct {
+	write  bool
+	keys   keyRule
+	script bool // needs the token's RedisScripts
+}
+
+var redisCommands = map[string]cmdSpec{}
+
+func init() {
+	add := func(write bool, rule keyRule, names string) {
+		for _, n := range strings.Fields(names) {
+			redisCommands[n] = cmdSpec{write: write, keys: rule}
+		}
+	}
+	add(false, keysNone, "ping echo time")
+	add(false, keysScan, "scan")
+	add(false, keysFirst, `get getrange substr strlen ttl pttl type expiretime pexpiretime
+		hget hgetall hmget hkeys hvals hlen hexists hstrlen hrandfield hscan
+		lrange lindex llen lpos smembers sismember smismember scard srandmember sscan
+		zrange zrangebyscore zrevrange zrevrangebyscore zrangebylex zrevrangebylex zscore
+		zmscore zrank zrevrank zcard zcount zlexcount zscan zrandmember
+		getbit bitcount bitpos xrange xrevrange xlen geopos geodist geohash geosearch dump`)
+	add(false, keysAll, "mget exists sinter sunion sdiff pfcount touch")
+	add(false, keysTwo, "lcs")
+	add(false, keysNum1, "sintercard zunion zinter zdiff zintercard")
+	add(false, keysStreams, "xread")
+	add(true, keysFirst, `set setnx setex psetex getset getdel getex append incr incrby
+		incrbyfloat decr decrby setrange expire pexpire expireat pexpireat persist
+		hset hsetnx hmset hdel hincrby hincrbyfloat lpush rpush lpushx rpushx lpop rpop lset
+		linsert lrem ltrim sadd srem spop zadd zincrby zrem zremrangebyrank zremrangebyscore
+		zremrangebylex zpopmin zpopmax setbit bitfield pfadd xadd xtrim xdel xack geoadd`)
+	add(true, keysAll, "del unlink sinterstore sunionstore sdiffstore pfmerge")
+	add(true, keysPairs, "mset msetnx")
+	add(true, keysTwo, "rename renamenx copy lmove rpoplpush smove zrangestore geosearchstore")
+	add(true, keysNum1, "lmpop zmpop")
+	add(true, keysDestNum2, "zunionstore zinterstore zdiffstore")
+	add(true, keysFromTwo, "bitop")
+	for _, n := range []string{"eval", "evalsha"} {
+		redisCommands[n] = cmdSpec{write: true, keys: keysScript, script: true}
+	}
+	for _, n := range []string{"eval_ro", "evalsha_ro"} {
+		redisCommands[n] = cmdSpec{keys: keysScript, script: true}
+	}
+}
+
+// Refusal reasons of CheckCommand, for metrics and the audit log.
+const (
+	refuseCommand = "redis_command"
+	refuseKey     = "redis_key"
+	refuseSyntax  = "redis_syntax"
+)
+
+// CommandError is why CheckCommand refuses a command. Reason is one of redis_command,
+// redis_key (both 403) or redis_syntax (400).
+type CommandError struct {
+	Reason string
+	Msg    string
+}
+
+func (e *CommandError) Error() string { return e.Msg }
+
+// Status is the HTTP status of the refusal.
+func (e *CommandError) Status() int {
+	if e.Reason == refuseSyntax {
+		return 400
+	}
+	return 403
+}
+
+// CommandPolicy is what a token allows on /redis.
+type CommandPolicy struct {
+	Class       RedisClass
+	Scripts     bool
+	KeyPrefixes []string
+}
+
+// CheckCommand reports whether p allows the command args (args[0] its name, any case).
+// It returns the command's keys and whether it writes, or a *CommandError. It does not
+// check arity beyond what finding the keys needs: Redis itself answers arity errors.
+func CheckCommand(args []string, p CommandPolicy) (keys []string, write bool, err error) {
+	if len(args) == 0 {
+		return nil, false, &CommandError{refuseSyntax, "ERR empty command"}
+	}
+	name := strings.ToLower(args[0])
+	if name == "script" {
+		sub := ""
+		if len(args) > 1 {
+			sub = strings.ToLower(args[1])
+		}
+		if (sub == "load" || sub == "exists") && p.Scripts && p.Class != RedisNone {
+			return nil, false, nil
+		}
+		return nil, false, &CommandError{refuseCommand, fmt.Sprintf("ERR SCRIPT %s is not allowed for this token", strings.ToUpper(sub))}
+	}
+	spec, ok := redisCommands[name]
+	if !ok {
+		return nil, false, &CommandError{refuseCommand, fmt.Sprintf("ERR command %q is not allowed on the REST endpoint (admin, blocking, keyspace-wide and unknown commands are refused)", name)}
+	}
+	switch {
+	case p.Class == RedisNone:
+		return nil, false, &CommandError{refuseCommand, "ERR this token has no Redis command class"}
+	case spec.write && p.Class != RedisWrite:
+		return nil, false, &CommandError{refuseCommand, fmt.Sprintf("ERR command %q writes; this token may only read", name)}
+	case spec.script && !p.Scripts:
+		return nil, false, &CommandError{refuseCommand, fmt.Sprintf("ERR command %q runs a script; this token may not (create it with --redis-scripts)", name)}
+	}
+	keys, err = commandKeys(name, spec.keys, args, p)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(p.KeyPrefixes) > 0 {
+		for _, k := range keys {
+			if !underPrefix(k, p.KeyPrefixes) {
+				return nil, false, &CommandError{refuseKey, fmt.Sprintf("ERR key %q is outside this token's key prefixes %q", k, p.KeyPrefixes)}
+			}
+		}
+	}
+	return keys, spec.write, nil
+}
+
+func underPrefix(key string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(key, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func numkeys(args []string, at int) (int, error) {
+	if at >= len(args) {
+		return 0, &CommandError{refuseSyntax, "ERR wrong number of arguments"}
+	}
+	n, err := strconv.Atoi(args[at])
+	if err != nil || n < 0 || at+1+n > len(args) {
+		return 0, &CommandError{refuseSyntax, fmt.Sprintf("ERR numkeys %q: not a count of the keys that follow", args[at])}
+	}
+	return n, nil
+}
+
+func commandKeys(name string, rule keyRule, args []string, p CommandPolicy) ([]string, error) {
+	switch rule {
+	case keysNone:
+		return nil, nil
+	case keysFirst:
+		return args[1:min(2, len(args))], nil
+	case keysTwo:
+		return args[1:min(3, len(args))], nil
+	case keysAll:
+		return args[1:], nil
+	case keysFromTwo:
+		if len(args) < 3 {
+			return nil, nil
+		}
+		return args[2:], nil
+	case keysPairs:
+		var out []string
+		for i := 1; i < len(args); i += 2 {
+			out = append(out, args[i])
+		}
+		return out, nil
+	case keysNum1:
+		n, err := numkeys(args, 1)
+		if err != nil {
+			return nil, err
+		}
+		return args[2 : 2+n], nil
+	case keysDestNum2, keysScript:
+		n, err := numkeys(args, 2)
+		if err != nil {
+			return nil, err
+		}
+		out := args[3 : 3+n]
+		if rule == keysDestNum2 {
+			out = append([]string{args[1]}, out...)
+		}
+		return out, nil
+	case keysStreams:
+		for i := 1; i < len(args); i++ {
+			switch strings.ToLower(args[i]) {
+			case "block":
+				return nil, &CommandError{refuseCommand, "ERR blocking reads (BLOCK) are not allowed on the REST endpoint"}
+			case "streams":
+				rest := args[i+1:]
+				if len(rest) == 0 || len(rest)%2 != 0 {
+					return nil, &CommandError{refuseSyntax, "ERR STREAMS needs as many ids as keys"}
+				}
+				return rest[:len(rest)/2], nil
+			}
+		}
+		return nil, &CommandError{refuseSyntax, "ERR " + strings.ToUpper(name) + " needs STREAMS"}
+	case keysScan:
+		if len(p.KeyPrefixes) == 0 {
+			return nil, nil
+		}
+		matched := false
+		for i := 2; i < len(args); i++ {
+			if strings.EqualFold(args[i], "match") {
+				if i+1 >= len(args) || !underPrefix(args[i+1], p.KeyPrefixes) {
+					return nil, &CommandError{refuseKey, fmt.Sprintf("ERR SCAN must MATCH a pattern under this token's key prefixes %q", p.KeyPrefixes)}
+				}
+				matched = true
+				i++
+			}
+		}
+		if !matched {
+			return nil, &CommandError{refuseKey, fmt.Sprintf("ERR SCAN without MATCH reaches the whole keyspace; MATCH a pattern under %q", p.KeyPrefixes)}
+		}
+		return nil, nil
+	}
+	return nil, &CommandError{refuseCommand, "ERR unsupported command"}
+}
+
+// keySlot is the Redis Cluster hash slot of a key: CRC16 (XMODEM) of its hash tag (the
+// part between the first '{' and the next '}' if non-empty) or of the whole key, mod 16384.
+func keySlot(key string) int {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			key = key[i+1 : i+1+j]
+		}
+	}
+	var crc uint16
+	for k := 0; k < len(key); k++ {
+		crc ^= uint16(key[k]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return int(crc) % 16384
+}

@@ -1,0 +1,143 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tickstash/tickstash/market"
+)
+
+// handleSignals streams signals as Server-Sent Events:
+//
+//	id: <seq>
+//	event: signal
+//	data: {"seq":..,"id":..,"strategy":..,"exchange":..,"symbol":..,"data":{...}}
+//
+// A client that reconnects with Last-Event-ID: <seq> (or ?last_event_id=) resumes after
+// that signal. Signals the token's subject is not entitled to are skipped. Idle streams
+// get a comment line every Config.SSEHeartbeat; the stream ends when the server shuts down.
+func (s *Server) handleSignals(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Signals == nil {
+		s.writeError(w, r, errNotConfigured)
+		return
+	}
+	lastID := r.Header.Get("Last-Event-ID")
+	if lastID == "" {
+		lastID = r.URL.Query().Get("last_event_id")
+	}
+	var after uint64
+	if lastID != "" {
+		var err error
+		if after, err = strconv.ParseUint(lastID, 10, 64); err != nil {
+			s.writeError(w, r, fmt.Errorf("%w: Last-Event-ID %q: want the id of an event of this stream", ErrInvalid, lastID))
+			return
+		}
+	}
+	var f SignalFilter
+	for _, v := range splitList(r.URL.Query().Get("strategy")) {
+		if !strategyName.MatchString(v) {
+			s.writeError(w, r, fmt.Errorf("%w: strategy %q: want 1 to 64 of a-z, 0-9, '_' and '-'", ErrInvalid, v))
+			return
+		}
+		f.Strategies = append(f.Strategies, v)
+	}
+	for _, v := range splitList(r.URL.Query().Get("symbol")) {
+		sym := market.Symbol(v)
+		if err := sym.Validate(); err != nil {
+			s.writeError(w, r, fmt.Errorf("%w: %v", ErrInvalid, err))
+			return
+		}
+		f.Symbols = append(f.Symbols, sym)
+	}
+	subject := stateOf(r).token.Subject
+
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	events := make(chan SignalEvent, 64)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- s.deps.Signals.Stream(ctx, f, after, func(e SignalEvent) error {
+			select {
+			case events <- e:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	write := func(b []byte) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !write([]byte(": stream of signals; resume with Last-Event-ID\nretry: 2000\n\n")) {
+		return
+	}
+	s.m.sseClients.Inc()
+	defer s.m.sseClients.Dec()
+	beat := time.NewTicker(s.cfg.SSEHeartbeat)
+	defer beat.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.shutdown:
+			return
+		case err := <-errc:
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("signal stream ended", "err", err, "request_id", stateOf(r).id)
+				write([]byte("event: error\ndata: {\"error\":\"signal source failed; reconnect with Last-Event-ID\"}\n\n"))
+			}
+			return
+		case <-beat.C:
+			if !write([]byte(": keep-alive\n\n")) {
+				return
+			}
+		case e := <-events:
+			if s.deps.Entitlements != nil {
+				ok, err := s.deps.Entitlements.Allowed(ctx, subject, e.Strategy, e.Symbol)
+				if err != nil {
+					s.log.Warn("entitlement check failed; signal withheld", "err", err)
+					continue
+				}
+				if !ok {
+					continue
+				}
+			}
+			data, err := json.Marshal(e)
+			if err != nil {
+				continue
+			}
+			if !write([]byte("id: " + strconv.FormatUint(e.Seq, 10) + "\nevent: signal\ndata: " + string(data) + "\n\n")) {
+				return
+			}
+		}
+	}
+}
+
+var strategyName = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

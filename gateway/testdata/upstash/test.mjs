@@ -1,0 +1,98 @@
+// Runs the real @upstash/redis and @upstash/ratelimit SDKs against the tickstash
+// gateway's Redis REST endpoint. Driven by gateway/upstash_test.go, which passes
+// GATEWAY_URL (…/redis), GATEWAY_TOKEN and KEY_PREFIX (the token's key prefix).
+// Prints "ok <n> checks" and exits 0, or prints the failed check and exits 1.
+import { Redis } from "@upstash/redis";
+import { Ratelimit } from "@upstash/ratelimit";
+import assert from "node:assert/strict";
+
+const url = process.env.GATEWAY_URL;
+const token = process.env.GATEWAY_TOKEN;
+const p = process.env.KEY_PREFIX;
+const redis = new Redis({ url, token, retry: false, enableTelemetry: false });
+let checks = 0;
+const eq = (got, want, what) => { assert.deepStrictEqual(got, want, what); checks++; };
+
+// strings, counters, expiry
+eq(await redis.set(`${p}s`, "hello"), "OK", "set");
+eq(await redis.get(`${p}s`), "hello", "get");
+eq(await redis.set(`${p}obj`, { a: 1, b: "x" }), "OK", "set object");
+eq(await redis.get(`${p}obj`), { a: 1, b: "x" }, "get object (JSON round trip)");
+eq(await redis.set(`${p}bin`, "é✓ünï"), "OK", "set unicode");
+eq(await redis.get(`${p}bin`), "é✓ünï", "get unicode through base64");
+eq(await redis.get(`${p}missing`), null, "get missing");
+eq(await redis.incr(`${p}n`), 1, "incr");
+eq(await redis.incrby(`${p}n`, 41), 42, "incrby");
+eq(await redis.expire(`${p}n`, 100), 1, "expire");
+const ttl = await redis.ttl(`${p}n`);
+assert.ok(ttl > 90 && ttl <= 100, `ttl ${ttl}`); checks++;
+eq(await redis.set(`${p}ex`, "v", { ex: 50, nx: true }), "OK", "set ex nx");
+eq(await redis.set(`${p}ex`, "w", { nx: true }), null, "set nx on existing");
+eq(await redis.mget(`${p}s`, `${p}missing`), ["hello", null], "mget");
+eq(await redis.del(`${p}ex`, `${p}missing`), 1, "del");
+
+// hashes
+eq(await redis.hset(`${p}h`, { f1: "v1", f2: 2 }), 2, "hset");
+eq(await redis.hget(`${p}h`, "f1"), "v1", "hget");
+eq(await redis.hgetall(`${p}h`), { f1: "v1", f2: 2 }, "hgetall");
+eq(await redis.hincrby(`${p}h`, "f2", 3), 5, "hincrby");
+eq(await redis.hlen(`${p}h`), 2, "hlen");
+
+// sorted sets
+eq(await redis.zadd(`${p}z`, { score: 1, member: "a" }, { score: 2.5, member: "b" }, { score: 3, member: "c" }), 3, "zadd");
+eq(await redis.zscore(`${p}z`, "b"), 2.5, "zscore");
+eq(await redis.zrange(`${p}z`, 0, -1), ["a", "b", "c"], "zrange");
+eq(await redis.zrange(`${p}z`, 0, 1, { withScores: true }), ["a", 1, "b", 2.5], "zrange withscores");
+eq(await redis.zrank(`${p}z`, "c"), 2, "zrank");
+eq(await redis.zincrby(`${p}z`, 10, "a"), 11, "zincrby");
+eq(await redis.zcard(`${p}z`), 3, "zcard");
+
+// lists and sets
+eq(await redis.rpush(`${p}l`, "x", "y"), 2, "rpush");
+eq(await redis.lrange(`${p}l`, 0, -1), ["x", "y"], "lrange");
+eq(await redis.sadd(`${p}set`, "m1", "m2"), 2, "sadd");
+eq(await redis.sismember(`${p}set`, "m1"), 1, "sismember");
+
+// pipeline
+const pl = redis.pipeline();
+pl.set(`${p}pa`, 1);
+pl.incr(`${p}pa`);
+pl.get(`${p}pa`);
+pl.hset(`${p}ph`, { k: "v" });
+pl.hgetall(`${p}ph`);
+eq(await pl.exec(), ["OK", 2, 2, 1, { k: "v" }], "pipeline");
+
+// multi-exec
+const tx = redis.multi();
+tx.set(`${p}ta`, "1");
+tx.incrby(`${p}ta`, 4);
+tx.zadd(`${p}tz`, { score: 7, member: "m" });
+tx.zscore(`${p}tz`, "m");
+eq(await tx.exec(), ["OK", 5, 1, 7], "multi-exec");
+
+// refusals arrive as errors, in the SDK's own error type
+await assert.rejects(redis.get("elsewhere"), /outside this token's key prefixes/); checks++;
+await assert.rejects(redis.flushall(), /not allowed/); checks++;
+await assert.rejects(redis.keys("*"), /not allowed/); checks++;
+await assert.rejects(redis.incr(`${p}s`), /not an integer/); checks++;
+
+// @upstash/ratelimit: sliding window and token bucket over EVALSHA/EVAL
+for (const [name, limiter] of [
+  ["sliding window", Ratelimit.slidingWindow(3, "10 s")],
+  ["token bucket", Ratelimit.tokenBucket(1, "10 s", 3)],
+]) {
+  const rl = new Ratelimit({ redis, limiter, prefix: `${p}rl:${name.replace(" ", "")}`, timeout: 0, analytics: false });
+  const got = [];
+  for (let i = 0; i < 5; i++) {
+    const r = await rl.limit("user1");
+    got.push(r.success);
+  }
+  eq(got, [true, true, true, false, false], `${name}: 3 allowed then denied`);
+  const other = await rl.limit("user2");
+  eq(other.success, true, `${name}: another identifier is separate`);
+  const r = await rl.limit("user1");
+  eq(r.remaining, 0, `${name}: remaining`);
+  assert.ok(r.reset > Date.now(), `${name}: reset in the future`); checks++;
+}
+
+console.log(`ok ${checks} checks`);
