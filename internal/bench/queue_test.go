@@ -37,8 +37,8 @@ func TestQueue(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, pattern := range []string{prefix + "*", "asynq:{" + prefix + "}*"} {
-		if keys, err := rdb.Keys(ctx, pattern).Result(); err != nil || len(keys) != 0 {
-			t.Errorf("keys left matching %s: %v %v", pattern, keys, err)
+		if keys := redistest.Keys(t, rdb, pattern); len(keys) != 0 {
+			t.Errorf("keys left matching %s: %v", pattern, keys)
 		}
 	}
 	if ok, _ := rdb.SIsMember(ctx, "asynq:queues", prefix).Result(); ok {

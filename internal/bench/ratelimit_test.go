@@ -44,7 +44,7 @@ func TestRateLimit(t *testing.T) {
 		t.Errorf("Markdown:\n%s", md)
 	}
 	for _, pattern := range []string{prefix + "*", "rate:" + prefix + "*"} {
-		if keys := rdb.Keys(context.Background(), pattern).Val(); len(keys) != 0 {
+		if keys := redistest.Keys(t, rdb, pattern); len(keys) != 0 {
 			t.Errorf("%d keys %s left behind", len(keys), pattern)
 		}
 	}

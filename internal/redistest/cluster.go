@@ -3,38 +3,85 @@ package redistest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
+// Cluster is a 3-master Redis Cluster of redis-server processes on free loopback ports.
+type Cluster struct {
+	// URL is the cluster's URL for redisconn.Open, e.g.
+	// "redis://127.0.0.1:P1?addr=127.0.0.1:P2&addr=127.0.0.1:P3".
+	URL   string
+	nodes []*clusterNode
+}
+
+type clusterNode struct {
+	addr string
+	cmd  *exec.Cmd
+	out  bytes.Buffer
+	done chan struct{}
+}
+
 // StartCluster starts a 3-master Redis Cluster (no replicas, no persistence) from the
 // redis-server and redis-cli on PATH, on free loopback ports, with its files in
-// tb.TempDir(). It returns a URL for redisconn.Open, such as
-// "redis://127.0.0.1:P1?addr=127.0.0.1:P2&addr=127.0.0.1:P3", once every node reports
+// tb.TempDir(). It returns a URL for redisconn.Open once every node reports
 // cluster_state:ok, and stops the servers when tb ends. It fails tb if the binaries are
 // missing or the cluster is not ready within 20 seconds.
 func StartCluster(tb testing.TB) string {
 	tb.Helper()
+	c, err := NewCluster(tb.TempDir())
+	if err != nil {
+		tb.Fatalf("redistest: %v", err)
+	}
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			for _, n := range c.nodes {
+				tb.Logf("redistest: redis-server %s output:\n%s", n.addr, lastLines(n.output(), 20))
+			}
+		}
+		c.Stop()
+	})
+	return c.URL
+}
+
+// NewCluster starts a cluster as StartCluster does, with its files under dir, for
+// harnesses outside a test (see internal/redistest/withcluster). Call Stop.
+func NewCluster(dir string) (*Cluster, error) {
 	for _, bin := range []string{"redis-server", "redis-cli"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			tb.Fatalf("redistest: cluster: %v", err)
+			return nil, fmt.Errorf("cluster: %w", err)
 		}
 	}
-	dir := tb.TempDir()
-	ports := clusterPorts(tb, 3)
+	ports, err := clusterPorts(3)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{}
+	ok := false
+	defer func() {
+		if !ok {
+			c.Stop()
+		}
+	}()
 	addrs := make([]string, len(ports))
 	for i, port := range ports {
 		addrs[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		nodeDir := filepath.Join(dir, strconv.Itoa(port))
-		cmd := exec.Command("redis-server",
+		if err := os.MkdirAll(nodeDir, 0o755); err != nil {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+		n := &clusterNode{addr: addrs[i], done: make(chan struct{})}
+		n.cmd = exec.Command("redis-server",
 			"--port", strconv.Itoa(port),
 			"--bind", "127.0.0.1",
 			"--cluster-enabled", "yes",
@@ -44,53 +91,75 @@ func StartCluster(tb testing.TB) string {
 			"--appendonly", "no",
 			"--daemonize", "no",
 		)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := os.MkdirAll(nodeDir, 0o755); err != nil {
-			tb.Fatalf("redistest: cluster: %v", err)
+		n.cmd.Stdout, n.cmd.Stderr = &lockedWriter{b: &n.out}, &lockedWriter{b: &n.out}
+		if err := n.cmd.Start(); err != nil {
+			return nil, fmt.Errorf("cluster: start redis-server on %s: %w", addrs[i], err)
 		}
-		if err := cmd.Start(); err != nil {
-			tb.Fatalf("redistest: cluster: start redis-server on %s: %v", addrs[i], err)
-		}
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		tb.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			<-done
-			if tb.Failed() {
-				tb.Logf("redistest: redis-server %s output:\n%s", addrs[i], lastLines(out.String(), 20))
-			}
-		})
+		go func() { _ = n.cmd.Wait(); close(n.done) }()
+		c.nodes = append(c.nodes, n)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for _, addr := range addrs {
-		waitFor(ctx, tb, addr, func(c *redis.Client) bool { return c.Ping(ctx).Err() == nil })
+		if err := waitFor(ctx, addr, func(c *redis.Client) bool { return c.Ping(ctx).Err() == nil }); err != nil {
+			return nil, err
+		}
 	}
 	args := append([]string{"--cluster", "create"}, addrs...)
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
 	if out, err := exec.CommandContext(ctx, "redis-cli", args...).CombinedOutput(); err != nil {
-		tb.Fatalf("redistest: cluster: redis-cli --cluster create: %v\n%s", err, out)
+		return nil, fmt.Errorf("cluster: redis-cli --cluster create: %w\n%s", err, out)
 	}
 	for _, addr := range addrs {
-		waitFor(ctx, tb, addr, func(c *redis.Client) bool {
+		if err := waitFor(ctx, addr, func(c *redis.Client) bool {
 			info, err := c.ClusterInfo(ctx).Result()
 			return err == nil && strings.Contains(info, "cluster_state:ok")
-		})
+		}); err != nil {
+			return nil, err
+		}
 	}
 	q := make([]string, 0, len(addrs)-1)
 	for _, a := range addrs[1:] {
 		q = append(q, "addr="+a)
 	}
-	return "redis://" + addrs[0] + "?" + strings.Join(q, "&")
+	c.URL = "redis://" + addrs[0] + "?" + strings.Join(q, "&")
+	ok = true
+	return c, nil
+}
+
+// Stop kills the nodes and waits for them.
+func (c *Cluster) Stop() {
+	for _, n := range c.nodes {
+		_ = n.cmd.Process.Kill()
+		<-n.done
+	}
+	c.nodes = nil
+}
+
+func (n *clusterNode) output() string {
+	w := n.cmd.Stdout.(*lockedWriter)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return n.out.String()
+}
+
+// lockedWriter serializes the writes of a process's stdout and stderr.
+type lockedWriter struct {
+	mu sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
 }
 
 // clusterPorts returns n free loopback ports whose cluster bus ports (port+10000) are
 // free too. Another process may still take one before redis-server binds it; the
-// window is small and the test then fails loudly.
-func clusterPorts(tb testing.TB, n int) []int {
-	tb.Helper()
+// window is small and the start then fails loudly.
+func clusterPorts(n int) ([]int, error) {
 	var ports []int
 	var held []net.Listener
 	defer func() {
@@ -101,7 +170,7 @@ func clusterPorts(tb testing.TB, n int) []int {
 	for tries := 0; len(ports) < n && tries < 100; tries++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			tb.Fatalf("redistest: cluster: %v", err)
+			return nil, fmt.Errorf("cluster: %w", err)
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		if port+10000 > 65535 {
@@ -117,23 +186,23 @@ func clusterPorts(tb testing.TB, n int) []int {
 		ports = append(ports, port)
 	}
 	if len(ports) < n {
-		tb.Fatalf("redistest: cluster: found only %d free port pairs", len(ports))
+		return nil, fmt.Errorf("cluster: found only %d free port pairs", len(ports))
 	}
-	return ports
+	return ports, nil
 }
 
-// waitFor polls the node at addr until ok returns true, failing tb when ctx ends.
-func waitFor(ctx context.Context, tb testing.TB, addr string, ok func(*redis.Client) bool) {
-	tb.Helper()
+// waitFor polls the node at addr until ok returns true or ctx ends.
+func waitFor(ctx context.Context, addr string, ok func(*redis.Client) bool) error {
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
 	defer func() { _ = c.Close() }()
 	for !ok(c) {
 		select {
 		case <-ctx.Done():
-			tb.Fatalf("redistest: cluster: node %s not ready: %v", addr, ctx.Err())
+			return fmt.Errorf("cluster: node %s not ready: %w", addr, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	return nil
 }
 
 func lastLines(s string, n int) string {

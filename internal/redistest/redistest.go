@@ -10,7 +10,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,4 +89,37 @@ func DeleteKeys(tb testing.TB, rdb redis.UniversalClient, pattern string) {
 	if err != nil && !strings.Contains(err.Error(), "closed") {
 		tb.Logf("redistest: clean up %s: %v", pattern, err)
 	}
+}
+
+// Keys returns every key matching pattern, from every master on Redis Cluster (KEYS on a
+// cluster client asks one node only).
+func Keys(tb testing.TB, rdb redis.UniversalClient, pattern string) []string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var out []string
+	scan := func(ctx context.Context, c *redis.Client) error {
+		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			out = append(out, iter.Val())
+			mu.Unlock()
+		}
+		return iter.Err()
+	}
+	var err error
+	switch c := rdb.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, scan)
+	case *redis.Client:
+		err = scan(ctx, c)
+	default:
+		tb.Fatalf("redistest: Keys on %T", rdb)
+	}
+	if err != nil {
+		tb.Fatalf("redistest: keys %s: %v", pattern, err)
+	}
+	sort.Strings(out)
+	return out
 }
