@@ -71,6 +71,8 @@ func decodeJSON(r *http.Request, v any) error {
 		switch {
 		case errors.As(err, &mbe):
 			return err
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return fmt.Errorf("%w: malformed JSON: the body ends in the middle of a value", ErrInvalid)
 		case errors.Is(err, io.EOF):
 			return fmt.Errorf("%w: empty body: want a JSON object", ErrInvalid)
 		case errors.As(err, &ute):

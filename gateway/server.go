@@ -430,3 +430,12 @@ func writeProblemFor(w http.ResponseWriter, r *http.Request, st *reqState, statu
 	}
 	writeProblem(w, r, status, detail)
 }
+
+// Routes returns the registered route patterns, such as "GET /v1/markets".
+func (s *Server) Routes() []string {
+	out := make([]string, len(s.routes))
+	for i := range s.routes {
+		out[i] = s.routes[i].pattern()
+	}
+	return out
+}
