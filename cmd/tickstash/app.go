@@ -37,6 +37,8 @@ func commands() []command {
 		{"replay", "feed capture files through the exchange decoders, into Redis or as JSON lines (--dry-run)", cmdReplay},
 		{"candles", "aggregate normalized trade JSON lines into candle JSON lines, offline", cmdCandles},
 		{"indicators", "compute technical indicators over an OHLCV CSV file, offline", cmdIndicators},
+		{"leaderboard", "read a leaderboard: top BOARD, rank BOARD MEMBER", cmdLeaderboard},
+		{"flags", "feature flags: set, get, list, eval, history", cmdFlags},
 		{"bench", "measure throughput against the real servers (bench ingest)", cmdBench},
 		{"version", "print the version", cmdVersion},
 	}
