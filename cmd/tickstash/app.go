@@ -39,6 +39,8 @@ func commands() []command {
 		{"indicators", "compute technical indicators over an OHLCV CSV file, offline", cmdIndicators},
 		{"leaderboard", "read a leaderboard: top BOARD, rank BOARD MEMBER", cmdLeaderboard},
 		{"flags", "feature flags: set, get, list, eval, history", cmdFlags},
+		{"token", "issue, list, revoke and rotate gateway tokens", cmdToken},
+		{"audit", "print the gateway's audit stream (audit tail [--follow])", cmdAudit},
 		{"bench", "measure throughput against the real servers (bench ingest)", cmdBench},
 		{"version", "print the version", cmdVersion},
 	}
