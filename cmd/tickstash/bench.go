@@ -14,17 +14,18 @@ import (
 )
 
 func cmdBench(ctx context.Context, args []string, e env) error {
-	f := newFlags("bench", "bench [flags] ingest|replay|ratelimit\n\n"+
+	f := newFlags("bench", "bench [flags] ingest|replay|queue|ratelimit\n\n"+
 		"Measures tickstash against real servers, beside a reference run in the same process on\n"+
 		"the same server, and prints a Markdown report to standard output (progress goes to\n"+
 		"standard error). Keys are written under a prefix of their own and deleted afterwards.\n\n"+
 		"  ingest     synthetic trades → aggregation → Redis, beside redis-benchmark -P 16 XADD\n"+
 		"  replay     capture files (--file, repeatable) → decoders → aggregation → Redis, messages/s\n"+
+		"  queue      analysis jobs/s end to end (enqueue → no-op handler → ack), 4 workers, beside asynq\n"+
 		"  ratelimit  limiter checks/s and p50/p99 from 64 goroutines, beside go-redis/redis_rate\n"+
 		"             and a bare EVALSHA", e)
 	var redisURL, intervals string
 	var files []string
-	var trades, symbols, writers, batch, goroutines int
+	var trades, symbols, writers, batch, goroutines, jobs int
 	var dur time.Duration
 	f.String(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis to measure against (a real server: the reference runs there too)")
 	f.Int(&trades, "trades", 500_000, "ingest: trades to push through")
@@ -33,13 +34,14 @@ func cmdBench(ctx context.Context, args []string, e env) error {
 	f.Int(&batch, "batch-size", 1000, "ingest: records per pipeline")
 	f.String(&intervals, "intervals", "1m,5m,1h", "ingest: candle intervals to build")
 	f.List(&files, "file", nil, "replay: a capture file to replay (default: every capture in ../shared/testdata/captures)")
+	f.Int(&jobs, "jobs", 20000, "queue: jobs each system runs")
 	f.Int(&goroutines, "goroutines", 64, "ratelimit: concurrent callers")
 	f.Duration(&dur, "duration", 3*time.Second, "ratelimit: how long each case runs")
 	if err := f.Parse(args); err != nil {
 		return err
 	}
 	if f.fs.NArg() != 1 {
-		return fmt.Errorf("%w: name one benchmark: ingest, replay or ratelimit", errUsage)
+		return fmt.Errorf("%w: name one benchmark: ingest, replay, queue or ratelimit", errUsage)
 	}
 	rdb, err := cache.Connect(ctx, redisURL)
 	if err != nil {
@@ -71,6 +73,12 @@ func cmdBench(ctx context.Context, args []string, e env) error {
 			return err
 		}
 		fmt.Fprint(e.stdout, rep.Markdown())
+	case "queue":
+		rep, err := bench.Queue(ctx, rdb, bench.QueueBenchConfig{Jobs: jobs, Workers: 4}, e.stderr)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "### bench queue\n\n%s\n\n%s", bench.DescribeMachine(ctx, rdb).Markdown(), rep.Markdown())
 	case "ratelimit":
 		rep, err := bench.RateLimit(ctx, rdb, bench.RateLimitConfig{Duration: dur, Goroutines: goroutines}, e.stderr)
 		if err != nil {
@@ -78,7 +86,7 @@ func cmdBench(ctx context.Context, args []string, e env) error {
 		}
 		fmt.Fprintf(e.stdout, "### bench ratelimit\n\n%s\n\n%s", bench.DescribeMachine(ctx, rdb).Markdown(), rep.Markdown())
 	default:
-		return fmt.Errorf("%w: unknown benchmark %q: want ingest, replay or ratelimit", errUsage, f.fs.Arg(0))
+		return fmt.Errorf("%w: unknown benchmark %q: want ingest, replay, queue or ratelimit", errUsage, f.fs.Arg(0))
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/internal/redistest"
 	"github.com/tickstash/tickstash/market"
@@ -107,7 +109,7 @@ func TestRunEmbedded(t *testing.T) {
 	t.Setenv("TICKSTASH_REDIS_URL", "")
 	t.Setenv("TICKSTASH_NATS_URL", "")
 	stderr, stop := started(t, "run", "--admin-addr", "127.0.0.1:0", "--intervals", "1s,1m",
-		"--synthetic-rate", "400", "--grace", "200ms", "--flush-interval", "50ms")
+		"--synthetic-rate", "400", "--grace", "200ms", "--flush-interval", "50ms", "--indicators", "sma:2 obv")
 	redisURL := find(t, stderr, `Redis  (redis://\S+)  \(embedded`)
 	natsURL := find(t, stderr, `NATS   (nats://\S+)  \(embedded`)
 	admin := find(t, stderr, `Admin  http://(\S+)/metrics`)
@@ -118,6 +120,10 @@ func TestRunEmbedded(t *testing.T) {
 	}
 	defer nc.Close()
 	announced, err := nc.SubscribeSync("ts.candles.synthetic.*.1s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	analyzed, err := nc.SubscribeSync("ts.analysis.synthetic.BTC-USD.1s")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +145,23 @@ func TestRunEmbedded(t *testing.T) {
 	var c market.Candle
 	if err := c.UnmarshalJSON(msg.Data); err != nil || !c.Closed || c.Interval != market.Interval1s {
 		t.Errorf("announced candle %s: %v", msg.Data, err)
+	}
+
+	// Each closed candle became an analysis job; its result is published.
+	msg, err = analyzed.NextMsg(15 * time.Second)
+	if err != nil {
+		t.Fatalf("no analysis result published: %v\nstderr:\n%s", err, stderr)
+	}
+	var res analysis.Result
+	if err := json.Unmarshal(msg.Data, &res); err != nil || res.Symbol != "BTC-USD" {
+		t.Fatalf("analysis update %s: %v", msg.Data, err)
+	}
+	if _, ok := res.Values["sma_2"]; !ok {
+		t.Errorf("analysis update lacks sma_2: %s", msg.Data)
+	}
+	q := analysis.NewQueue(rdb, analysis.QueueConfig{}, nil)
+	if latest, err := q.LatestResult(context.Background(), market.Synthetic, "BTC-USD", market.Interval1s); err != nil || len(latest.Values) == 0 {
+		t.Errorf("latest result in Redis: %+v, %v", latest, err)
 	}
 
 	if code, body := httpGet(t, "http://"+admin+"/healthz"); code != 200 {

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/ingest"
 	"github.com/tickstash/tickstash/ingest/feeds"
@@ -70,6 +71,7 @@ type ingestConfig struct {
 	recordCompress  bool
 	shardGroup      string
 	shardLease      time.Duration
+	enqueue         bool
 }
 
 // register registers every ingest flag: sources, recording, aggregation and writing.
@@ -86,6 +88,7 @@ func (c *ingestConfig) register(f *flags) {
 	f.Int(&c.recordMaxBytes, "record-max-bytes", 256<<20, "start a new capture file after this many bytes")
 	f.Duration(&c.recordMaxAge, "record-max-age", time.Hour, "start a new capture file after this long")
 	f.Bool(&c.recordCompress, "record-compress", true, "compress capture files with zstd (.zst)")
+	f.Bool(&c.enqueue, "enqueue-jobs", true, "queue an analysis job for every closed candle")
 	f.String(&c.shardGroup, "shard-group", "", "share the markets of the sources with every instance started with the same group name: each market is ingested by one instance at a time, through leases in Redis; empty means this instance ingests everything")
 	f.Duration(&c.shardLease, "shard-lease", 5*time.Second, "how long a market's lease lasts without renewal: a dead instance's markets move within about this long")
 }
@@ -196,6 +199,9 @@ func (p *process) open(ctx context.Context, sc *serverConfig, allowEmbedded, nee
 			banner = append(banner, fmt.Sprintf("  Redis  %s  (embedded, in memory: data is lost at exit; set --redis-url for a real server)", sc.redisURL))
 		}
 	}
+	if sc.natsURL == "" && needNATS && !allowEmbedded {
+		sc.natsURL = "nats://127.0.0.1:4222"
+	}
 	if sc.natsURL == "" && needNATS && allowEmbedded {
 		dir := sc.dataDir
 		if dir == "" {
@@ -280,6 +286,8 @@ func (p *process) shutdown() {
 // ingestPlan is the ingest role's configuration, checked before anything starts.
 type ingestPlan struct {
 	sources []ingest.Source
+	// sinks hear of closed candles besides the NATS notifier (the analysis queue).
+	sinks []ingest.CandleSink
 	// units, with shard, replace sources once Redis is connected.
 	units []ingest.Unit
 	shard *ingest.ShardConfig
@@ -421,9 +429,14 @@ func (pl *ingestPlan) ingesterCounting(p *process, rc *recordCounter) (*ingest.I
 		rc.store = store
 		store = rc
 	}
-	var sink ingest.CandleSink
+	var sinks ingest.MultiSink
 	if p.nc != nil {
-		sink = ingest.NewNATSNotifier(p.nc)
+		sinks = append(sinks, ingest.NewNATSNotifier(p.nc))
+	}
+	sinks = append(sinks, pl.sinks...)
+	var sink ingest.CandleSink
+	if len(sinks) > 0 {
+		sink = sinks
 	}
 	return ingest.NewIngester(store, sink, sources, pl.cfg, p.log.With("role", "ingest"), p.reg), nil
 }
@@ -455,22 +468,29 @@ func (c *recordCounter) LastCandles(ctx context.Context, ex market.Exchange, sym
 }
 
 func cmdRun(ctx context.Context, args []string, e env) error {
-	f := newFlags("run", "run [flags]", e)
+	f := newFlags("run", "run [flags]\n\n"+
+		"Runs every role in one process: ingest (sources → candles → Redis) and analyze (indicator\n"+
+		"jobs). With --redis-url and --nats-url unset it starts an embedded in-memory Redis and an\n"+
+		"embedded NATS server with JetStream, and says where they are.", e)
 	var sc serverConfig
 	var ic ingestConfig
+	var ac analyzeConfig
 	sc.register(f, true)
 	ic.register(f)
+	ac.register(f)
 	if err := f.Parse(args); err != nil {
 		return err
 	}
 	if f.fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, f.fs.Args())
 	}
-	return runRoles(ctx, &sc, &ic, true, e)
+	return runRoles(ctx, &sc, roles{ingest: &ic, analyze: &ac}, true, e)
 }
 
 func cmdIngest(ctx context.Context, args []string, e env) error {
-	f := newFlags("ingest", "ingest [flags]", e)
+	f := newFlags("ingest", "ingest [flags]\n\n"+
+		"Runs the ingest role alone (for scale-out; see --shard-group): sources → candles → Redis,\n"+
+		"an analysis job per closed candle, and candle events on NATS when --nats-url is set.", e)
 	var sc serverConfig
 	var ic ingestConfig
 	sc.register(f, false)
@@ -481,29 +501,87 @@ func cmdIngest(ctx context.Context, args []string, e env) error {
 	if f.fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, f.fs.Args())
 	}
-	return runRoles(ctx, &sc, &ic, false, e)
+	return runRoles(ctx, &sc, roles{ingest: &ic}, false, e)
 }
 
-// runRoles runs the ingest role (and, in run, the embedded servers) until ctx ends.
-func runRoles(ctx context.Context, sc *serverConfig, ic *ingestConfig, allowEmbedded bool, e env) error {
+// roles says which roles a process runs; nil means not this one.
+type roles struct {
+	ingest  *ingestConfig
+	analyze *analyzeConfig
+}
+
+// runRoles runs the chosen roles (and, in run, the embedded servers) until ctx ends,
+// then shuts down in order: sources stop and writes flush, in-flight jobs finish or are
+// handed back, NATS drains, Redis closes, the admin server stops.
+func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded bool, e env) error {
 	p, err := newProcess(sc, e)
 	if err != nil {
 		return err
 	}
-	plan, err := ic.plan(sc.prefix, p.log, p.reg)
-	if err != nil {
-		return err
+	var plan *ingestPlan
+	if rs.ingest != nil {
+		if plan, err = rs.ingest.plan(sc.prefix, p.log, p.reg); err != nil {
+			return err
+		}
+	}
+	if rs.analyze != nil {
+		if err := rs.analyze.check(); err != nil {
+			return err
+		}
 	}
 	defer p.close()
-	if err := p.open(ctx, sc, allowEmbedded, allowEmbedded, e); err != nil {
+	needNATS := allowEmbedded || rs.analyze != nil
+	if err := p.open(ctx, sc, allowEmbedded, needNATS, e); err != nil {
 		return err
 	}
-	ing, err := plan.ingester(p)
-	if err != nil {
-		return err
+	var qcfg analysis.QueueConfig
+	if rs.analyze != nil {
+		qcfg = rs.analyze.queueConfig(sc.prefix)
+	} else {
+		qcfg = analysis.QueueConfig{Prefix: sc.prefix}
 	}
-	p.log.Info("ingest started", "sources", ic.sources, "intervals", ic.intervals)
-	err = ing.Run(ctx)
-	p.log.Info("shutting down: sources stopped, writes flushed")
-	return err
+	queue := analysis.NewQueue(p.rdb, qcfg, p.reg)
+	store := cache.NewMarketStore(p.rdb, cache.MarketConfig{Prefix: sc.prefix}, nil)
+
+	var runs []func(context.Context) error
+	var names []string
+	if rs.ingest != nil {
+		if rs.ingest.enqueue {
+			plan.sinks = append(plan.sinks, queue)
+		}
+		ing, err := plan.ingester(p)
+		if err != nil {
+			return err
+		}
+		runs, names = append(runs, ing.Run), append(names, "ingest")
+		p.log.Info("ingest started", "sources", rs.ingest.sources, "intervals", rs.ingest.intervals)
+	}
+	if rs.analyze != nil {
+		w := rs.analyze.worker(p, queue, store)
+		runs, names = append(runs, w.Run), append(names, "analyze")
+		p.log.Info("analyze started", "concurrency", rs.analyze.concurrency)
+	}
+	// A role that fails stops the others: a half-running process would look healthy.
+	roleCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(runs))
+	for i, run := range runs {
+		go func() {
+			err := run(roleCtx)
+			if err != nil {
+				err = fmt.Errorf("%s: %w", names[i], err)
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range runs {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			p.log.Error("role stopped, stopping the others", "err", err)
+			cancel()
+		}
+	}
+	p.log.Info("shutting down: sources stopped, writes flushed, jobs finished or handed back")
+	return first
 }
