@@ -1,0 +1,137 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/shopspring/decimal"
+
+	"github.com/tickstash/tickstash/leaderboard"
+)
+
+// LeaderboardConfig configures the leaderboard benchmark. Zero values mean the defaults.
+type LeaderboardConfig struct {
+	// Duration of the tickstash run; 0 means 3 seconds.
+	Duration time.Duration
+	// Goroutines calling concurrently (and redis-benchmark clients); 0 means 32.
+	Goroutines int
+	// Members on the board; 0 means 10 000.
+	Members int
+	// RedisAddr is host:port for redis-benchmark; "" skips the reference run.
+	RedisAddr string
+}
+
+// LeaderboardReport is the outcome of Leaderboard.
+type LeaderboardReport struct {
+	Machine      Machine
+	Config       LeaderboardConfig
+	OpsPerS      float64 // Increment + Rank pairs per second
+	RawZADDPerS  float64 // 0 when the reference did not run
+	RawCommand   string
+	Increments   int64
+	WindowsPerOp int
+}
+
+// Markdown renders the report.
+func (r LeaderboardReport) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "### bench leaderboard\n\n%s\n\n| what | rate | note |\n|---|---|---|\n", r.Machine.Markdown())
+	fmt.Fprintf(&b, "| tickstash leaderboard: Increment (exact, %d windows, CAS) + Rank | %.0f pairs/s | %d goroutines, %d members |\n",
+		r.WindowsPerOp, r.OpsPerS, r.Config.Goroutines, r.Config.Members)
+	if r.RawZADDPerS > 0 {
+		fmt.Fprintf(&b, "| raw ZADD (`%s`) | %.0f ZADD/s | reference, unpipelined |\n", r.RawCommand, r.RawZADDPerS)
+		fmt.Fprintf(&b, "\nRatio: **%.2f** of raw ZADD (one pair is 3 round trips: HGET pipeline, write script, read script).\n", r.OpsPerS/r.RawZADDPerS)
+	}
+	return b.String()
+}
+
+// Leaderboard runs Increment followed by Rank on the traders.pnl board (all four
+// windows) from many goroutines under a key prefix of its own (deleted afterwards), then
+// redis-benchmark's ZADD with as many clients on the same server.
+func Leaderboard(ctx context.Context, rdb redis.UniversalClient, cfg LeaderboardConfig) (LeaderboardReport, error) {
+	if cfg.Duration <= 0 {
+		cfg.Duration = 3 * time.Second
+	}
+	if cfg.Goroutines <= 0 {
+		cfg.Goroutines = 32
+	}
+	if cfg.Members <= 0 {
+		cfg.Members = 10_000
+	}
+	rep := LeaderboardReport{Machine: DescribeMachine(ctx, rdb), Config: cfg, WindowsPerOp: 4}
+	prefix := randomPrefix("tsbench")
+	defer deletePrefix(context.WithoutCancel(ctx), rdb, prefix)
+	lb, err := leaderboard.NewStore(rdb, leaderboard.Config{Prefix: prefix}, prometheus.NewRegistry())
+	if err != nil {
+		return rep, err
+	}
+	var ops atomic.Int64
+	var firstErr atomic.Value
+	deadline := time.Now().Add(cfg.Duration)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for g := 0; g < cfg.Goroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; time.Now().Before(deadline) && ctx.Err() == nil; i += cfg.Goroutines {
+				m := "user-" + strconv.Itoa(i%cfg.Members)
+				if _, err := lb.Increment(ctx, leaderboard.BoardTraderPnL, m, decimal.New(int64(i%1000)-500, -2)); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				if _, err := lb.Rank(ctx, leaderboard.BoardTraderPnL, leaderboard.Day, m); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				ops.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return rep, err
+	}
+	rep.Increments = ops.Load()
+	rep.OpsPerS = float64(rep.Increments) / time.Since(start).Seconds()
+	if cfg.RedisAddr != "" {
+		rep.RawZADDPerS, rep.RawCommand, err = redisBenchmarkZADD(ctx, cfg.RedisAddr, prefix+":zadd", cfg.Goroutines, int(rep.Increments)+10_000)
+		if err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+func redisBenchmarkZADD(ctx context.Context, addr, key string, clients, n int) (float64, string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, "", fmt.Errorf("bench: redis address %q: %w", addr, err)
+	}
+	if _, err := exec.LookPath("redis-benchmark"); err != nil {
+		return 0, "", errors.New("bench: redis-benchmark not found on PATH (Debian: apt-get install redis-tools)")
+	}
+	args := []string{"-h", host, "-p", port, "-c", strconv.Itoa(clients), "-n", strconv.Itoa(n), "-r", "10000", "-q",
+		"ZADD", key, "__rand_int__", "member:__rand_int__"}
+	cmd := "redis-benchmark " + strings.Join(args, " ")
+	out, err := exec.CommandContext(ctx, "redis-benchmark", args...).CombinedOutput()
+	if err != nil {
+		return 0, cmd, fmt.Errorf("bench: %s: %w: %s", cmd, err, lastLine(out))
+	}
+	m := rpsRE.FindAllSubmatch(out, -1)
+	if len(m) == 0 {
+		return 0, cmd, fmt.Errorf("bench: no rate in redis-benchmark output: %s", lastLine(out))
+	}
+	rps, err := strconv.ParseFloat(string(m[len(m)-1][1]), 64)
+	return rps, cmd, err
+}
