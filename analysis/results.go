@@ -11,6 +11,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -42,6 +44,9 @@ type Result struct {
 	Analyzer string          `json:"analyzer"`
 	// CandleTime is the open time of the newest closed candle the values end at.
 	CandleTime time.Time `json:"candle_time"`
+	// Close is that candle's close price, exact (absent when the candle was not among
+	// those loaded), so that rules comparing price with indicators need no extra read.
+	Close decimal.Decimal `json:"close,omitzero"`
 	// Values maps each output column (Spec.Columns, e.g. "rsi_14") to its value at
 	// CandleTime. Columns not yet defined there are absent.
 	Values map[string]float64 `json:"values"`

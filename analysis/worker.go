@@ -382,6 +382,12 @@ func (w *Worker) run(ctx context.Context, d *delivery) error {
 	res := &Result{Exchange: d.spec.Exchange, Symbol: d.spec.Symbol, Interval: d.spec.Interval,
 		Analyzer: d.spec.Analyzer, CandleTime: time.UnixMilli(state.Last).UTC(), Values: values,
 		Candles: fed, Watermark: d.spec.Watermark, JobID: d.id, ComputedAt: w.q.cfg.Now().UTC()}
+	for i := len(candles) - 1; i >= 0; i-- {
+		if candles[i].OpenTime.UnixMilli() == state.Last {
+			res.Close = candles[i].Close
+			break
+		}
+	}
 	stateJSON, err := json.Marshal(state)
 	if err != nil {
 		return fmt.Errorf("analysis: encode state of %s: %w", t, err)

@@ -147,6 +147,9 @@ func TestWorkerAnalysesStoresAndPublishes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if !got.Close.Equal(cs[len(cs)-1].Close) {
+			t.Errorf("result close %s, want the last candle's %s", got.Close, cs[len(cs)-1].Close)
+		}
 		if got.JobID != id || !got.CandleTime.Equal(cs[len(cs)-1].OpenTime) || got.Candles != fed {
 			t.Fatalf("result job %s, candle %v, fed %d; want job %s, candle %v, fed %d",
 				got.JobID, got.CandleTime, got.Candles, id, cs[len(cs)-1].OpenTime, fed)
