@@ -1,0 +1,213 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/shopspring/decimal"
+
+	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/gateway"
+	"github.com/tickstash/tickstash/market"
+)
+
+// GatewayConfig configures Gateway.
+type GatewayConfig struct {
+	// Duration is how long each case runs in all. The zero value means 3s.
+	Duration time.Duration
+	// Rounds splits each case's Duration into interleaved rounds. The zero value means 3.
+	Rounds int
+	// Goroutines is the number of concurrent HTTP clients. The zero value means 32.
+	Goroutines int
+	// Prefix starts every key the benchmark writes; they are deleted at the end. The
+	// zero value means "tsbench-" and 8 random hex digits.
+	Prefix string
+}
+
+// GatewayReport is what `tickstash bench gateway` prints.
+type GatewayReport struct {
+	Goroutines int
+	Duration   time.Duration
+	Rounds     int
+	Cases      []RateLimitCase
+	// TickerVsBare is the gateway's authenticated, rate-limited ticker read ÷ a bare
+	// net/http handler doing the same Redis read; target ≥ 0.6.
+	TickerVsBare float64
+	// RESTVsDirect is GET through /redis ÷ a direct go-redis GET (no HTTP).
+	RESTVsDirect float64
+}
+
+// Gateway measures requests/s and latency of the gateway over loopback HTTP against
+// rdb: an authenticated, rate-limited GET /v1/markets/.../ticker beside a bare
+// net/http handler reading the same ticker, and GET /redis/get/<key> beside a direct
+// go-redis GET. Progress goes to progress.
+func Gateway(ctx context.Context, rdb redis.UniversalClient, cfg GatewayConfig, progress io.Writer) (GatewayReport, error) {
+	if cfg.Duration <= 0 {
+		cfg.Duration = 3 * time.Second
+	}
+	if cfg.Rounds <= 0 {
+		cfg.Rounds = 3
+	}
+	if cfg.Goroutines <= 0 {
+		cfg.Goroutines = 32
+	}
+	if cfg.Prefix == "" {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		cfg.Prefix = "tsbench-" + hex.EncodeToString(b[:])
+	}
+	defer func() { _ = deleteKeys(context.WithoutCancel(ctx), rdb, cfg.Prefix+"*") }()
+	rep := GatewayReport{Goroutines: cfg.Goroutines, Duration: cfg.Duration, Rounds: cfg.Rounds}
+
+	store := cache.NewMarketStore(rdb, cache.MarketConfig{Prefix: cfg.Prefix}, nil)
+	tr := market.Trade{Exchange: "binance", Symbol: "BTC-USDT", ID: "1", Price: decimal.RequireFromString("65000.5"),
+		Qty: decimal.RequireFromString("0.25"), Side: market.Buy, Time: time.Now().UTC()}
+	if _, err := store.Write(ctx, &cache.Batch{Trades: []market.Trade{tr}}); err != nil {
+		return rep, err
+	}
+	valueKey := cfg.Prefix + ":app:k"
+	if err := rdb.Set(ctx, valueKey, "hello", time.Hour).Err(); err != nil {
+		return rep, err
+	}
+	srv, err := gateway.New(gateway.Deps{Redis: rdb, Market: store}, gateway.Config{Prefix: cfg.Prefix}, nil, prometheus.NewRegistry())
+	if err != nil {
+		return rep, err
+	}
+	raw, _, _, err := srv.Tokens().Create(ctx, gateway.TokenSpec{Name: "bench", TTL: time.Hour,
+		Scopes: []gateway.Scope{gateway.ScopeMarketRead, gateway.ScopeRedis}, Redis: gateway.RedisRead,
+		KeyPrefixes: []string{cfg.Prefix + ":app:"}, Rate: "gcra:10000000/s"})
+	if err != nil {
+		return rep, err
+	}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	gwURL, err := serve(sctx, func(ctx context.Context, ln net.Listener) error { return srv.Serve(ctx, ln) })
+	if err != nil {
+		return rep, err
+	}
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, err := store.Ticker(r.Context(), market.Exchange(r.PathValue("ex")), market.Symbol(r.PathValue("sym")))
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"exchange": t.Exchange, "symbol": t.Symbol, "last": t.Last, "bid": t.Bid, "ask": t.Ask})
+	})
+	mux := http.NewServeMux()
+	mux.Handle("GET /ticker/{ex}/{sym}", bare)
+	bareURL, err := serve(sctx, func(ctx context.Context, ln net.Listener) error {
+		hs := &http.Server{Handler: mux}
+		go func() { <-ctx.Done(); _ = hs.Close() }()
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return rep, err
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 2 * cfg.Goroutines, MaxIdleConnsPerHost: 2 * cfg.Goroutines}}
+	get := func(ctx context.Context, url string, auth bool) error {
+		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+		if auth {
+			req.Header.Set("Authorization", "Bearer "+raw)
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			return fmt.Errorf("GET %s: status %d", url, res.StatusCode)
+		}
+		return nil
+	}
+	const (
+		caseGW     = "gateway GET /v1/markets/binance/BTC-USDT/ticker (token, rate limit, metering)"
+		caseBare   = "bare net/http handler, same Redis read"
+		caseREST   = "gateway GET /redis/get/<key>"
+		caseDirect = "direct go-redis GET"
+	)
+	cases := []struct {
+		name string
+		fn   func(ctx context.Context, g, i int) error
+	}{
+		{caseGW, func(ctx context.Context, _, _ int) error {
+			return get(ctx, gwURL+"/v1/markets/binance/BTC-USDT/ticker", true)
+		}},
+		{caseBare, func(ctx context.Context, _, _ int) error { return get(ctx, bareURL+"/ticker/binance/BTC-USDT", false) }},
+		{caseREST, func(ctx context.Context, _, _ int) error { return get(ctx, gwURL+"/redis/get/"+valueKey, true) }},
+		{caseDirect, func(ctx context.Context, _, _ int) error { return rdb.Get(ctx, valueKey).Err() }},
+	}
+	// Warm up connections and caches.
+	for _, c := range cases {
+		if _, err := measure(ctx, cfg.Goroutines, 200*time.Millisecond, c.fn); err != nil {
+			return rep, fmt.Errorf("%s: %w", c.name, err)
+		}
+	}
+	samples := make([]sample, len(cases))
+	per := cfg.Duration / time.Duration(cfg.Rounds)
+	for round := range cfg.Rounds {
+		for i, c := range cases {
+			fmt.Fprintf(progress, "round %d/%d: %s\n", round+1, cfg.Rounds, c.name)
+			s, err := measure(ctx, cfg.Goroutines, per, c.fn)
+			if err != nil {
+				return rep, fmt.Errorf("%s: %w", c.name, err)
+			}
+			samples[i].add(s)
+		}
+	}
+	for i, c := range cases {
+		rep.Cases = append(rep.Cases, samples[i].result(c.name))
+	}
+	rep.TickerVsBare = gwRatio(rep.Cases[0].PerSecond, rep.Cases[1].PerSecond)
+	rep.RESTVsDirect = gwRatio(rep.Cases[2].PerSecond, rep.Cases[3].PerSecond)
+	return rep, nil
+}
+
+// serve starts fn on a loopback listener and returns its base URL.
+func serve(ctx context.Context, fn func(context.Context, net.Listener) error) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	go func() { _ = fn(ctx, ln) }()
+	return "http://" + ln.Addr().String(), nil
+}
+
+// Markdown renders the report as a table plus the target, for BENCHMARKS.md.
+func (r GatewayReport) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d concurrent HTTP clients over loopback, %v per case in %d interleaved rounds.\n\n", r.Goroutines, r.Duration, r.Rounds)
+	b.WriteString("| case | requests/s | p50 | p99 | errors |\n|---|---:|---:|---:|---:|\n")
+	for _, c := range r.Cases {
+		fmt.Fprintf(&b, "| %s | %.0f | %v | %v | %d |\n", c.Name, c.PerSecond, round(c.P50), round(c.P99), c.Errors)
+	}
+	met := "yes"
+	if r.TickerVsBare < 0.6 {
+		met = "no"
+	}
+	fmt.Fprintf(&b, "\n| target | ratio | met |\n|---|---:|---|\n| gateway ticker ÷ bare handler ≥ 0.6 | %.2f | %s |\n", r.TickerVsBare, met)
+	fmt.Fprintf(&b, "| /redis GET ÷ direct go-redis GET (no target: HTTP vs RESP) | %.2f | - |\n", r.RESTVsDirect)
+	return b.String()
+}
+
+func gwRatio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
