@@ -31,7 +31,7 @@ var errLeaseLost = errors.New("analysis: lease lost: another worker holds the jo
 
 // DefaultIndicators is the indicator set of the "default" analyzer.
 var DefaultIndicators = []string{
-	"sma:20", "ema:50", "rsi:14", "macd:12,26,9", "bbands:20,2", "atr:14",
+	"sma:20", "sma:50", "ema:50", "rsi:14", "macd:12,26,9", "bbands:20,2", "atr:14",
 	"stoch:14,3,3", "obv", "adx:14", "vwap:session",
 }
 

@@ -35,6 +35,7 @@ func commands() []command {
 		{"run", "run every role in one process (embedded Redis and NATS unless URLs are given)", cmdRun},
 		{"ingest", "run the ingest role alone: sources → candles → Redis", cmdIngest},
 		{"analyze", "run the analysis worker role alone: indicator jobs from the Redis queue", cmdAnalyze},
+		{"signals", "run the signals role alone; signals tail|entitle|permissions for bots and operators", cmdSignals},
 		{"jobs", "submit analysis jobs, show their status, list and retry dead ones", cmdJobs},
 		{"replay", "feed capture files through the exchange decoders, into Redis or as JSON lines (--dry-run)", cmdReplay},
 		{"candles", "aggregate normalized trade JSON lines into candle JSON lines, offline", cmdCandles},

@@ -469,22 +469,24 @@ func (c *recordCounter) LastCandles(ctx context.Context, ex market.Exchange, sym
 
 func cmdRun(ctx context.Context, args []string, e env) error {
 	f := newFlags("run", "run [flags]\n\n"+
-		"Runs every role in one process: ingest (sources → candles → Redis) and analyze (indicator\n"+
-		"jobs). With --redis-url and --nats-url unset it starts an embedded in-memory Redis and an\n"+
+		"Runs every role in one process: ingest (sources → candles → Redis), analyze (indicator\n"+
+		"jobs) and signals (rules → JetStream). With --redis-url and --nats-url unset it starts an embedded in-memory Redis and an\n"+
 		"embedded NATS server with JetStream, and says where they are.", e)
 	var sc serverConfig
 	var ic ingestConfig
 	var ac analyzeConfig
+	var gc signalsConfig
 	sc.register(f, true)
 	ic.register(f)
 	ac.register(f)
+	gc.register(f)
 	if err := f.Parse(args); err != nil {
 		return err
 	}
 	if f.fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, f.fs.Args())
 	}
-	return runRoles(ctx, &sc, roles{ingest: &ic, analyze: &ac}, true, e)
+	return runRoles(ctx, &sc, roles{ingest: &ic, analyze: &ac, signals: &gc}, true, e)
 }
 
 func cmdIngest(ctx context.Context, args []string, e env) error {
@@ -508,6 +510,7 @@ func cmdIngest(ctx context.Context, args []string, e env) error {
 type roles struct {
 	ingest  *ingestConfig
 	analyze *analyzeConfig
+	signals *signalsConfig
 }
 
 // runRoles runs the chosen roles (and, in run, the embedded servers) until ctx ends,
@@ -529,8 +532,13 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 			return err
 		}
 	}
+	if rs.signals != nil {
+		if err := rs.signals.check(); err != nil {
+			return err
+		}
+	}
 	defer p.close()
-	needNATS := allowEmbedded || rs.analyze != nil
+	needNATS := allowEmbedded || rs.analyze != nil || rs.signals != nil
 	if err := p.open(ctx, sc, allowEmbedded, needNATS, e); err != nil {
 		return err
 	}
@@ -564,6 +572,14 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 	// A role that fails stops the others: a half-running process would look healthy.
 	roleCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if rs.signals != nil {
+		role, err := rs.signals.role(ctx, p, sc.prefix, store)
+		if err != nil {
+			return err
+		}
+		runs, names = append(runs, role.Run), append(names, "signals")
+		p.log.Info("signals started", "strategies", len(rs.signals.loaded))
+	}
 	errs := make(chan error, len(runs))
 	for i, run := range runs {
 		go func() {

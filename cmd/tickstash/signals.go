@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/market"
+	"github.com/tickstash/tickstash/signals"
+)
+
+//go:embed strategies.default.yaml
+var defaultStrategies []byte
+
+// signalsConfig is the signals role's flags, shared by run and signals.
+type signalsConfig struct {
+	strategies string
+	maxAge     time.Duration
+	maxBytes   int
+	dupWindow  time.Duration
+	loaded     []signals.Strategy
+}
+
+func (c *signalsConfig) register(f *flags) {
+	f.String(&c.strategies, "strategies", "", "strategy file (YAML or JSON) with the rules that turn analysis results into signals; empty means the built-in rsi-reversal, trend and breakout strategies")
+	f.Duration(&c.maxAge, "signals-max-age", 7*24*time.Hour, "how long the JetStream stream keeps signals")
+	f.Int(&c.maxBytes, "signals-max-bytes", 1<<30, "size bound of the signal stream; the oldest go first")
+	f.Duration(&c.dupWindow, "signals-dup-window", 10*time.Minute, "window in which a republished signal id is dropped as a duplicate (covers the longest publish retry)")
+}
+
+// check loads and validates the strategies, so a bad file stops start-up with its line.
+func (c *signalsConfig) check() error {
+	var err error
+	if c.strategies == "" {
+		c.loaded, err = signals.ParseStrategies("built-in strategies", defaultStrategies)
+	} else {
+		c.loaded, err = signals.LoadStrategies(c.strategies)
+	}
+	if err != nil {
+		return err
+	}
+	if c.maxAge <= 0 || c.dupWindow <= 0 || c.maxBytes == 0 {
+		return fmt.Errorf("%w: --signals-max-age, --signals-dup-window and --signals-max-bytes must be positive", errUsage)
+	}
+	return nil
+}
+
+// role builds the distributor (creating or updating the stream) and the signals role.
+func (c *signalsConfig) role(ctx context.Context, p *process, prefix string, store *cache.MarketStore) (*signals.Role, error) {
+	dist, err := signals.NewDistributor(ctx, p.nc, signals.DistributorConfig{
+		MaxAge: c.maxAge, MaxBytes: int64(c.maxBytes), Duplicates: c.dupWindow,
+	}, p.log.With("role", "signals"), p.reg)
+	if err != nil {
+		return nil, err
+	}
+	return signals.NewRole(p.nc, p.rdb, dist, store, signals.RoleConfig{Strategies: c.loaded, Prefix: prefix},
+		p.log.With("role", "signals"), p.reg)
+}
+
+func cmdSignals(ctx context.Context, args []string, e env) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "tail":
+			return cmdSignalsTail(ctx, args[1:], e)
+		case "entitle":
+			return cmdSignalsEntitle(ctx, args[1:], e)
+		case "permissions":
+			return cmdSignalsPermissions(ctx, args[1:], e)
+		}
+	}
+	f := newFlags("signals", "signals [flags] | signals tail|entitle|permissions [flags]\n\n"+
+		"Without a subcommand, runs the signals role alone: evaluates the strategies' rules on\n"+
+		"every analysis result (core NATS ts.analysis.>) and publishes the signals on JetStream,\n"+
+		"subjects ts.signals.<strategy>.<exchange>.<symbol>, each exactly once.\n\n"+
+		"  tail         print signals as JSON lines, a bot in one command\n"+
+		"  entitle      set which strategies and symbols a user may receive\n"+
+		"  permissions  print a nats-server authorization block enforcing the entitlements", e)
+	var sc serverConfig
+	var gc signalsConfig
+	sc.register(f, false)
+	gc.register(f)
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if f.fs.NArg() > 0 {
+		return fmt.Errorf("%w: unknown subcommand %q: want tail, entitle or permissions", errUsage, f.fs.Arg(0))
+	}
+	return runRoles(ctx, &sc, roles{signals: &gc}, false, e)
+}
+
+func cmdSignalsTail(ctx context.Context, args []string, e env) error {
+	f := newFlags("signals tail", "signals tail [--strategy S] [--symbol X] [--from last|new|all]\n\n"+
+		"Prints signals as JSON lines until interrupted: the newest (--from new), the last one of\n"+
+		"every strategy and market first (--from last), or everything the stream holds (--from all).", e)
+	var natsURL, strategy, symbol, from string
+	f.String(&natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS with the signal stream")
+	f.String(&strategy, "strategy", "", "only this strategy's signals")
+	f.String(&symbol, "symbol", "", "only this market's signals, e.g. BTC-USDT")
+	f.String(&from, "from", "new", "where to start: new, last or all")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	start, err := signals.ParseStartFrom(from)
+	if err != nil {
+		return fmt.Errorf("%w: --from: %v", errUsage, err)
+	}
+	var sym market.Symbol
+	if symbol != "" {
+		if sym, err = market.ParseSymbol(symbol); err != nil {
+			return fmt.Errorf("%w: --symbol: %v", errUsage, err)
+		}
+	}
+	nc, err := nats.Connect(natsURL, nats.Name("tickstash-signals-tail"))
+	if err != nil {
+		return fmt.Errorf("nats at %s: %w", natsURL, err)
+	}
+	defer nc.Close()
+	return signals.Tail(ctx, nc, e.stdout, signals.TailOptions{Strategy: strategy, Symbol: sym, From: start})
+}
+
+func cmdSignalsEntitle(ctx context.Context, args []string, e env) error {
+	f := newFlags("signals entitle", "signals entitle --user U --strategies S1,S2|* --symbols X,Y|* | --user U --revoke | --list", e)
+	var redisURL, prefix, user, strats, syms string
+	var revoke, list bool
+	f.String(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis holding the entitlements")
+	f.String(&prefix, "key-prefix", cache.DefaultPrefix, "prefix of every Redis key")
+	f.String(&user, "user", "", "the bot user")
+	f.String(&strats, "strategies", "", "strategies the user may receive, comma-separated; * for all")
+	f.String(&syms, "symbols", "", "symbols the user may receive, comma-separated; * for all")
+	f.Bool(&revoke, "revoke", false, "remove the user's entitlement")
+	f.Bool(&list, "list", false, "print every entitlement as JSON lines")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if !list && user == "" {
+		return fmt.Errorf("%w: --user is required (or --list)", errUsage)
+	}
+	ent := signals.Entitlement{User: user, Strategies: splitList(strats), Symbols: splitList(syms)}
+	for i, s := range ent.Symbols {
+		if s != signals.Any {
+			sym, err := market.ParseSymbol(s)
+			if err != nil {
+				return fmt.Errorf("%w: --symbols: %v", errUsage, err)
+			}
+			ent.Symbols[i] = string(sym)
+		}
+	}
+	if !list && !revoke {
+		if err := ent.Validate(); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+	}
+	rdb, err := cache.Connect(ctx, redisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	store := signals.NewEntitlementStore(rdb, signals.EntitlementConfig{Prefix: prefix})
+	switch {
+	case list:
+		ents, err := store.List(ctx)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(e.stdout)
+		for _, en := range ents {
+			if err := enc.Encode(en); err != nil {
+				return err
+			}
+		}
+		return nil
+	case revoke:
+		return store.Delete(ctx, user)
+	default:
+		return store.Put(ctx, ent)
+	}
+}
+
+func cmdSignalsPermissions(ctx context.Context, args []string, e env) error {
+	f := newFlags("signals permissions", "signals permissions\n\n"+
+		"Prints a nats-server `authorization { users = [...] }` block in which each entitled user may\n"+
+		"create consumers only on the signal subjects it is entitled to (passwords left for you to fill).", e)
+	var redisURL, prefix string
+	f.String(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis holding the entitlements")
+	f.String(&prefix, "key-prefix", cache.DefaultPrefix, "prefix of every Redis key")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	rdb, err := cache.Connect(ctx, redisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	ents, err := signals.NewEntitlementStore(rdb, signals.EntitlementConfig{Prefix: prefix}).List(ctx)
+	if err != nil {
+		return err
+	}
+	users, err := signals.NATSPermissions(ents, signals.PermissionsConfig{})
+	if err != nil {
+		return err
+	}
+	conf, err := signals.NATSAuthorizationConf(users)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(e.stdout, conf)
+	return err
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/market"
+)
+
+// TestRunPublishesSignals runs the whole pipeline on embedded servers with a fast RSI
+// strategy: synthetic trades → 1s candles → analysis jobs → rules → JetStream, and reads
+// the signals back with `tickstash signals tail`.
+func TestRunPublishesSignals(t *testing.T) {
+	t.Setenv("TICKSTASH_REDIS_URL", "")
+	t.Setenv("TICKSTASH_NATS_URL", "")
+	strategies := filepath.Join(t.TempDir(), "strategies.yaml")
+	if err := os.WriteFile(strategies, []byte(`strategies:
+  - name: fast-rsi
+    intervals: [1s]
+    rules:
+      - type: rsi
+        period: 2
+        lower: 30
+        upper: 70
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stderr, stop := started(t, "run", "--admin-addr", "127.0.0.1:0", "--intervals", "1s", "--synthetic-rate", "400",
+		"--grace", "100ms", "--flush-interval", "50ms", "--indicators", "rsi:2", "--strategies", strategies)
+	natsURL := find(t, stderr, `NATS   (nats://\S+)  \(embedded`)
+	find(t, stderr, `msg="(signals started)"`) // the stream exists from here on
+
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	defer cancel()
+	out, tailErr := &syncBuffer{}, &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"signals", "tail", "--nats-url", natsURL, "--from", "all", "--strategy", "fast-rsi"},
+			strings.NewReader(""), out, tailErr)
+	}()
+	var sig market.Signal
+	for {
+		if line, _, ok := strings.Cut(out.String(), "\n"); ok {
+			if err := json.Unmarshal([]byte(line), &sig); err != nil {
+				t.Fatalf("tail printed %q: %v", line, err)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no signal within 25s; run's stderr:\n%s", stderr)
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("signals tail exited %d before printing a signal: %s", code, tailErr)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("signals tail exited %d", code)
+	}
+	if err := sig.Validate(); err != nil || sig.Strategy != "fast-rsi" || sig.Interval != market.Interval1s || sig.Exchange != market.Synthetic {
+		t.Errorf("signal %+v: %v", sig, err)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("run exited %d:\n%s", code, stderr)
+	}
+}
+
+func TestSignalsCommands(t *testing.T) {
+	rdb := redistest.Client(t)
+	prefix := redistest.Prefix(t, rdb)
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := Main(context.Background(), append([]string{"signals"}, args...), strings.NewReader(""), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	common := []string{"--redis-url", redistest.URL(), "--key-prefix", prefix}
+	if code, _, errs := run(append([]string{"entitle"}, append(common, "--user", "alice", "--strategies", "rsi-reversal", "--symbols", "btc-usdt")...)...); code != 0 {
+		t.Fatalf("entitle: exit %d: %s", code, errs)
+	}
+	code, out, _ := run(append([]string{"entitle"}, append(common, "--list")...)...)
+	if code != 0 || !strings.Contains(out, `"user":"alice"`) || !strings.Contains(out, `"BTC-USDT"`) {
+		t.Errorf("entitle --list: exit %d, %s", code, out)
+	}
+	code, out, _ = run(append([]string{"permissions"}, common...)...)
+	if code != 0 || !strings.Contains(out, "alice") || !strings.Contains(out, "rsi-reversal") {
+		t.Errorf("permissions: exit %d:\n%s", code, out)
+	}
+	for _, bad := range [][]string{
+		append([]string{"entitle"}, common...), // no user
+		{"tail", "--from", "yesterday"},
+		{"--strategies", filepath.Join(t.TempDir(), "none.yaml")},
+		{"bogus"},
+	} {
+		if code, _, errs := run(bad...); code == 0 {
+			t.Errorf("signals %v: exit 0 (%s)", bad, errs)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	_ = os.WriteFile(bad, []byte("strategies:\n  - name: x\n    intervals: [1m]\n    rules:\n      - type: rsi\n        lower: 80\n        upper: 70\n"), 0o644)
+	if code, _, errs := run("--strategies", bad, "--redis-url", redistest.URL()); code == 0 || !strings.Contains(errs, "bad.yaml:") {
+		t.Errorf("a bad strategy file: exit %d, %s; want the file and line", code, errs)
+	}
+}
