@@ -36,6 +36,7 @@ func commands() []command {
 		{"ingest", "run the ingest role alone: sources → candles → Redis", cmdIngest},
 		{"analyze", "run the analysis worker role alone: indicator jobs from the Redis queue", cmdAnalyze},
 		{"signals", "run the signals role alone; signals tail|entitle|permissions for bots and operators", cmdSignals},
+		{"gateway", "run the HTTP gateway alone: /v1 API, Server-Sent Events, Upstash-compatible /redis", cmdGateway},
 		{"jobs", "submit analysis jobs, show their status, list and retry dead ones", cmdJobs},
 		{"replay", "feed capture files through the exchange decoders, into Redis or as JSON lines (--dry-run)", cmdReplay},
 		{"candles", "aggregate normalized trade JSON lines into candle JSON lines, offline", cmdCandles},

@@ -28,6 +28,9 @@ func TestMain(m *testing.M) {
 		stop()
 		os.Exit(code)
 	}
+	// Tests run many tickstash processes side by side: none may take a fixed port.
+	os.Setenv("TICKSTASH_HTTP_ADDR", "127.0.0.1:0")
+	os.Setenv("TICKSTASH_ADMIN_ADDR", "127.0.0.1:0")
 	os.Exit(m.Run())
 }
 

@@ -470,23 +470,25 @@ func (c *recordCounter) LastCandles(ctx context.Context, ex market.Exchange, sym
 func cmdRun(ctx context.Context, args []string, e env) error {
 	f := newFlags("run", "run [flags]\n\n"+
 		"Runs every role in one process: ingest (sources → candles → Redis), analyze (indicator\n"+
-		"jobs) and signals (rules → JetStream). With --redis-url and --nats-url unset it starts an embedded in-memory Redis and an\n"+
+		"jobs), signals (rules → JetStream) and the HTTP gateway (--http-addr). With --redis-url and --nats-url unset it starts an embedded in-memory Redis and an\n"+
 		"embedded NATS server with JetStream, and says where they are.", e)
 	var sc serverConfig
 	var ic ingestConfig
 	var ac analyzeConfig
 	var gc signalsConfig
+	var gw gatewayConfig
 	sc.register(f, true)
 	ic.register(f)
 	ac.register(f)
 	gc.register(f)
+	gw.register(f, "127.0.0.1:8080")
 	if err := f.Parse(args); err != nil {
 		return err
 	}
 	if f.fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, f.fs.Args())
 	}
-	return runRoles(ctx, &sc, roles{ingest: &ic, analyze: &ac, signals: &gc}, true, e)
+	return runRoles(ctx, &sc, roles{ingest: &ic, analyze: &ac, signals: &gc, gateway: &gw}, true, e)
 }
 
 func cmdIngest(ctx context.Context, args []string, e env) error {
@@ -511,6 +513,7 @@ type roles struct {
 	ingest  *ingestConfig
 	analyze *analyzeConfig
 	signals *signalsConfig
+	gateway *gatewayConfig
 }
 
 // runRoles runs the chosen roles (and, in run, the embedded servers) until ctx ends,
@@ -537,6 +540,11 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 			return err
 		}
 	}
+	if rs.gateway != nil && rs.gateway.httpAddr != "" {
+		if err := rs.gateway.check(); err != nil {
+			return err
+		}
+	}
 	defer p.close()
 	needNATS := allowEmbedded || rs.analyze != nil || rs.signals != nil
 	if err := p.open(ctx, sc, allowEmbedded, needNATS, e); err != nil {
@@ -549,7 +557,7 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 		qcfg = analysis.QueueConfig{Prefix: sc.prefix}
 	}
 	queue := analysis.NewQueue(p.rdb, qcfg, p.reg)
-	store := cache.NewMarketStore(p.rdb, cache.MarketConfig{Prefix: sc.prefix}, nil)
+	store := cache.NewMarketStore(p.rdb, cache.MarketConfig{Prefix: sc.prefix}, nil) // for reads; ingest has its own, with metrics
 
 	var runs []func(context.Context) error
 	var names []string
@@ -579,6 +587,14 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 		}
 		runs, names = append(runs, role.Run), append(names, "signals")
 		p.log.Info("signals started", "strategies", len(rs.signals.loaded))
+	}
+	if rs.gateway != nil && rs.gateway.httpAddr != "" {
+		serve, err := rs.gateway.serve(p, gatewayDeps(p, store, queue), sc.prefix, e)
+		if err != nil {
+			return err
+		}
+		runs, names = append(runs, serve), append(names, "gateway")
+		p.log.Info("gateway started", "addr", rs.gateway.httpAddr)
 	}
 	errs := make(chan error, len(runs))
 	for i, run := range runs {

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/tickstash/tickstash/analysis"
+	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/gateway"
+)
+
+// gatewayConfig is the gateway role's flags, shared by run and gateway.
+type gatewayConfig struct {
+	httpAddr    string
+	tlsCert     string
+	tlsKey      string
+	defaultRate string
+	maxBody     int
+	rateFail    bool
+}
+
+func (c *gatewayConfig) register(f *flags, defaultAddr string) {
+	f.String(&c.httpAddr, "http-addr", defaultAddr, "address of the HTTP gateway (the /v1 API, /redis, /openapi.json); empty disables it in run")
+	f.String(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key the gateway speaks HTTPS")
+	f.String(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
+	f.String(&c.defaultRate, "default-rate", "", "rate policy of tokens created without one, e.g. 10/s+1000/d; empty means such tokens are not limited")
+	f.Int(&c.maxBody, "max-body-bytes", 1<<20, "largest request body the gateway accepts (413 beyond it)")
+	f.Bool(&c.rateFail, "rate-fail-open", false, "let requests through when the rate limiter cannot reach Redis (default: refuse with 503)")
+}
+
+func (c *gatewayConfig) check() error {
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
+	}
+	if c.maxBody <= 0 {
+		return fmt.Errorf("%w: --max-body-bytes must be positive", errUsage)
+	}
+	if c.defaultRate != "" {
+		if _, err := gateway.ParseRate(c.defaultRate); err != nil {
+			return fmt.Errorf("%w: --default-rate: %v", errUsage, err)
+		}
+	}
+	return nil
+}
+
+// gatewayDeps gives the gateway every backend this process can offer.
+func gatewayDeps(p *process, market *cache.MarketStore, jobs *analysis.Queue) gateway.Deps {
+	return gateway.Deps{Redis: p.rdb, Market: market, Jobs: jobs}
+}
+
+// serve starts the gateway listener and returns the role's run function. The listen
+// happens here, so a busy port fails start-up rather than a role.
+func (c *gatewayConfig) serve(p *process, deps gateway.Deps, prefix string, e env) (func(context.Context) error, error) {
+	srv, err := gateway.New(deps, gateway.Config{
+		Prefix: prefix, TLSCertFile: c.tlsCert, TLSKeyFile: c.tlsKey, DefaultRate: c.defaultRate,
+		MaxBodyBytes: int64(c.maxBody), RateFailOpen: c.rateFail,
+	}, p.log.With("role", "gateway"), p.reg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", c.httpAddr)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: listen on %s: %w (is another process using it? set --http-addr)", c.httpAddr, err)
+	}
+	scheme := "http"
+	if c.tlsCert != "" {
+		scheme = "https"
+	}
+	fmt.Fprintf(e.stderr, "  HTTP   %s://%s/v1  /redis  /openapi.json\n", scheme, ln.Addr())
+	return func(ctx context.Context) error { return srv.Serve(ctx, ln) }, nil
+}
+
+func cmdGateway(ctx context.Context, args []string, e env) error {
+	f := newFlags("gateway", "gateway [flags]\n\n"+
+		"Runs the HTTP gateway alone: the /v1 API (market data, jobs, indicators, leaderboards,\n"+
+		"sessions, state, flags, signals as Server-Sent Events), the Upstash-compatible Redis REST\n"+
+		"endpoint /redis and /openapi.json, behind tokens (tickstash token create), scopes, request\n"+
+		"signing, rate limits, an audit log and usage metering.", e)
+	var sc serverConfig
+	var gw gatewayConfig
+	sc.register(f, false)
+	gw.register(f, "127.0.0.1:8080")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if f.fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, f.fs.Args())
+	}
+	if gw.httpAddr == "" {
+		return fmt.Errorf("%w: --http-addr is required", errUsage)
+	}
+	return runRoles(ctx, &sc, roles{gateway: &gw}, false, e)
+}
