@@ -21,6 +21,7 @@ import (
 	"github.com/tickstash/tickstash/ingest/feeds"
 	"github.com/tickstash/tickstash/ingest/replay"
 	"github.com/tickstash/tickstash/internal/embedded"
+	"github.com/tickstash/tickstash/internal/obs"
 	"github.com/tickstash/tickstash/internal/redisconn"
 	"github.com/tickstash/tickstash/market"
 )
@@ -231,6 +232,14 @@ func (p *process) open(ctx context.Context, sc *serverConfig, allowEmbedded, nee
 			nats.ClosedHandler(func(*nats.Conn) { close(p.ncClosed) }))
 		if err != nil {
 			return fmt.Errorf("nats at %s: %w (is it running? check --nats-url / TICKSTASH_NATS_URL)", sc.natsURL, err)
+		}
+	}
+	if err := obs.RegisterRedis(p.reg, p.rdb); err != nil {
+		return err
+	}
+	if p.nc != nil {
+		if err := obs.RegisterNATS(p.reg, p.nc); err != nil {
+			return err
 		}
 	}
 	if sc.adminAddr != "" {
