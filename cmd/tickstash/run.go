@@ -171,6 +171,7 @@ type process struct {
 	tempDir  string
 
 	closeOnce sync.Once
+	boards    boards // see leaderboards
 }
 
 // newProcess builds the logger and the metrics registry from the flags.
@@ -574,6 +575,11 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 		if rs.ingest.enqueue {
 			plan.sinks = append(plan.sinks, queue)
 		}
+		movers, err := moversFeeder(p, sc.prefix, store)
+		if err != nil {
+			return err
+		}
+		plan.sinks = append(plan.sinks, movers)
 		ing, err := plan.ingester(p)
 		if err != nil {
 			return err
@@ -595,6 +601,11 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 			return err
 		}
 		runs, names = append(runs, role.Run), append(names, "signals")
+		feed, err := strategyFeeder(p, sc.prefix)
+		if err != nil {
+			return err
+		}
+		runs, names = append(runs, feed), append(names, "leaderboard")
 		p.log.Info("signals started", "strategies", len(rs.signals.loaded))
 	}
 	if rs.gateway != nil && rs.gateway.httpAddr != "" {

@@ -69,6 +69,21 @@ func TestRunPublishesSignals(t *testing.T) {
 	if err := sig.Validate(); err != nil || sig.Strategy != "fast-rsi" || sig.Interval != market.Interval1s || sig.Exchange != market.Synthetic {
 		t.Errorf("signal %+v: %v", sig, err)
 	}
+	// Opposite signals close paper positions: the strategy shows on the return board.
+	redisURL := find(t, stderr, `Redis  (redis://\S+)  \(embedded`)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var lb bytes.Buffer
+		code := Main(context.Background(), []string{"leaderboard", "top", "strategy.return", "--redis-url", redisURL},
+			strings.NewReader(""), &lb, &bytes.Buffer{})
+		if code == 0 && strings.Contains(lb.String(), "fast-rsi") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fast-rsi not on the strategy.return board within 30s (exit %d):\n%s", code, lb.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if code := stop(); code != 0 {
 		t.Fatalf("run exited %d:\n%s", code, stderr)
 	}
