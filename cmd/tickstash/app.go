@@ -45,7 +45,7 @@ func commands() []command {
 		{"flags", "feature flags: set, get, list, eval, history", cmdFlags},
 		{"token", "issue, list, revoke and rotate gateway tokens", cmdToken},
 		{"audit", "print the gateway's audit stream (audit tail [--follow])", cmdAudit},
-		{"bench", "measure throughput against the real servers (bench ingest)", cmdBench},
+		{"bench", "measure tickstash beside a reference on the real servers: ingest, replay, queue, ratelimit, signals, gateway, leaderboard", cmdBench},
 		{"version", "print the version", cmdVersion},
 	}
 }
@@ -108,7 +108,7 @@ Usage: tickstash <command> [flags] [args]
 Commands:
 `)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
 Every flag can also be set by an environment variable, named after it:
