@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tickstash/tickstash/internal/redisconn"
 	"github.com/tickstash/tickstash/internal/redistest"
 )
 
@@ -298,7 +298,11 @@ func child(prefix, subject string) int {
 		return 1
 	}
 	defer nc.Close()
-	rdb := redis.NewClient(&redis.Options{Addr: redisAddr()})
+	rdb, err := redisconn.Open(redistest.URL()) // a cluster client when the tests run on Redis Cluster
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	c := New(rdb, nc, Config{Prefix: prefix, Subject: subject, Resync: time.Hour}, nil, prometheus.NewRegistry())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -317,13 +321,6 @@ func child(prefix, subject string) int {
 	return 0
 }
 
-func redisAddr() string {
-	u, err := redis.ParseURL(redistest.URL())
-	if err != nil {
-		return net.JoinHostPort("127.0.0.1", "6379")
-	}
-	return u.Addr
-}
 
 type countingHook struct{ n atomic.Int64 }
 
