@@ -319,7 +319,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.err)
 		}
 	}
-	if keys, _ := rdb.Keys(ctx, s.keys.prefix+"*").Result(); len(keys) != 0 {
+	if keys := redistest.Keys(t, rdb, s.keys.prefix+"*"); len(keys) != 0 {
 		t.Errorf("keys written by bad input: %v", keys)
 	}
 	if _, err := NewStore(rdb, Config{Boards: []Board{{Name: "x", Windows: []Window{Day, Day}}}}, prometheus.NewRegistry()); !errors.Is(err, ErrInvalidBoard) {
