@@ -41,10 +41,10 @@ func moversFeeder(p *process, prefix string, candles *cache.MarketStore) (*leade
 }
 
 // strategyFeeder returns a role that keeps the strategy-performance boards: each signal
-// published on ts.signals.> opens a paper position that the strategy's opposite signal
+// published on <subject prefix>.> opens a paper position that the strategy's opposite signal
 // closes. It listens on core NATS: signals missed while it is disconnected leave their
 // positions to the next signal (the tracker ignores repeats and out-of-order ones).
-func strategyFeeder(p *process, prefix string) (func(context.Context) error, error) {
+func strategyFeeder(p *process, prefix, subjectPrefix string) (func(context.Context) error, error) {
 	lb, err := p.leaderboards(prefix)
 	if err != nil {
 		return nil, err
@@ -53,7 +53,7 @@ func strategyFeeder(p *process, prefix string) (func(context.Context) error, err
 	log := p.log.With("role", "leaderboard")
 	return func(ctx context.Context) error {
 		msgs := make(chan *nats.Msg, 1024)
-		sub, err := p.nc.ChanQueueSubscribe("ts.signals.>", "tickstash-leaderboard", msgs)
+		sub, err := p.nc.ChanQueueSubscribe(subjectPrefix+".>", "tickstash-leaderboard", msgs)
 		if err != nil {
 			return fmt.Errorf("subscribe to signals: %w", err)
 		}

@@ -601,7 +601,7 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 			return err
 		}
 		runs, names = append(runs, role.Run), append(names, "signals")
-		feed, err := strategyFeeder(p, sc.prefix)
+		feed, err := strategyFeeder(p, sc.prefix, rs.signals.stream.SubjectPrefix)
 		if err != nil {
 			return err
 		}

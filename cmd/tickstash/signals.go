@@ -24,6 +24,7 @@ type signalsConfig struct {
 	maxAge     time.Duration
 	maxBytes   int
 	dupWindow  time.Duration
+	stream     signals.StreamConfig
 	loaded     []signals.Strategy
 }
 
@@ -32,6 +33,13 @@ func (c *signalsConfig) register(f *flags) {
 	f.Duration(&c.maxAge, "signals-max-age", 7*24*time.Hour, "how long the JetStream stream keeps signals")
 	f.Int(&c.maxBytes, "signals-max-bytes", 1<<30, "size bound of the signal stream; the oldest go first")
 	f.Duration(&c.dupWindow, "signals-dup-window", 10*time.Minute, "window in which a republished signal id is dropped as a duplicate (covers the longest publish retry)")
+	registerStream(f, &c.stream)
+}
+
+// registerStream registers the flags naming the JetStream signal stream.
+func registerStream(f *flags, sc *signals.StreamConfig) {
+	f.String(&sc.Stream, "signals-stream", signals.DefaultStream, "name of the JetStream stream of signals")
+	f.String(&sc.SubjectPrefix, "signals-subject-prefix", signals.DefaultSubjectPrefix, "signals are published on <prefix>.<strategy>.<exchange>.<symbol>")
 }
 
 // check loads and validates the strategies, so a bad file stops start-up with its line.
@@ -54,7 +62,7 @@ func (c *signalsConfig) check() error {
 // role builds the distributor (creating or updating the stream) and the signals role.
 func (c *signalsConfig) role(ctx context.Context, p *process, prefix string, store *cache.MarketStore) (*signals.Role, error) {
 	dist, err := signals.NewDistributor(ctx, p.nc, signals.DistributorConfig{
-		MaxAge: c.maxAge, MaxBytes: int64(c.maxBytes), Duplicates: c.dupWindow,
+		StreamConfig: c.stream, MaxAge: c.maxAge, MaxBytes: int64(c.maxBytes), Duplicates: c.dupWindow,
 	}, p.log.With("role", "signals"), p.reg)
 	if err != nil {
 		return nil, err
@@ -99,7 +107,9 @@ func cmdSignalsTail(ctx context.Context, args []string, e env) error {
 		"Prints signals as JSON lines until interrupted: the newest (--from new), the last one of\n"+
 		"every strategy and market first (--from last), or everything the stream holds (--from all).", e)
 	var natsURL, strategy, symbol, from string
+	var stream signals.StreamConfig
 	f.String(&natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS with the signal stream")
+	registerStream(f, &stream)
 	f.String(&strategy, "strategy", "", "only this strategy's signals")
 	f.String(&symbol, "symbol", "", "only this market's signals, e.g. BTC-USDT")
 	f.String(&from, "from", "new", "where to start: new, last or all")
@@ -121,7 +131,7 @@ func cmdSignalsTail(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("nats at %s: %w", natsURL, err)
 	}
 	defer nc.Close()
-	return signals.Tail(ctx, nc, e.stdout, signals.TailOptions{Strategy: strategy, Symbol: sym, From: start})
+	return signals.Tail(ctx, nc, e.stdout, signals.TailOptions{StreamConfig: stream, Strategy: strategy, Symbol: sym, From: start})
 }
 
 func cmdSignalsEntitle(ctx context.Context, args []string, e env) error {
