@@ -4,13 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"os/exec"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -162,40 +158,12 @@ func (c *countingStore) Write(ctx context.Context, b *cache.Batch) (cache.WriteS
 	return st, err
 }
 
-var rpsRE = regexp.MustCompile(`([0-9.]+) requests per second`)
-
 // redisBenchmarkXADD runs redis-benchmark with 16-command pipelines of an XADD shaped
 // like tickstash's trade entries, and returns its rate.
 func redisBenchmarkXADD(ctx context.Context, addr, key string, n int) (float64, string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return 0, "", fmt.Errorf("bench: redis address %q: %w", addr, err)
-	}
-	if _, err := exec.LookPath("redis-benchmark"); err != nil {
-		return 0, "", errors.New("bench: redis-benchmark not found on PATH (Debian: apt-get install redis-tools)")
-	}
-	args := []string{"-h", host, "-p", port, "-P", "16", "-n", strconv.Itoa(n), "-q",
+	return redisBenchmark(ctx, addr, []string{"-P", "16", "-n", strconv.Itoa(n)},
 		"XADD", key, "*", "id", "123456789", "p", "95000.01", "q", "0.01234", "s", "buy",
-		"t", "1767225601123456000", "r", "1767225601124456000"}
-	cmd := "redis-benchmark " + strings.Join(args, " ")
-	out, err := exec.CommandContext(ctx, "redis-benchmark", args...).CombinedOutput()
-	if err != nil {
-		return 0, cmd, fmt.Errorf("bench: %s: %w: %s", cmd, err, lastLine(out))
-	}
-	m := rpsRE.FindAllSubmatch(out, -1)
-	if len(m) == 0 {
-		return 0, cmd, fmt.Errorf("bench: no rate in redis-benchmark output: %s", lastLine(out))
-	}
-	rps, err := strconv.ParseFloat(string(m[len(m)-1][1]), 64)
-	return rps, cmd, err
-}
-
-func lastLine(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if i := strings.LastIndexAny(s, "\r\n"); i >= 0 {
-		s = s[i+1:]
-	}
-	return s
+		"t", "1767225601123456000", "r", "1767225601124456000")
 }
 
 // reportProgress prints done/total (or done alone when total is 0) once a second until
