@@ -33,6 +33,9 @@ type IngestConfig struct {
 	// RedisAddr is host:port for redis-benchmark; "" skips the reference run (e.g. on
 	// Redis Cluster, which redis-benchmark's XADD run does not cover).
 	RedisAddr string
+	// Prefix starts every key the benchmark writes; they are deleted at the end. ""
+	// means "tsbench-" and 8 random hex digits.
+	Prefix string
 }
 
 // IngestReport is the outcome of Ingest.
@@ -99,7 +102,10 @@ func Ingest(ctx context.Context, rdb redis.UniversalClient, cfg IngestConfig, pr
 		cfg.Intervals = []market.Interval{market.Interval1m, market.Interval5m, market.Interval1h}
 	}
 	rep := IngestReport{Machine: DescribeMachine(ctx, rdb), Config: cfg}
-	prefix := randomPrefix("tsbench")
+	prefix := cfg.Prefix
+	if prefix == "" {
+		prefix = randomPrefix("tsbench")
+	}
 	defer deletePrefix(context.WithoutCancel(ctx), rdb, prefix)
 
 	// Trades spaced as a busy market, ending about now.
