@@ -199,7 +199,8 @@ func TestRunRealServers(t *testing.T) {
 		t.Fatal(err)
 	}
 	stderr, stop := started(t, "run", "--admin-addr", "127.0.0.1:0", "--intervals", "1s",
-		"--redis-url", redistest.URL(), "--nats-url", "nats://127.0.0.1:4222", "--key-prefix", prefix,
+		// A NATS cluster URL: one seed is down, the client uses the other.
+		"--redis-url", redistest.URL(), "--nats-url", "nats://127.0.0.1:1,nats://127.0.0.1:4222", "--key-prefix", prefix,
 		"--synthetic-rate", "300", "--grace", "100ms", "--flush-interval", "50ms")
 	admin := find(t, stderr, `Admin  http://(\S+)/metrics`)
 	if strings.Contains(stderr.String(), "embedded") {
