@@ -25,6 +25,8 @@ type route struct {
 	tag      string
 	params   []param
 	body     string // request body schema name in the OpenAPI document; "" means none
+	status   int    // success status in the OpenAPI document; 0 means 200
+	errs     []int  // error statuses the OpenAPI document lists besides the common ones
 	h        http.HandlerFunc
 }
 

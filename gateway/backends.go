@@ -10,7 +10,10 @@ import (
 
 	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/flags"
+	"github.com/tickstash/tickstash/leaderboard"
 	"github.com/tickstash/tickstash/market"
+	"github.com/tickstash/tickstash/signals"
 )
 
 // Deps are the gateway's backends. Only Redis is required; a nil backend makes its
@@ -27,18 +30,19 @@ type Deps struct {
 	Market MarketReader
 	// Jobs serves /v1/jobs... and /v1/markets/.../indicators: *analysis.Queue.
 	Jobs Jobs
-	// Leaderboards serves /v1/leaderboards/...
+	// Leaderboards serves /v1/leaderboards/...: *leaderboard.Store.
 	Leaderboards Leaderboards
-	// Sessions serves /v1/sessions/{id}.
+	// Sessions serves /v1/sessions...: *cache.SessionStore.
 	Sessions Sessions
-	// UserState serves /v1/state (the state of the token's subject).
+	// UserState serves /v1/state (the state of the token's subject): *cache.UserStateStore.
 	UserState UserState
-	// Flags serves /v1/flags/{flag}.
+	// Flags serves /v1/flags/{flag}: *flags.Client, whose Run the caller runs.
 	Flags Flags
-	// Signals feeds /v1/signals/stream.
+	// Signals feeds /v1/signals/stream: *signals.StreamSource.
 	Signals SignalSource
-	// Entitlements filters the signal stream per token subject; nil lets every signal
-	// through to any token with signals:read.
+	// Entitlements filters the signal stream per token subject
+	// (*signals.EntitlementStore); nil lets every signal through to any token with
+	// signals:read.
 	Entitlements SignalEntitlements
 }
 
@@ -65,78 +69,84 @@ var (
 	_ Jobs         = (*analysis.Queue)(nil)
 )
 
-// BoardEntry is one member's place on a leaderboard. Score is the exact decimal.
-type BoardEntry struct {
-	Member string `json:"member"`
-	Rank   int64  `json:"rank"` // 1 is the top
-	Score  string `json:"score"`
-}
-
-// Leaderboards reads and writes ranked boards. window is "day", "week" or "all" ("" =
-// the board's default). Unknown boards or members return ErrNotFound.
+// Leaderboards reads and writes ranked boards (*leaderboard.Store). Errors wrap the
+// leaderboard package's: ErrUnknownBoard and ErrNotRanked answer 404; ErrNoWindow,
+// ErrInvalidMember, ErrInvalidValue and ErrInvalidBoard 400; ErrContended 503.
 type Leaderboards interface {
-	Top(ctx context.Context, board, window string, n int) ([]BoardEntry, error)
-	Rank(ctx context.Context, board, window, member string) (BoardEntry, error)
-	Around(ctx context.Context, board, window, member string, n int) ([]BoardEntry, error)
-	Add(ctx context.Context, board, member string, score decimal.Decimal) error
+	Top(ctx context.Context, board string, w leaderboard.Window, n int) ([]leaderboard.Entry, error)
+	Rank(ctx context.Context, board string, w leaderboard.Window, member string) (leaderboard.Entry, error)
+	Around(ctx context.Context, board string, w leaderboard.Window, member string, k int) (entries []leaderboard.Entry, index int, count int64, err error)
+	Set(ctx context.Context, board, member string, v decimal.Decimal) error
+	Increment(ctx context.Context, board, member string, delta decimal.Decimal) (decimal.Decimal, error)
+	// ReportPnL adds a trader's realized PnL to the traders.pnl board once per report id.
+	ReportPnL(ctx context.Context, user, reportID string, pnl decimal.Decimal) (applied bool, err error)
 }
 
-// Sessions keeps opaque JSON session documents with a TTL. Get of a missing or
-// expired session returns ErrNotFound.
+// Sessions keeps users' sessions (*cache.SessionStore): random ids, JSON data, a
+// sliding TTL and a cap per user. Get and Touch of a missing or expired session return
+// an error wrapping cache.ErrNotFound; Create returns cache.ErrInvalid or
+// cache.ErrTooLarge for bad data.
 type Sessions interface {
-	Get(ctx context.Context, id string) (json.RawMessage, error)
-	Put(ctx context.Context, id string, data json.RawMessage, ttl time.Duration) error
-	Delete(ctx context.Context, id string) error
+	Create(ctx context.Context, user string, data json.RawMessage) (cache.Session, error)
+	Get(ctx context.Context, id string) (cache.Session, error)
+	Touch(ctx context.Context, id string) error
+	Destroy(ctx context.Context, id string) error
+	List(ctx context.Context, user string) ([]cache.Session, error)
 }
 
-// UserState keeps a user's state as JSON fields. Get of an unknown user returns an
-// empty map.
+// UserState keeps one versioned JSON document per user (*cache.UserStateStore). Get of
+// a user without one returns version 0 and a nil document. Update is a compare-and-set
+// on the version: a stale one returns an error wrapping cache.ErrConflict (and the
+// current version), an oversized document cache.ErrTooLarge.
 type UserState interface {
-	Get(ctx context.Context, user string) (map[string]json.RawMessage, error)
-	Merge(ctx context.Context, user string, fields map[string]json.RawMessage) error
+	Get(ctx context.Context, user string) (cache.UserState, error)
+	Update(ctx context.Context, user string, version int64, doc json.RawMessage) (int64, error)
+}
+
+// Flags evaluates feature flags from an in-process copy (*flags.Client, kept current
+// by its Run): Variant returns def for a flag the copy does not hold.
+type Flags interface {
+	Variant(key string, u flags.User, def string) string
 }
 
 // FlagResult is a feature flag's value for one subject.
 type FlagResult struct {
 	Flag    string `json:"flag"`
-	Enabled bool   `json:"enabled"`
-	Variant string `json:"variant,omitempty"`
-	Reason  string `json:"reason,omitempty"`
+	Subject string `json:"subject"`
+	// Variant is the variant served.
+	Variant string `json:"variant"`
+	// Enabled is true when Variant is "on" (what flags.Client.Bool returns).
+	Enabled bool `json:"enabled"`
+	// Known is false when the flag is not defined and the request's default was served.
+	Known bool `json:"known"`
 }
 
-// Flags evaluates feature flags. An unknown flag returns ErrNotFound.
-type Flags interface {
-	Evaluate(ctx context.Context, flag, subject string, attrs map[string]string) (FlagResult, error)
-}
-
-// SignalEvent is one signal as the stream carries it.
-type SignalEvent struct {
-	// Seq orders the stream (the JetStream stream sequence); it is the SSE event id
-	// that Last-Event-ID resumes after.
-	Seq      uint64          `json:"seq"`
-	ID       string          `json:"id"`
-	Strategy string          `json:"strategy"`
-	Exchange market.Exchange `json:"exchange"`
-	Symbol   market.Symbol   `json:"symbol"`
-	// Data is the signal's JSON document.
-	Data json.RawMessage `json:"data"`
-}
+// SignalEvent is one signal as the stream carries it: Seq (the JetStream stream
+// sequence) orders the stream and is the SSE event id that Last-Event-ID resumes after.
+type SignalEvent = signals.StreamEvent
 
 // SignalFilter narrows a signal stream; empty fields match everything.
-type SignalFilter struct {
-	Strategies []string
-	Symbols    []market.Symbol
-}
+type SignalFilter = signals.StreamFilter
 
-// SignalSource streams signals. Stream calls fn with every signal matching f whose Seq
-// is greater than after (after 0: from the newest signal per subject on), in Seq
-// order, until ctx ends (then it returns nil) or fn returns an error (returned).
+// SignalSource streams signals (*signals.StreamSource). Stream calls fn with every
+// signal matching f whose Seq is greater than after (after 0: from the newest signal
+// per subject on), in Seq order, until ctx ends (then it returns nil) or fn returns an
+// error (returned).
 type SignalSource interface {
 	Stream(ctx context.Context, f SignalFilter, after uint64, fn func(SignalEvent) error) error
 }
 
 // SignalEntitlements says whether a user may receive a strategy's signals on a symbol
-// (signals.EntitlementStore has this method).
+// (*signals.EntitlementStore).
 type SignalEntitlements interface {
 	Allowed(ctx context.Context, user, strategy string, sym market.Symbol) (bool, error)
 }
+
+var (
+	_ Leaderboards       = (*leaderboard.Store)(nil)
+	_ Sessions           = (*cache.SessionStore)(nil)
+	_ UserState          = (*cache.UserStateStore)(nil)
+	_ Flags              = (*flags.Client)(nil)
+	_ SignalSource       = (*signals.StreamSource)(nil)
+	_ SignalEntitlements = (*signals.EntitlementStore)(nil)
+)

@@ -6,9 +6,15 @@
 // against it unchanged.
 //
 //	srv, err := gateway.New(gateway.Deps{
-//		Redis:  rdb,
-//		Market: cache.NewMarketStore(rdb, cache.MarketConfig{}, reg),
-//		Jobs:   analysis.NewQueue(rdb, analysis.QueueConfig{}, reg),
+//		Redis:        rdb,
+//		Market:       cache.NewMarketStore(rdb, cache.MarketConfig{}, reg),
+//		Jobs:         analysis.NewQueue(rdb, analysis.QueueConfig{}, reg),
+//		Leaderboards: boards, // *leaderboard.Store
+//		Sessions:     cache.NewSessionStore(rdb, cache.SessionConfig{}, reg),
+//		UserState:    cache.NewUserStateStore(rdb, cache.UserStateConfig{}, reg),
+//		Flags:        fl, // *flags.Client; go fl.Run(ctx)
+//		Signals:      src, // *signals.StreamSource over JetStream
+//		Entitlements: signals.NewEntitlementStore(rdb, signals.EntitlementConfig{}),
 //	}, gateway.Config{}, log, reg)
 //	if err != nil {
 //		return err
@@ -25,7 +31,11 @@
 // which answers {"error": "..."} like Upstash. Statuses: 400 bad input, 401 missing,
 // unknown, expired or revoked token or bad signature, 403 missing scope or refused
 // Redis command or key, 404 unknown route or resource, 405 wrong method, 413 body too
-// large, 429 rate limited, 503 backend down or not configured.
+// large, 409 a stale version on PUT /v1/state, 428 no version given there, 429 rate
+// limited, 503 backend down or not configured.
+//
+// Sessions, state and flag evaluation act for the token's subject only: a session id of
+// another user answers 404, as a missing one does.
 //
 // Every mutating request and every refused one is appended to a bounded audit stream
 // (AuditLog reads it); requests and bytes are metered per token and UTC day (GET

@@ -17,6 +17,7 @@ import (
 	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/gateway"
+	"github.com/tickstash/tickstash/internal/redistest"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -166,7 +167,7 @@ func TestTokenExpiryRevocationAndCache(t *testing.T) {
 		t.Fatal("revoking an unknown id succeeded")
 	}
 	// Only the hash is stored.
-	keys, _ := e.rdb.Keys(context.Background(), e.prefix+":gw:tok:*").Result()
+	keys := redistest.Keys(t, e.rdb, e.prefix+":gw:tok:*")
 	for _, k := range keys {
 		h, _ := e.rdb.HGetAll(context.Background(), k).Result()
 		for _, v := range h {
@@ -238,7 +239,7 @@ func TestSignatures(t *testing.T) {
 		t.Fatalf("secret two rotations old still works: %d", r.status)
 	}
 	// Nonces expire.
-	keys, _ := e.rdb.Keys(context.Background(), e.prefix+":gw:sig:*").Result()
+	keys := redistest.Keys(t, e.rdb, e.prefix+":gw:sig:*")
 	if len(keys) == 0 {
 		t.Fatal("no nonce keys")
 	}

@@ -74,6 +74,21 @@ func start(t *testing.T, mod func(*gateway.Deps, *gateway.Config)) *env {
 	return &env{t: t, rdb: rdb, prefix: prefix, srv: srv, url: "http://" + ln.Addr().String(), clock: clock, reg: reg}
 }
 
+// appPrefix returns a key prefix for /redis tokens under the test's prefix, with a
+// hash tag so that multi-key commands, transactions and scripts stay in one Redis
+// Cluster slot; its keys are deleted when the test ends.
+func (e *env) appPrefix() string {
+	p := "{" + e.prefix + "}:app:"
+	e.t.Cleanup(func() { redistest.DeleteKeys(e.t, e.rdb, "{"+e.prefix+"}*") })
+	return p
+}
+
+// onCluster reports whether the tests run on Redis Cluster.
+func (e *env) onCluster() bool {
+	_, ok := e.rdb.(*redis.ClusterClient)
+	return ok
+}
+
 func (e *env) token(spec gateway.TokenSpec) (raw, secret string, tok gateway.Token) {
 	e.t.Helper()
 	if spec.TTL == 0 {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -80,12 +81,16 @@ func responsesOf(rt *route) map[string]any {
 		out["429"] = with(problem, "Rate limited; see Retry-After and RateLimit")
 		out["503"] = with(problem, "Backend unavailable or not configured")
 	}
-	switch {
-	case rt.method == "POST" && rt.path == "/v1/jobs":
-		out["202"] = map[string]any{"description": "Accepted"}
-		delete(out, "200")
-	case rt.method == "PUT" || rt.method == "DELETE" || rt.method == "PATCH" || strings.HasSuffix(rt.path, "/scores"):
-		out["204"] = map[string]any{"description": "Done"}
+	for _, code := range rt.errs {
+		out[strconv.Itoa(code)] = with(problem, http.StatusText(code))
+	}
+	if rt.status != 0 && rt.status != http.StatusOK {
+		desc := http.StatusText(rt.status)
+		if rt.status == http.StatusNoContent {
+			out[strconv.Itoa(rt.status)] = map[string]any{"description": desc}
+		} else {
+			out[strconv.Itoa(rt.status)] = with(ok, desc)
+		}
 		delete(out, "200")
 	}
 	return out
@@ -104,9 +109,16 @@ var schemas = map[string]any{
 		"type": str, "title": str, "status": map[string]any{"type": "integer"}, "detail": str, "instance": str, "request_id": str}},
 	"JobSpec": map[string]any{"type": "object", "required": []string{"exchange", "symbol", "interval"}, "properties": map[string]any{
 		"exchange": str, "symbol": str, "interval": str, "analyzer": str, "watermark": map[string]any{"type": "string", "format": "date-time"}}},
-	"Score":   map[string]any{"type": "object", "required": []string{"member", "score"}, "properties": map[string]any{"member": str, "score": map[string]any{"type": "string", "description": "decimal"}}},
-	"Session": map[string]any{"type": "object", "required": []string{"data", "ttl_seconds"}, "properties": map[string]any{"data": map[string]any{}, "ttl_seconds": map[string]any{"type": "integer"}}},
-	"State":   map[string]any{"type": "object", "additionalProperties": true},
+	"Score": map[string]any{"type": "object", "required": []string{"member", "score"}, "properties": map[string]any{
+		"member": str, "score": decimalSchema,
+		"op": map[string]any{"type": "string", "enum": []string{"increment", "set"}, "description": "increment (default) adds score; set replaces the value"}}},
+	"PnLReport": map[string]any{"type": "object", "required": []string{"user", "report_id", "pnl"}, "properties": map[string]any{
+		"user": str, "report_id": map[string]any{"type": "string", "description": "idempotency key: a report with a known id is not counted again"},
+		"pnl": decimalSchema}},
+	"Session": map[string]any{"type": "object", "properties": map[string]any{"data": map[string]any{"description": "any JSON value; absent means null"}}},
+	"State": map[string]any{"type": "object", "required": []string{"state"}, "properties": map[string]any{
+		"version": map[string]any{"type": "integer", "description": "the version read (0: no document yet); or send If-Match"},
+		"state":   map[string]any{"description": "the whole new document: any JSON value"}}},
 	"RedisCommand": map[string]any{"type": "array", "minItems": 1, "items": map[string]any{"type": []string{"string", "number"}},
 		"description": "A command and its arguments, e.g. [\"SET\",\"k\",\"v\"]"},
 	"RedisCommands": map[string]any{"type": "array", "items": map[string]any{"$ref": "#/components/schemas/RedisCommand"}},
@@ -114,7 +126,10 @@ var schemas = map[string]any{
 		"oneOf": []any{map[string]any{"type": "object"}, map[string]any{"type": "array"}}},
 }
 
-var str = map[string]any{"type": "string"}
+var (
+	str           = map[string]any{"type": "string"}
+	decimalSchema = map[string]any{"type": []string{"string", "number"}, "description": "decimal, read exactly"}
+)
 
 func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")

@@ -7,10 +7,13 @@ import (
 
 	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/flags"
+	"github.com/tickstash/tickstash/leaderboard"
 )
 
 // Errors that backends wired to the gateway may wrap so that the gateway answers with
 // the right status: ErrNotFound 404, ErrInvalid 400, ErrConflict 409, ErrUnavailable 503.
+// The errors of the real backends (cache, analysis, leaderboard, flags) are mapped too.
 var (
 	ErrNotFound    = errors.New("gateway: not found")
 	ErrInvalid     = errors.New("gateway: invalid request")
@@ -47,16 +50,21 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, detail str
 func statusOf(err error) (int, bool) {
 	var mbe *http.MaxBytesError
 	switch {
-	case errors.As(err, &mbe):
+	case errors.As(err, &mbe), errors.Is(err, cache.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, true
 	case errors.Is(err, ErrNotFound), errors.Is(err, cache.ErrNotFound),
-		errors.Is(err, analysis.ErrJobNotFound), errors.Is(err, analysis.ErrNoResult):
+		errors.Is(err, analysis.ErrJobNotFound), errors.Is(err, analysis.ErrNoResult),
+		errors.Is(err, leaderboard.ErrUnknownBoard), errors.Is(err, leaderboard.ErrNotRanked),
+		errors.Is(err, flags.ErrNotFound):
 		return http.StatusNotFound, true
-	case errors.Is(err, ErrInvalid), errors.Is(err, analysis.ErrInvalidJob):
+	case errors.Is(err, ErrInvalid), errors.Is(err, analysis.ErrInvalidJob), errors.Is(err, cache.ErrInvalid),
+		errors.Is(err, leaderboard.ErrInvalidBoard), errors.Is(err, leaderboard.ErrInvalidMember),
+		errors.Is(err, leaderboard.ErrInvalidValue), errors.Is(err, leaderboard.ErrNoWindow),
+		errors.Is(err, flags.ErrInvalid):
 		return http.StatusBadRequest, true
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, ErrConflict), errors.Is(err, cache.ErrConflict):
 		return http.StatusConflict, true
-	case errors.Is(err, analysis.ErrQueueFull), errors.Is(err, ErrUnavailable):
+	case errors.Is(err, analysis.ErrQueueFull), errors.Is(err, ErrUnavailable), errors.Is(err, leaderboard.ErrContended):
 		return http.StatusServiceUnavailable, true
 	}
 	return http.StatusInternalServerError, false

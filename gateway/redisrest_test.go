@@ -10,7 +10,7 @@ import (
 
 func TestRedisREST(t *testing.T) {
 	e := start(t, nil)
-	p := e.prefix + ":app:"
+	p := e.appPrefix()
 	rw, _, _ := e.token(gateway.TokenSpec{Scopes: []gateway.Scope{gateway.ScopeRedis}, Redis: gateway.RedisWrite, KeyPrefixes: []string{p}})
 	ro, _, _ := e.token(gateway.TokenSpec{Scopes: []gateway.Scope{gateway.ScopeRedis}, Redis: gateway.RedisRead, KeyPrefixes: []string{p}})
 	market, _, _ := e.token(gateway.TokenSpec{Scopes: []gateway.Scope{gateway.ScopeMarketRead}})
@@ -45,7 +45,7 @@ func TestRedisREST(t *testing.T) {
 		{"xread block", "POST", "/redis", rw, `["XREAD","BLOCK","0","STREAMS","` + p + `s","$"]`, nil, 403, "BLOCK"},
 		{"eval without scripts", "POST", "/redis", rw, `["EVAL","return 1","0"]`, nil, 403, "--redis-scripts"},
 		{"scan without match", "POST", "/redis", rw, `["SCAN","0"]`, nil, 403, "MATCH"},
-		{"scan under prefix", "POST", "/redis", rw, `["SCAN","0","MATCH","` + p + `*","COUNT","1000"]`, nil, 200, `"result":["0",`},
+		{"scan under prefix", "POST", "/redis", rw, `["SCAN","0","MATCH","` + p + `*","COUNT","1000000"]`, nil, 200, `"result":["0",`},
 		{"pipeline with a forbidden command", "POST", "/redis/pipeline", rw, `[["SET","` + p + `z","1"],["FLUSHDB"]]`, nil, 403, "not allowed"},
 		{"malformed", "POST", "/redis", rw, `["GET",`, nil, 400, "JSON array"},
 		{"wrong type", "POST", "/redis", rw, `["GET",{"a":1}]`, nil, 400, "strings or numbers"},
@@ -65,6 +65,19 @@ func TestRedisREST(t *testing.T) {
 				t.Fatalf("Content-Type %q", ct)
 			}
 		})
+	}
+	if e.onCluster() {
+		// Keys of one transaction in different slots: refused with a clear message
+		// before anything runs.
+		untagged := e.prefix + ":app:"
+		tok, _, _ := e.token(gateway.TokenSpec{Scopes: []gateway.Scope{gateway.ScopeRedis}, Redis: gateway.RedisWrite, KeyPrefixes: []string{untagged}})
+		r := e.do("POST", "/redis/multi-exec", tok, []byte(`[["SET","`+untagged+`a","1"],["SET","`+untagged+`b","2"],["SET","`+untagged+`c","3"]]`))
+		if r.status != 400 || !strings.Contains(string(r.body), "must hash to one Redis Cluster slot") {
+			t.Fatalf("cross-slot multi-exec: %d %s", r.status, r.body)
+		}
+		if n, _ := e.rdb.Exists(context.Background(), untagged+"a", untagged+"b", untagged+"c").Result(); n != 0 {
+			t.Fatalf("a refused cross-slot multi-exec wrote %d keys", n)
+		}
 	}
 	if n, _ := e.rdb.Exists(context.Background(), p+"z").Result(); n != 0 {
 		t.Fatal("a refused pipeline wrote its allowed part")

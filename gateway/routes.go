@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -23,7 +22,7 @@ func (s *Server) buildRoutes() []route {
 	limit := func(def, max int) param {
 		return param{"limit", "integer", fmt.Sprintf("how many, 1 to %d (default %d)", max, def), false}
 	}
-	window := param{"window", "string", "day, week or all (default: the board's default)", false}
+	window := param{"window", "string", "day, week, month or all (default all)", false}
 	rs := []route{
 		{method: "GET", path: "/openapi.json", summary: "This OpenAPI 3.1 document", tag: "meta", h: s.handleOpenAPI},
 		{method: "GET", path: "/v1/markets", scope: ScopeMarketRead, tag: "market", summary: "Markets with recent data, most recently updated first", h: s.handleMarkets},
@@ -34,20 +33,25 @@ func (s *Server) buildRoutes() []route {
 		{method: "GET", path: "/v1/markets/{exchange}/{symbol}/trades", scope: ScopeMarketRead, tag: "market", summary: "Recent trades, newest first", params: []param{limit(100, 1000)}, h: s.handleTrades},
 		{method: "GET", path: "/v1/markets/{exchange}/{symbol}/indicators", scope: ScopeMarketRead, tag: "market", summary: "Latest indicator values of an analyzer",
 			params: []param{ivParam, {"analyzer", "string", "analyzer name (default: the queue's default)", false}}, h: s.handleIndicators},
-		{method: "POST", path: "/v1/jobs", scope: ScopeJobsWrite, mutating: true, tag: "jobs", body: "JobSpec", summary: "Submit an analysis job (coalesced per target)", h: s.handleSubmitJob},
+		{method: "POST", path: "/v1/jobs", scope: ScopeJobsWrite, mutating: true, tag: "jobs", body: "JobSpec", status: http.StatusAccepted, summary: "Submit an analysis job (coalesced per target)", h: s.handleSubmitJob},
 		{method: "GET", path: "/v1/jobs/{id}", scope: ScopeJobsRead, tag: "jobs", summary: "A job's status", h: s.handleJobStatus},
 		{method: "GET", path: "/v1/jobs/{id}/result", scope: ScopeJobsRead, tag: "jobs", summary: "The latest result of a job's target (404 until it has one)", h: s.handleJobResult},
 		{method: "GET", path: "/v1/leaderboards/{board}/top", scope: ScopeLeaderboardRead, tag: "leaderboards", summary: "The top of a board", params: []param{window, limit(10, 100)}, h: s.handleBoardTop},
 		{method: "GET", path: "/v1/leaderboards/{board}/members/{member}", scope: ScopeLeaderboardRead, tag: "leaderboards", summary: "A member's rank and score", params: []param{window}, h: s.handleBoardRank},
-		{method: "GET", path: "/v1/leaderboards/{board}/members/{member}/around", scope: ScopeLeaderboardRead, tag: "leaderboards", summary: "The members ranked around one", params: []param{window, limit(5, 50)}, h: s.handleBoardAround},
-		{method: "POST", path: "/v1/leaderboards/{board}/scores", scope: ScopeLeaderboardWrite, mutating: true, tag: "leaderboards", body: "Score", summary: "Add to a member's score", h: s.handleBoardAdd},
-		{method: "GET", path: "/v1/sessions/{id}", scope: ScopeSessionsRead, tag: "sessions", summary: "A session document", h: s.handleSessionGet},
-		{method: "PUT", path: "/v1/sessions/{id}", scope: ScopeSessionsWrite, mutating: true, tag: "sessions", body: "Session", summary: "Store a session document with a TTL", h: s.handleSessionPut},
-		{method: "DELETE", path: "/v1/sessions/{id}", scope: ScopeSessionsWrite, mutating: true, tag: "sessions", summary: "Delete a session", h: s.handleSessionDelete},
-		{method: "GET", path: "/v1/state", scope: ScopeStateRead, tag: "state", summary: "The state of the token's subject", h: s.handleStateGet},
-		{method: "PATCH", path: "/v1/state", scope: ScopeStateWrite, mutating: true, tag: "state", body: "State", summary: "Merge fields into the state of the token's subject", h: s.handleStatePatch},
+		{method: "GET", path: "/v1/leaderboards/{board}/members/{member}/around", scope: ScopeLeaderboardRead, tag: "leaderboards", summary: "A member with the members ranked just above and below", params: []param{window, limit(5, 50)}, h: s.handleBoardAround},
+		{method: "POST", path: "/v1/leaderboards/{board}/scores", scope: ScopeLeaderboardWrite, mutating: true, tag: "leaderboards", body: "Score", summary: "Add to (or set) a member's score on every window of a board", h: s.handleBoardScore},
+		{method: "POST", path: "/v1/leaderboards/traders.pnl/reports", scope: ScopeLeaderboardWrite, mutating: true, tag: "leaderboards", body: "PnLReport", summary: "Report a trader's realized PnL (counted once per report_id)", h: s.handlePnLReport},
+		{method: "POST", path: "/v1/sessions", scope: ScopeSessionsWrite, mutating: true, tag: "sessions", body: "Session", status: http.StatusCreated, errs: []int{413}, summary: "Start a session for the token's subject (the oldest is evicted past the per-user cap)", h: s.handleSessionCreate},
+		{method: "GET", path: "/v1/sessions", scope: ScopeSessionsRead, tag: "sessions", summary: "The live sessions of the token's subject, oldest first", h: s.handleSessionList},
+		{method: "GET", path: "/v1/sessions/{id}", scope: ScopeSessionsRead, tag: "sessions", summary: "A session of the token's subject", h: s.handleSessionGet},
+		{method: "POST", path: "/v1/sessions/{id}/touch", scope: ScopeSessionsWrite, mutating: true, tag: "sessions", status: http.StatusNoContent, summary: "Extend a session's life to the full TTL from now", h: s.handleSessionTouch},
+		{method: "DELETE", path: "/v1/sessions/{id}", scope: ScopeSessionsWrite, mutating: true, tag: "sessions", status: http.StatusNoContent, summary: "End a session", h: s.handleSessionDelete},
+		{method: "GET", path: "/v1/state", scope: ScopeStateRead, tag: "state", summary: "The state document of the token's subject and its version (also the ETag)", h: s.handleStateGet},
+		{method: "PUT", path: "/v1/state", scope: ScopeStateWrite, mutating: true, tag: "state", body: "State", errs: []int{409, 413, 428},
+			summary: "Replace the state document if it is still at the version given (If-Match or version; 0 creates it)", h: s.handleStatePut},
 		{method: "GET", path: "/v1/flags/{flag}", scope: ScopeFlagsRead, tag: "flags", summary: "Evaluate a feature flag for the token's subject",
-			params: []param{{"attr", "string", "subject attribute key=value (repeatable)", false}}, h: s.handleFlag},
+			params: []param{{"attr", "string", "subject attribute key=value (repeatable, at most 32)", false},
+				{"default", "string", "variant served when the flag is not defined (without it: 404)", false}}, h: s.handleFlag},
 		{method: "GET", path: "/v1/signals/stream", scope: ScopeSignalsRead, stream: true, tag: "signals", summary: "Signals as Server-Sent Events; resume with Last-Event-ID",
 			params: []param{{"strategy", "string", "strategy names, comma-separated (default: all entitled)", false}, {"symbol", "string", "symbols, comma-separated", false}}, h: s.handleSignals},
 		{method: "GET", path: "/v1/usage", scope: ScopeUsageRead, tag: "usage", summary: "The token's requests and bytes per UTC day", params: []param{{"days", "integer", "days back, 1 to 35 (default 7)", false}}, h: s.handleUsage},
@@ -382,205 +386,6 @@ func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
 	res, err := s.deps.Jobs.LatestResultOf(r.Context(), st.Spec.Exchange, st.Spec.Symbol, st.Spec.Interval, st.Spec.Analyzer)
 	if err != nil {
 		s.writeError(w, r, fmt.Errorf("%w (job %s is %s)", err, st.ID, st.State))
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
-}
-
-func (s *Server) handleBoardTop(w http.ResponseWriter, r *http.Request) {
-	if s.deps.Leaderboards == nil {
-		s.writeError(w, r, errNotConfigured)
-		return
-	}
-	n, err := intParam(r, "limit", 10, 1, 100)
-	var es []BoardEntry
-	if err == nil {
-		es, err = s.deps.Leaderboards.Top(r.Context(), r.PathValue("board"), r.URL.Query().Get("window"), n)
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"board": r.PathValue("board"), "entries": nonNil(es)})
-}
-
-func nonNil(es []BoardEntry) []BoardEntry {
-	if es == nil {
-		return []BoardEntry{}
-	}
-	return es
-}
-
-func (s *Server) handleBoardRank(w http.ResponseWriter, r *http.Request) {
-	if s.deps.Leaderboards == nil {
-		s.writeError(w, r, errNotConfigured)
-		return
-	}
-	e, err := s.deps.Leaderboards.Rank(r.Context(), r.PathValue("board"), r.URL.Query().Get("window"), r.PathValue("member"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, e)
-}
-
-func (s *Server) handleBoardAround(w http.ResponseWriter, r *http.Request) {
-	if s.deps.Leaderboards == nil {
-		s.writeError(w, r, errNotConfigured)
-		return
-	}
-	n, err := intParam(r, "limit", 5, 1, 50)
-	var es []BoardEntry
-	if err == nil {
-		es, err = s.deps.Leaderboards.Around(r.Context(), r.PathValue("board"), r.URL.Query().Get("window"), r.PathValue("member"), n)
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"board": r.PathValue("board"), "entries": nonNil(es)})
-}
-
-// ScoreRequest is the body of POST /v1/leaderboards/{board}/scores.
-type ScoreRequest struct {
-	Member string          `json:"member"`
-	Score  decimal.Decimal `json:"score"`
-}
-
-func (s *Server) handleBoardAdd(w http.ResponseWriter, r *http.Request) {
-	if s.deps.Leaderboards == nil {
-		s.writeError(w, r, errNotConfigured)
-		return
-	}
-	var req ScoreRequest
-	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if req.Member == "" || len(req.Member) > 128 {
-		s.writeError(w, r, fmt.Errorf("%w: member: want 1 to 128 characters", ErrInvalid))
-		return
-	}
-	stateOf(r).target = r.PathValue("board") + "/" + req.Member
-	if err := s.deps.Leaderboards.Add(r.Context(), r.PathValue("board"), req.Member, req.Score); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// SessionRequest is the body of PUT /v1/sessions/{id}.
-type SessionRequest struct {
-	Data json.RawMessage `json:"data"`
-	// TTLSeconds is the session's lifetime, 1 to 30 days in seconds.
-	TTLSeconds int64 `json:"ttl_seconds"`
-}
-
-func (s *Server) handleSessionGet(w http.ResponseWriter, r *http.Request) {
-	if s.deps.Sessions == nil {
-		s.writeError(w, r, errNotConfigured)
-		return
-	}
-	data, err := s.deps.Sessions.Get(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": r.PathValue("id"), "data": data})
-}
-
-func (s *Server) handleSessionPut(w http.ResponseWriter, r *http.Request) {
-	if s.deps.Sessions == nil {
-		s.writeError(w, r, errNotConfigured)
-		return
-	}
-	var req SessionRequest
-	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if len(req.Data) == 0 || req.TTLSeconds < 1 || req.TTLSeconds > 30*86400 {
-		s.writeError(w, r, fmt.Errorf("%w: want data (any JSON) and ttl_seconds from 1 to 2592000", ErrInvalid))
-		return
-	}
-	stateOf(r).target = "session " + r.PathValue("id")
-	if err := s.deps.Sessions.Put(r.Context(), r.PathValue("id"), req.Data, time.Duration(req.TTLSeconds)*time.Second); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (s *Server) handleSessionDelete(w http.ResponseWriter, r *http.Request) {
-	if s.deps.Sessions == nil {
-		s.writeError(w, r, errNotConfigured)
-		return
-	}
-	stateOf(r).target = "session " + r.PathValue("id")
-	if err := s.deps.Sessions.Delete(r.Context(), r.PathValue("id")); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (s *Server) handleStateGet(w http.ResponseWriter, r *http.Request) {
-	if s.deps.UserState == nil {
-		s.writeError(w, r, errNotConfigured)
-		return
-	}
-	user := stateOf(r).token.Subject
-	st, err := s.deps.UserState.Get(r.Context(), user)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if st == nil {
-		st = map[string]json.RawMessage{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"subject": user, "state": st})
-}
-
-func (s *Server) handleStatePatch(w http.ResponseWriter, r *http.Request) {
-	if s.deps.UserState == nil {
-		s.writeError(w, r, errNotConfigured)
-		return
-	}
-	var fields map[string]json.RawMessage
-	if err := decodeJSON(r, &fields); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if len(fields) == 0 {
-		s.writeError(w, r, fmt.Errorf("%w: want a JSON object with at least one field", ErrInvalid))
-		return
-	}
-	st := stateOf(r)
-	st.target = "state " + st.token.Subject
-	if err := s.deps.UserState.Merge(r.Context(), st.token.Subject, fields); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (s *Server) handleFlag(w http.ResponseWriter, r *http.Request) {
-	if s.deps.Flags == nil {
-		s.writeError(w, r, errNotConfigured)
-		return
-	}
-	attrs := map[string]string{}
-	for _, kv := range r.URL.Query()["attr"] {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			s.writeError(w, r, fmt.Errorf("%w: attr %q: want key=value", ErrInvalid, kv))
-			return
-		}
-		attrs[k] = v
-	}
-	res, err := s.deps.Flags.Evaluate(r.Context(), r.PathValue("flag"), stateOf(r).token.Subject, attrs)
-	if err != nil {
-		s.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)

@@ -37,13 +37,14 @@ func TestUpstashSDKs(t *testing.T) {
 		}
 	}
 	e := start(t, nil)
+	p := e.appPrefix() // hash-tagged: MGET, DEL, MULTI and the ratelimit scripts stay in one cluster slot
 	raw, _, _ := e.token(gateway.TokenSpec{Name: "edge", Scopes: []gateway.Scope{gateway.ScopeRedis},
-		Redis: gateway.RedisWrite, RedisScripts: true, KeyPrefixes: []string{e.prefix + ":app:"}})
+		Redis: gateway.RedisWrite, RedisScripts: true, KeyPrefixes: []string{p}})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "test.mjs")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GATEWAY_URL="+e.url+"/redis", "GATEWAY_TOKEN="+raw, "KEY_PREFIX="+e.prefix+":app:")
+	cmd.Env = append(os.Environ(), "GATEWAY_URL="+e.url+"/redis", "GATEWAY_TOKEN="+raw, "KEY_PREFIX="+p)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("node test.mjs: %v\n%s", err, out)

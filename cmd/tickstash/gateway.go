@@ -7,7 +7,9 @@ import (
 
 	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/cache"
+	featureflags "github.com/tickstash/tickstash/flags"
 	"github.com/tickstash/tickstash/gateway"
+	"github.com/tickstash/tickstash/signals"
 )
 
 // gatewayConfig is the gateway role's flags, shared by run and gateway.
@@ -44,15 +46,53 @@ func (c *gatewayConfig) check() error {
 	return nil
 }
 
-// gatewayDeps gives the gateway every backend this process can offer.
-func gatewayDeps(p *process, market *cache.MarketStore, jobs *analysis.Queue) gateway.Deps {
-	return gateway.Deps{Redis: p.rdb, Market: market, Jobs: jobs}
+// gatewayBackends is what gatewayDeps builds: the gateway's backends, the background
+// work some of them need while the gateway serves, or the error that stopped them.
+type gatewayBackends struct {
+	deps gateway.Deps
+	// background runs beside the server (the flags client's local copy) until ctx ends;
+	// an error stops the gateway.
+	background []func(context.Context) error
+	err        error
 }
 
-// serve starts the gateway listener and returns the role's run function. The listen
-// happens here, so a busy port fails start-up rather than a role.
-func (c *gatewayConfig) serve(p *process, deps gateway.Deps, prefix string, e env) (func(context.Context) error, error) {
-	srv, err := gateway.New(deps, gateway.Config{
+// gatewayDeps gives the gateway every backend this process can offer: market data,
+// jobs, leaderboards, sessions, user state and feature flags over Redis; signals over
+// JetStream when the process has a NATS connection (with entitlements from Redis).
+func gatewayDeps(p *process, prefix string, market *cache.MarketStore, jobs *analysis.Queue) gatewayBackends {
+	lb, err := p.leaderboards(prefix)
+	if err != nil {
+		return gatewayBackends{err: err}
+	}
+	fl := featureflags.New(p.rdb, p.nc, featureflags.Config{Prefix: prefix}, p.log.With("role", "gateway"), p.reg)
+	b := gatewayBackends{
+		deps: gateway.Deps{
+			Redis: p.rdb, Market: market, Jobs: jobs, Leaderboards: lb,
+			Sessions:  cache.NewSessionStore(p.rdb, cache.SessionConfig{Prefix: prefix}, p.reg),
+			UserState: cache.NewUserStateStore(p.rdb, cache.UserStateConfig{Prefix: prefix}, p.reg),
+			Flags:     fl,
+		},
+		background: []func(context.Context) error{fl.Run},
+	}
+	if p.nc != nil {
+		src, err := signals.NewStreamSource(p.nc, signals.StreamConfig{})
+		if err != nil {
+			return gatewayBackends{err: err}
+		}
+		b.deps.Signals = src
+		b.deps.Entitlements = signals.NewEntitlementStore(p.rdb, signals.EntitlementConfig{Prefix: prefix})
+	}
+	return b
+}
+
+// serve starts the gateway listener and returns the role's run function, which also
+// runs the backends' background work. The listen happens here, so a busy port fails
+// start-up rather than a role.
+func (c *gatewayConfig) serve(p *process, b gatewayBackends, prefix string, e env) (func(context.Context) error, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	srv, err := gateway.New(b.deps, gateway.Config{
 		Prefix: prefix, TLSCertFile: c.tlsCert, TLSKeyFile: c.tlsKey, DefaultRate: c.defaultRate,
 		MaxBodyBytes: int64(c.maxBody), RateFailOpen: c.rateFail,
 	}, p.log.With("role", "gateway"), p.reg)
@@ -68,7 +108,28 @@ func (c *gatewayConfig) serve(p *process, deps gateway.Deps, prefix string, e en
 		scheme = "https"
 	}
 	fmt.Fprintf(e.stderr, "  HTTP   %s://%s/v1  /redis  /openapi.json\n", scheme, ln.Addr())
-	return func(ctx context.Context) error { return srv.Serve(ctx, ln) }, nil
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		errs := make(chan error, len(b.background))
+		for _, run := range b.background {
+			go func() {
+				err := run(ctx)
+				if err != nil {
+					cancel() // the gateway would serve stale or default answers: stop it
+				}
+				errs <- err
+			}()
+		}
+		err := srv.Serve(ctx, ln)
+		cancel()
+		for range b.background {
+			if berr := <-errs; berr != nil && err == nil {
+				err = berr
+			}
+		}
+		return err
+	}, nil
 }
 
 func cmdGateway(ctx context.Context, args []string, e env) error {
