@@ -5,7 +5,7 @@
 -- ARGV[1]  cost: units the request consumes (integer >= 1)
 -- ARGV[2]  "1" to peek (decide without writing), "0" to charge
 -- ARGV[3 + 4*(i-1) .. 6 + 4*(i-1)]  policy i: algorithm, limit, window, burst
---          algorithm: "f" fixed window, "s" sliding window, "t" token bucket, "g" GCRA
+--          algorithm: "F" fixed window, "S" sliding window, "T" token bucket, "G" GCRA
 --          limit: units per window (token bucket: units refilled per window)
 --          window: microseconds
 --          burst: capacity of token bucket and GCRA (ignored by the window algorithms)
@@ -18,34 +18,37 @@
 --              end), after the charge if one was made
 --   retry      microseconds until a request of this cost could pass the policy; 0 if it passes
 --
--- Each state value is "<algorithm> <n>[ <n>[ <n>]]" so that a policy whose algorithm
--- changed starts afresh instead of misreading the old state. Every write sets an expiry:
--- a key that expires is equivalent to a fresh one, so no key ever lives without a TTL.
+-- Each state value is the algorithm's letter followed by its numbers as little-endian
+-- doubles (exact for integers up to 2^53, and for GCRA's fractional arrival times), so
+-- that a policy whose algorithm changed starts afresh instead of misreading the old
+-- state. Every write sets an expiry: a key that expires is equivalent to a fresh one, so
+-- no key ever lives without a TTL.
 --
--- The script runs on every rate-limited request, so it is written for Redis's CPU: one
--- straight loop, no closures or tables per policy beyond the reply, states parsed with
--- string.find/sub instead of patterns.
+-- The script runs on every rate-limited request, so it is written for Redis's CPU,
+-- where the three commands (TIME, GET, SET) already cost most of a call: states are
+-- packed and unpacked by the struct library in one C call each instead of formatted and
+-- parsed as text, numbers go to SET as numbers, and the usual single policy is charged
+-- as soon as it is decided, with no table of pending writes.
 
 local cost = tonumber(ARGV[1])
 local peek = ARGV[2] == '1'
 
 -- Server time; allowed because Redis 7 replicates scripts by their effects.
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = t[1] * 1000000 + t[2]
 
 local floor, ceil, max, min = math.floor, math.ceil, math.max, math.min
-local find, sub, byte, format = string.find, string.sub, string.byte, string.format
+local byte, pack, unpack = string.byte, struct.pack, struct.unpack
 
--- The reply is built in place: for policy i, reply[r+1..r+4] with r = 4*i - 2 hold
---   ok      1 if cost units fit now, else 0
---   avail   units available now (before any charge)
---   reset   microseconds until the quota is whole again, uncharged
---   retry   microseconds until cost units fit (0 if ok)
--- and pend[3*i-2..3*i] what charging would make of an ok policy: the reset after the
--- charge, the value to store, and when that value is no longer needed (microseconds).
+-- Expiries are in whole milliseconds, rounded up and at least 1 ms ahead, so every key
+-- we write has a TTL and none outlives the state it describes by more than a millisecond.
+local nowms = floor(now / 1000) + 1
+
 local n = #KEYS
 local reply = { now, 1 }
-local pend = {}
+-- With several policies, what charging would write is kept until all have allowed:
+-- pend[3*i-2..3*i] hold policy i's reset after the charge, value and expiry (µs).
+local pend
 local all = true
 
 for i = 1, n do
@@ -53,67 +56,67 @@ for i = 1, n do
   local algo = ARGV[o]
   local limit, window, burst = tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3])
   local v = redis.call('GET', KEYS[i])
-  -- x, y, z: the state's numbers, or nil for a missing key or another algorithm's state.
-  local x, y, z
-  local ok, avail, reset, retry = 0, 0, 0, 0
-  local p = 3 * i - 3
-  if v and byte(v) == byte(algo) then
-    local a = find(v, ' ', 3, true)
-    if a then
-      x = tonumber(sub(v, 3, a - 1))
-      local b = find(v, ' ', a + 1, true)
-      if b then
-        y, z = tonumber(sub(v, a + 1, b - 1)), tonumber(sub(v, b + 1))
-      else
-        y = tonumber(sub(v, a + 1))
-      end
-    else
-      x = tonumber(sub(v, 3))
-    end
+  -- A state is used only if it has this algorithm's letter and length; otherwise (a
+  -- missing key, another algorithm's or an older format's state) the policy is fresh.
+  local tag = byte(algo)
+  if v and byte(v) ~= tag then
+    v = nil
   end
+  local ok, avail, reset, retry = false, 0, 0, 0
+  -- When ok: creset, the reset after the charge; val, the state to store; exp, when it
+  -- is no longer needed (µs).
+  local creset, val, exp
 
-  if algo == 'g' then
-    -- GCRA: x is the theoretical arrival time (TAT); one unit per interval, burst deep.
+  if tag == 71 then -- 'G'
+    -- GCRA: the state is the theoretical arrival time (TAT); one unit per interval,
+    -- burst deep.
     local interval = window / limit
     local tat = now
-    if x and x > now then
-      tat = x
+    if v and #v == 9 then
+      local x = unpack('<d', v, 2)
+      if x > now then
+        tat = x
+      end
     end
     -- The small epsilon absorbs float error in interval; units are whole.
     avail = floor((now - tat) / interval + burst + 1e-9)
     reset = tat - now
     local newtat = tat + cost * interval
     if now >= newtat - burst * interval then
-      ok, retry = 1, 0
-      pend[p + 1], pend[p + 2], pend[p + 3] = newtat - now, 'g ' .. format('%.17g', newtat), newtat
+      ok, creset, val, exp = true, newtat - now, pack('<c1d', algo, newtat), newtat
     else
       retry = newtat - burst * interval - now
     end
 
-  elseif algo == 'f' then
-    -- Fixed window: x is the window start, y its count.
+  elseif tag == 70 then -- 'F'
+    -- Fixed window: the state is the window start and its count.
     local start = now - now % window
     local used = 0
-    if x == start then
-      used = y
+    if v and #v == 17 then
+      local x, y = unpack('<dd', v, 2)
+      if x == start then
+        used = y
+      end
     end
     avail, reset = limit - used, start + window - now
     if used + cost <= limit then
-      ok, retry = 1, 0
-      pend[p + 1], pend[p + 2], pend[p + 3] = reset, format('f %d %d', start, used + cost), start + window
+      ok, creset, val, exp = true, reset, pack('<c1dd', algo, start, used + cost), start + window
     else
       retry = reset
     end
 
-  elseif algo == 's' then
-    -- Sliding window: x is the current window start, y its count, z the previous
+  elseif tag == 83 then -- 'S'
+    -- Sliding window: the state is the current window start, its count and the previous
     -- window's count. The quota is whole again once both counted windows slid past.
     local start = now - now % window
     local cur, prev = 0, 0
-    if x == start then
-      cur, prev = y, z
-    elseif x == start - window then
-      prev = y
+    if v and #v == 25 then
+      local x, y, z = unpack('<ddd', v, 2)
+      if x == start then
+        cur, prev = y, z
+      elseif x == start - window then
+        prev = y
+      end
     end
     local used = floor(prev * (window - (now - start)) / window) + cur
     avail = limit - used
@@ -121,13 +124,10 @@ for i = 1, n do
       reset = start + 2 * window - now
     elseif prev > 0 then
       reset = start + window - now
-    else
-      reset = 0
     end
     if used + cost <= limit then
-      ok, retry = 1, 0
-      pend[p + 1], pend[p + 2], pend[p + 3] = start + 2 * window - now,
-        format('s %d %d %d', start, cur + cost, prev), start + 2 * window
+      exp = start + 2 * window
+      ok, creset, val = true, exp - now, pack('<c1ddd', algo, start, cur + cost, prev)
     else
       -- Earliest e (elapsed part of a window) with floor(p * (window - e) / window) +
       -- c + cost <= limit: in this window if its count leaves room, otherwise in the
@@ -144,11 +144,11 @@ for i = 1, n do
     end
 
   else
-    -- Token bucket: x is the tokens, y when they were last refilled; limit tokens are
-    -- added at each whole window since then, up to burst.
+    -- Token bucket: the state is the tokens and when they were last refilled; limit
+    -- tokens are added at each whole window since then, up to burst.
     local tokens, at = burst, now
-    if x then
-      tokens, at = x, y
+    if v and #v == 17 then
+      tokens, at = unpack('<dd', v, 2)
     end
     if now >= at + window then
       local k = floor((now - at) / window)
@@ -156,41 +156,43 @@ for i = 1, n do
       at = at + k * window
     end
     avail = tokens
-    if tokens >= burst then
-      reset = 0
-    else
+    if tokens < burst then
       reset = at + ceil((burst - tokens) / limit) * window - now
     end
     if tokens >= cost then
-      ok, retry = 1, 0
-      local full = at + ceil((burst - tokens + cost) / limit) * window
-      pend[p + 1], pend[p + 2], pend[p + 3] = full - now, format('t %d %d', tokens - cost, at), full
+      exp = at + ceil((burst - tokens + cost) / limit) * window
+      ok, creset, val = true, exp - now, pack('<c1dd', algo, tokens - cost, at)
     else
       retry = at + ceil((cost - tokens) / limit) * window - now
     end
   end
-  if ok == 0 then
-    all = false
-  end
+
   local r = 4 * i - 2
-  reply[r + 1], reply[r + 2], reply[r + 3], reply[r + 4] = ok, avail, reset, retry
+  if not ok then
+    all = false
+    reply[r + 1], reply[r + 2], reply[r + 3], reply[r + 4] = 0, max(avail, 0), ceil(max(reset, 0)), ceil(retry)
+  elseif peek then
+    reply[r + 1], reply[r + 2], reply[r + 3], reply[r + 4] = 1, max(avail, 0), ceil(max(reset, 0)), 0
+  elseif n == 1 then
+    redis.call('SET', KEYS[1], val, 'PXAT', max(ceil(exp / 1000), nowms))
+    reply[3], reply[4], reply[5], reply[6] = 1, max(avail - cost, 0), ceil(max(creset, 0)), 0
+  else
+    if not pend then
+      pend = {}
+    end
+    local p = 3 * i - 3
+    pend[p + 1], pend[p + 2], pend[p + 3] = creset, val, exp
+    reply[r + 1], reply[r + 2], reply[r + 3], reply[r + 4] = 1, max(avail, 0), ceil(max(reset, 0)), 0
+  end
 end
 
--- Expiry in whole milliseconds, rounded up and at least 1 ms ahead, so every key we
--- write has a TTL and none outlives the state it describes by more than a millisecond.
-local charge = all and not peek
-local nowms = floor(now / 1000)
-for i = 1, n do
-  local r, p = 4 * i - 2, 3 * i - 3
-  if charge then
-    reply[r + 2], reply[r + 3] = reply[r + 2] - cost, pend[p + 1]
-    redis.call('SET', KEYS[i], pend[p + 2], 'PXAT', format('%d', max(ceil(pend[p + 3] / 1000), nowms + 1)))
-  end
-  reply[r + 2] = max(reply[r + 2], 0)
-  reply[r + 3] = ceil(max(reply[r + 3], 0))
-  reply[r + 4] = ceil(reply[r + 4])
-end
 if not all then
   reply[2] = 0
+elseif pend then
+  for i = 1, n do
+    local r, p = 4 * i - 2, 3 * i - 3
+    redis.call('SET', KEYS[i], pend[p + 2], 'PXAT', max(ceil(pend[p + 3] / 1000), nowms))
+    reply[r + 2], reply[r + 3] = max(reply[r + 2] - cost, 0), ceil(max(pend[p + 1], 0))
+  end
 end
 return reply

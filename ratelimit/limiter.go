@@ -296,6 +296,11 @@ func (l *Limiter) withTimeout(ctx context.Context) (context.Context, context.Can
 	if l.timeout < 0 {
 		return ctx, func() {}
 	}
+	// A caller's deadline that comes first already bounds the call, and a timer per
+	// call is not free.
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= l.timeout {
+		return ctx, func() {}
+	}
 	return context.WithTimeout(ctx, l.timeout)
 }
 

@@ -45,13 +45,13 @@ func (a Algorithm) String() string {
 func (a Algorithm) code() string {
 	switch a {
 	case FixedWindow:
-		return "f"
+		return "F"
 	case SlidingWindow:
-		return "s"
+		return "S"
 	case TokenBucket:
-		return "t"
+		return "T"
 	case GCRA:
-		return "g"
+		return "G"
 	}
 	return ""
 }
