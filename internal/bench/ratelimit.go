@@ -70,6 +70,9 @@ const (
 	caseBlocked   = "tickstash blocked, local cache"
 )
 
+// gcraRate is the rate per second of both GCRA cases.
+const gcraRate = 1 << 20
+
 // incrScript is the floor a one-round-trip limiter can reach: one EVALSHA running one
 // command.
 var incrScript = redis.NewScript(`return redis.call('INCR', KEYS[1])`)
@@ -127,7 +130,11 @@ func RateLimit(ctx context.Context, rdb redis.UniversalClient, cfg RateLimitConf
 			Timeout:  time.Second,
 		}, nil)
 	}
-	gcra, err := newLimiter("gcra", ratelimit.Policy{Name: "p", Algorithm: ratelimit.GCRA, Limit: 1 << 40, Window: time.Second})
+	// Both GCRA cases get the same rate, 2^20 per second: high enough that every check
+	// passes, low enough that one emission interval (about 1µs) survives redis_rate's
+	// float seconds. At 2^30 per second and more its new TAT rounds to now and it skips
+	// the SET, so that case would measure a read-only path against our write path.
+	gcra, err := newLimiter("gcra", ratelimit.Policy{Name: "p", Algorithm: ratelimit.GCRA, Limit: gcraRate, Burst: 1 << 30, Window: time.Second})
 	if err != nil {
 		return rep, err
 	}
@@ -140,7 +147,7 @@ func RateLimit(ctx context.Context, rdb redis.UniversalClient, cfg RateLimitConf
 		return rep, err
 	}
 	rr := redis_rate.NewLimiter(rdb)
-	rrLimit := redis_rate.Limit{Rate: 1 << 30, Burst: 1 << 30, Period: time.Second}
+	rrLimit := redis_rate.Limit{Rate: gcraRate, Burst: 1 << 30, Period: time.Second}
 	bareKeys := make([]string, len(ids))
 	for i, id := range ids {
 		bareKeys[i] = cfg.Prefix + ":bare:{" + id + "}"
