@@ -14,11 +14,10 @@ import (
 // boundedWithoutTTL lists the keys that may live without a TTL, by suffix, with the
 // bound that keeps them small instead.
 var boundedWithoutTTL = map[string]string{
-	":{aq}:fence":  "one integer: the fencing counter of job deliveries",
-	":{aq}:jobs":   "the job stream: entries deleted on completion, MAXLEN-bounded",
-	":{aq}:dead":   "the dead-letter stream: MAXLEN-bounded",
-	":{aq}:delay":  "the retry set: bounded by the queue length limit",
-	":{aq}:active": "the running-job set: bounded by the queue length limit",
+	":{aq}:fence":   "one integer: the fencing counter of job deliveries",
+	":{aq}:jobs":    "the job stream: entries deleted on completion, MAXLEN-bounded",
+	":{aq}:dead":    "the dead-letter stream: MAXLEN-bounded",
+	":{aq}:delayed": "the retry set: bounded by the queue length limit",
 }
 
 // TestEveryKeyHasTTLOrBound runs every role against the real Redis for a few seconds,
