@@ -1,16 +1,22 @@
--- check.lua decides, and unless peeking charges, every rate-limit policy of one
--- identifier in one atomic step. Nothing is written unless every policy allows.
+-- check.lua decides, and unless peeking charges, a batch of rate-limit checks in one
+-- atomic step, in order, on one reading of the server clock. Each check covers every
+-- policy of its identifier, and nothing of a check is written unless every policy
+-- allows it. Checks of one identifier see the charges of the checks before them.
 --
--- KEYS[i]  state key of policy i; all keys share the identifier's hash tag
--- ARGV[1]  cost: units the request consumes (integer >= 1)
--- ARGV[2]  "1" to peek (decide without writing), "0" to charge
+-- KEYS[(j-1)*P + i]  state key of policy i for check j; the keys of one check share
+--                    its identifier's hash tag (on Redis Cluster, all keys of one call
+--                    must share a slot)
+-- ARGV[1]  "1" to peek (decide without writing), "0" to charge
+-- ARGV[2]  P, the number of policies
 -- ARGV[3 + 4*(i-1) .. 6 + 4*(i-1)]  policy i: algorithm, limit, window, burst
 --          algorithm: "F" fixed window, "S" sliding window, "T" token bucket, "G" GCRA
 --          limit: units per window (token bucket: units refilled per window)
 --          window: microseconds
 --          burst: capacity of token bucket and GCRA (ignored by the window algorithms)
+-- ARGV[3 + 4*P + (j-1)]  cost of check j: units the request consumes (integer >= 1)
 --
--- Reply: {now, allowed, then for each policy i: allowed, remaining, reset, retry}
+-- Reply: {now, then for each check j: allowed, then for each policy i: allowed,
+--         remaining, reset, retry}, so check j starts at index 2 + (j-1)*(1 + 4*P)
 --   now        Redis server time, microseconds since the Unix epoch
 --   allowed    1 if every policy allows (and, unless peeking, all were charged), else 0
 --   remaining  units left: after the charge if one was made, else before the request
@@ -24,14 +30,18 @@
 -- state. Every write sets an expiry: a key that expires is equivalent to a fresh one, so
 -- no key ever lives without a TTL.
 --
--- The script runs on every rate-limited request, so it is written for Redis's CPU,
--- where the three commands (TIME, GET, SET) already cost most of a call: states are
--- packed and unpacked by the struct library in one C call each instead of formatted and
--- parsed as text, numbers go to SET as numbers, and the usual single policy is charged
--- as soon as it is decided, with no table of pending writes.
+-- The script runs for every rate-limited request, so it is written for Redis's CPU:
+-- one TIME per batch, states packed and unpacked by the struct library in one C call
+-- each instead of formatted and parsed as text, numbers passed to SET as numbers, policy
+-- parameters parsed once per batch, and a single policy charged as soon as it is
+-- decided, with no table of pending writes.
 
-local cost = tonumber(ARGV[1])
-local peek = ARGV[2] == '1'
+local peek = ARGV[1] == '1'
+local n = tonumber(ARGV[2])
+-- A caller with another argument layout must fail, not loop for ever on n = 0.
+if not n or n < 1 or #KEYS % n ~= 0 or #ARGV ~= 2 + 4 * n + #KEYS / n then
+  return redis.error_reply('ERR check.lua: arguments do not match KEYS')
+end
 
 -- Server time; allowed because Redis 7 replicates scripts by their effects.
 local t = redis.call('TIME')
@@ -39,160 +49,172 @@ local now = t[1] * 1000000 + t[2]
 
 local floor, ceil, max, min = math.floor, math.ceil, math.max, math.min
 local byte, pack, unpack = string.byte, struct.pack, struct.unpack
+local call = redis.call
 
 -- Expiries are in whole milliseconds, rounded up and at least 1 ms ahead, so every key
 -- we write has a TTL and none outlives the state it describes by more than a millisecond.
 local nowms = floor(now / 1000) + 1
 
-local n = #KEYS
-local reply = { now, 1 }
--- With several policies, what charging would write is kept until all have allowed:
--- pend[3*i-2..3*i] hold policy i's reset after the charge, value and expiry (µs).
-local pend
-local all = true
-
+local algos, tags, limits, windows, bursts = {}, {}, {}, {}, {}
 for i = 1, n do
   local o = 4 * i - 1
-  local algo = ARGV[o]
-  local limit, window, burst = tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3])
-  local v = redis.call('GET', KEYS[i])
-  -- A state is used only if it has this algorithm's letter and length; otherwise (a
-  -- missing key, another algorithm's or an older format's state) the policy is fresh.
-  local tag = byte(algo)
-  if v and byte(v) ~= tag then
-    v = nil
-  end
-  local ok, avail, reset, retry = false, 0, 0, 0
-  -- When ok: creset, the reset after the charge; val, the state to store; exp, when it
-  -- is no longer needed (µs).
-  local creset, val, exp
-
-  if tag == 71 then -- 'G'
-    -- GCRA: the state is the theoretical arrival time (TAT); one unit per interval,
-    -- burst deep.
-    local interval = window / limit
-    local tat = now
-    if v and #v == 9 then
-      local x = unpack('<d', v, 2)
-      if x > now then
-        tat = x
-      end
-    end
-    -- The small epsilon absorbs float error in interval; units are whole.
-    avail = floor((now - tat) / interval + burst + 1e-9)
-    reset = tat - now
-    local newtat = tat + cost * interval
-    if now >= newtat - burst * interval then
-      ok, creset, val, exp = true, newtat - now, pack('<c1d', algo, newtat), newtat
-    else
-      retry = newtat - burst * interval - now
-    end
-
-  elseif tag == 70 then -- 'F'
-    -- Fixed window: the state is the window start and its count.
-    local start = now - now % window
-    local used = 0
-    if v and #v == 17 then
-      local x, y = unpack('<dd', v, 2)
-      if x == start then
-        used = y
-      end
-    end
-    avail, reset = limit - used, start + window - now
-    if used + cost <= limit then
-      ok, creset, val, exp = true, reset, pack('<c1dd', algo, start, used + cost), start + window
-    else
-      retry = reset
-    end
-
-  elseif tag == 83 then -- 'S'
-    -- Sliding window: the state is the current window start, its count and the previous
-    -- window's count. The quota is whole again once both counted windows slid past.
-    local start = now - now % window
-    local cur, prev = 0, 0
-    if v and #v == 25 then
-      local x, y, z = unpack('<ddd', v, 2)
-      if x == start then
-        cur, prev = y, z
-      elseif x == start - window then
-        prev = y
-      end
-    end
-    local used = floor(prev * (window - (now - start)) / window) + cur
-    avail = limit - used
-    if cur > 0 then
-      reset = start + 2 * window - now
-    elseif prev > 0 then
-      reset = start + window - now
-    end
-    if used + cost <= limit then
-      exp = start + 2 * window
-      ok, creset, val = true, exp - now, pack('<c1ddd', algo, start, cur + cost, prev)
-    else
-      -- Earliest e (elapsed part of a window) with floor(p * (window - e) / window) +
-      -- c + cost <= limit: in this window if its count leaves room, otherwise in the
-      -- next one, where this window's count becomes the previous one.
-      local base, p, room = start, prev, limit - cur - cost
-      if room < 0 then
-        base, p, room = start + window, cur, limit - cost
-      end
-      local e = 0
-      if p > room then
-        e = max(floor(window - (room + 1) * window / p) + 1, 0)
-      end
-      retry = max(base + e - now, 1)
-    end
-
-  else
-    -- Token bucket: the state is the tokens and when they were last refilled; limit
-    -- tokens are added at each whole window since then, up to burst.
-    local tokens, at = burst, now
-    if v and #v == 17 then
-      tokens, at = unpack('<dd', v, 2)
-    end
-    if now >= at + window then
-      local k = floor((now - at) / window)
-      tokens = min(burst, tokens + k * limit)
-      at = at + k * window
-    end
-    avail = tokens
-    if tokens < burst then
-      reset = at + ceil((burst - tokens) / limit) * window - now
-    end
-    if tokens >= cost then
-      exp = at + ceil((burst - tokens + cost) / limit) * window
-      ok, creset, val = true, exp - now, pack('<c1dd', algo, tokens - cost, at)
-    else
-      retry = at + ceil((cost - tokens) / limit) * window - now
-    end
-  end
-
-  local r = 4 * i - 2
-  if not ok then
-    all = false
-    reply[r + 1], reply[r + 2], reply[r + 3], reply[r + 4] = 0, max(avail, 0), ceil(max(reset, 0)), ceil(retry)
-  elseif peek then
-    reply[r + 1], reply[r + 2], reply[r + 3], reply[r + 4] = 1, max(avail, 0), ceil(max(reset, 0)), 0
-  elseif n == 1 then
-    redis.call('SET', KEYS[1], val, 'PXAT', max(ceil(exp / 1000), nowms))
-    reply[3], reply[4], reply[5], reply[6] = 1, max(avail - cost, 0), ceil(max(creset, 0)), 0
-  else
-    if not pend then
-      pend = {}
-    end
-    local p = 3 * i - 3
-    pend[p + 1], pend[p + 2], pend[p + 3] = creset, val, exp
-    reply[r + 1], reply[r + 2], reply[r + 3], reply[r + 4] = 1, max(avail, 0), ceil(max(reset, 0)), 0
-  end
+  algos[i] = ARGV[o]
+  tags[i] = byte(ARGV[o])
+  limits[i], windows[i], bursts[i] = tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3])
 end
 
-if not all then
-  reply[2] = 0
-elseif pend then
+local checks = #KEYS / n
+local reply = { now }
+-- With several policies, what charging a check would write is kept until all have
+-- allowed: pend[3*i-2..3*i] hold policy i's reset after the charge, value and expiry (µs).
+local pend = {}
+
+for j = 1, checks do
+  local cost = tonumber(ARGV[2 + 4 * n + j])
+  local kb = (j - 1) * n        -- KEYS[kb + i] is policy i's key
+  local rb = #reply + 1         -- reply[rb] is the check's allowed, then 4 per policy
+  reply[rb] = 1
+  local all = true
+
   for i = 1, n do
-    local r, p = 4 * i - 2, 3 * i - 3
-    redis.call('SET', KEYS[i], pend[p + 2], 'PXAT', max(ceil(pend[p + 3] / 1000), nowms))
-    reply[r + 2], reply[r + 3] = max(reply[r + 2] - cost, 0), ceil(max(pend[p + 1], 0))
+    local algo, tag = algos[i], tags[i]
+    local limit, window, burst = limits[i], windows[i], bursts[i]
+    local key = KEYS[kb + i]
+    local v = call('GET', key)
+    -- A state is used only if it has this algorithm's letter and length; otherwise (a
+    -- missing key, another algorithm's or an older format's state) the policy is fresh.
+    if v and byte(v) ~= tag then
+      v = nil
+    end
+    local ok, avail, reset, retry = false, 0, 0, 0
+    -- When ok: creset, the reset after the charge; val, the state to store; exp, when it
+    -- is no longer needed (µs).
+    local creset, val, exp
+
+    if tag == 71 then -- 'G'
+      -- GCRA: the state is the theoretical arrival time (TAT); one unit per interval,
+      -- burst deep.
+      local interval = window / limit
+      local tat = now
+      if v and #v == 9 then
+        local x = unpack('<d', v, 2)
+        if x > now then
+          tat = x
+        end
+      end
+      -- The small epsilon absorbs float error in interval; units are whole.
+      avail = floor((now - tat) / interval + burst + 1e-9)
+      reset = tat - now
+      local newtat = tat + cost * interval
+      if now >= newtat - burst * interval then
+        ok, creset, val, exp = true, newtat - now, pack('<c1d', algo, newtat), newtat
+      else
+        retry = newtat - burst * interval - now
+      end
+
+    elseif tag == 70 then -- 'F'
+      -- Fixed window: the state is the window start and its count.
+      local start = now - now % window
+      local used = 0
+      if v and #v == 17 then
+        local x, y = unpack('<dd', v, 2)
+        if x == start then
+          used = y
+        end
+      end
+      avail, reset = limit - used, start + window - now
+      if used + cost <= limit then
+        ok, creset, val, exp = true, reset, pack('<c1dd', algo, start, used + cost), start + window
+      else
+        retry = reset
+      end
+
+    elseif tag == 83 then -- 'S'
+      -- Sliding window: the state is the current window start, its count and the previous
+      -- window's count. The quota is whole again once both counted windows slid past.
+      local start = now - now % window
+      local cur, prev = 0, 0
+      if v and #v == 25 then
+        local x, y, z = unpack('<ddd', v, 2)
+        if x == start then
+          cur, prev = y, z
+        elseif x == start - window then
+          prev = y
+        end
+      end
+      local used = floor(prev * (window - (now - start)) / window) + cur
+      avail = limit - used
+      if cur > 0 then
+        reset = start + 2 * window - now
+      elseif prev > 0 then
+        reset = start + window - now
+      end
+      if used + cost <= limit then
+        exp = start + 2 * window
+        ok, creset, val = true, exp - now, pack('<c1ddd', algo, start, cur + cost, prev)
+      else
+        -- Earliest e (elapsed part of a window) with floor(p * (window - e) / window) +
+        -- c + cost <= limit: in this window if its count leaves room, otherwise in the
+        -- next one, where this window's count becomes the previous one.
+        local base, p, room = start, prev, limit - cur - cost
+        if room < 0 then
+          base, p, room = start + window, cur, limit - cost
+        end
+        local e = 0
+        if p > room then
+          e = max(floor(window - (room + 1) * window / p) + 1, 0)
+        end
+        retry = max(base + e - now, 1)
+      end
+
+    else
+      -- Token bucket: the state is the tokens and when they were last refilled; limit
+      -- tokens are added at each whole window since then, up to burst.
+      local tokens, at = burst, now
+      if v and #v == 17 then
+        tokens, at = unpack('<dd', v, 2)
+      end
+      if now >= at + window then
+        local k = floor((now - at) / window)
+        tokens = min(burst, tokens + k * limit)
+        at = at + k * window
+      end
+      avail = tokens
+      if tokens < burst then
+        reset = at + ceil((burst - tokens) / limit) * window - now
+      end
+      if tokens >= cost then
+        exp = at + ceil((burst - tokens + cost) / limit) * window
+        ok, creset, val = true, exp - now, pack('<c1dd', algo, tokens - cost, at)
+      else
+        retry = at + ceil((cost - tokens) / limit) * window - now
+      end
+    end
+
+    local r = rb + 4 * i - 4
+    if not ok then
+      all = false
+      reply[r + 1], reply[r + 2], reply[r + 3], reply[r + 4] = 0, max(avail, 0), ceil(max(reset, 0)), ceil(retry)
+    elseif peek then
+      reply[r + 1], reply[r + 2], reply[r + 3], reply[r + 4] = 1, max(avail, 0), ceil(max(reset, 0)), 0
+    elseif n == 1 then
+      call('SET', key, val, 'PXAT', max(ceil(exp / 1000), nowms))
+      reply[r + 1], reply[r + 2], reply[r + 3], reply[r + 4] = 1, max(avail - cost, 0), ceil(max(creset, 0)), 0
+    else
+      local p = 3 * i - 3
+      pend[p + 1], pend[p + 2], pend[p + 3] = creset, val, exp
+      reply[r + 1], reply[r + 2], reply[r + 3], reply[r + 4] = 1, max(avail, 0), ceil(max(reset, 0)), 0
+    end
+  end
+
+  if not all then
+    reply[rb] = 0
+  elseif n > 1 and not peek then
+    for i = 1, n do
+      local r, p = rb + 4 * i - 4, 3 * i - 3
+      call('SET', KEYS[kb + i], pend[p + 2], 'PXAT', max(ceil(pend[p + 3] / 1000), nowms))
+      reply[r + 2], reply[r + 3] = max(reply[r + 2] - cost, 0), ceil(max(pend[p + 1], 0))
+    end
   end
 end
 return reply

@@ -1,9 +1,11 @@
 package ratelimit
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,6 +55,15 @@ type Config struct {
 	// for a blocked identifier until its retry time without calling Redis. The zero
 	// value means 65536 entries; a negative value disables the cache.
 	LocalCacheSize int
+	// MaxBatch bounds how many concurrent checks (AllowN calls) share one script call.
+	// While a call is at Redis, the checks that arrive meanwhile queue up and go
+	// together in the next one, whose script reads the clock once and decides them in
+	// arrival order, each as if alone: one round trip and one script run for many
+	// checks. An idle limiter sends a check at once, so batching adds no waiting. On
+	// Redis Cluster a batch is split by hash slot into calls pipelined together. Peek
+	// and Reset are never batched. The zero value means 64; 1 disables batching, so
+	// every check is its own call.
+	MaxBatch int
 	// Now is the clock of the local cache's expiry; Redis-side decisions always use the
 	// Redis server's clock. The zero value means time.Now.
 	Now func() time.Time
@@ -65,7 +76,8 @@ type Limiter struct {
 	rdb      rediser
 	prefix   string
 	policies []Policy
-	argv     []any // policy part of ARGV, built once; ARGV[1] and [2] are filled per call
+	argv     []any    // ARGV of check.lua up to the costs: peek flag "0", policy count, policies
+	batch    *batcher // nil when Config.MaxBatch is 1
 	timeout  time.Duration
 	failOpen bool
 	cache    *blockCache
@@ -86,6 +98,7 @@ func NewLimiter(rdb rediser, cfg Config, reg prometheus.Registerer) (*Limiter, e
 	}
 	seen := make(map[string]bool, len(cfg.Policies))
 	argv := make([]any, 2, 2+4*len(cfg.Policies))
+	argv[0], argv[1] = "0", len(cfg.Policies)
 	for _, p := range cfg.Policies {
 		if err := p.validate(); err != nil {
 			return nil, err
@@ -104,6 +117,9 @@ func NewLimiter(rdb rediser, cfg Config, reg prometheus.Registerer) (*Limiter, e
 		if r == '{' || r == '}' {
 			return nil, fmt.Errorf("ratelimit: prefix %q: must not contain braces", prefix)
 		}
+	}
+	if cfg.MaxBatch < 0 {
+		return nil, fmt.Errorf("ratelimit: max batch %d: must not be negative", cfg.MaxBatch)
 	}
 	name := cfg.Name
 	if name == "" {
@@ -126,6 +142,10 @@ func NewLimiter(rdb rediser, cfg Config, reg prometheus.Registerer) (*Limiter, e
 		failOpen: cfg.FailOpen,
 		now:      now,
 		metrics:  newMetrics(reg, name, cfg.Policies),
+	}
+	if cfg.MaxBatch != 1 {
+		_, cluster := rdb.(*redis.ClusterClient)
+		l.batch = newBatcher(l, cmp.Or(cfg.MaxBatch, 64), cluster)
 	}
 	switch {
 	case cfg.LocalCacheSize == 0:
@@ -304,28 +324,32 @@ func (l *Limiter) withTimeout(ctx context.Context) (context.Context, context.Can
 	return context.WithTimeout(ctx, l.timeout)
 }
 
-// run calls check.lua once and turns its reply into a Result.
+// run decides one check, in a batch unless peeking or batching is off, and turns the
+// script's reply into a Result.
 func (l *Limiter) run(ctx context.Context, identifier string, cost int64, peek bool) (Result, error) {
 	tag := identifierTag(l.prefix, identifier)
 	keys := make([]string, len(l.policies))
 	for i, p := range l.policies {
 		keys[i] = tag + p.Name
 	}
-	argv := make([]any, len(l.argv))
-	copy(argv, l.argv)
-	argv[0] = cost
-	argv[1] = "0"
-	if peek {
-		argv[1] = "1"
-	}
-
-	sctx, cancel := l.withTimeout(ctx)
-	start := time.Now()
-	reply, err := checkScript.Run(sctx, l.rdb, keys, argv...).Int64Slice()
-	l.metrics.duration.Observe(time.Since(start).Seconds())
-	cancel()
-	if err == nil && len(reply) != 2+4*len(l.policies) {
-		err = fmt.Errorf("reply of %d values, want %d", len(reply), 2+4*len(l.policies))
+	var (
+		now   int64
+		reply []int64
+		err   error
+	)
+	if l.batch != nil && !peek {
+		now, reply, err = l.batch.check(ctx, keys, cost)
+	} else {
+		argv := append(slices.Clone(l.argv), cost)
+		if peek {
+			argv[0] = "1"
+		}
+		sctx, cancel := l.withTimeout(ctx)
+		reply, err = l.eval(sctx, keys, argv, 1)
+		cancel()
+		if err == nil {
+			now, reply = reply[0], reply[1:]
+		}
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -334,11 +358,11 @@ func (l *Limiter) run(ctx context.Context, identifier string, cost int64, peek b
 		return l.failed(err)
 	}
 
-	now := time.UnixMicro(reply[0])
-	res := Result{Allowed: reply[1] == 1, Policies: make([]PolicyResult, len(l.policies))}
+	at := time.UnixMicro(now)
+	res := Result{Allowed: reply[0] == 1, Policies: make([]PolicyResult, len(l.policies))}
 	pick := -1
 	for i, p := range l.policies {
-		v := reply[2+4*i : 6+4*i]
+		v := reply[1+4*i : 5+4*i]
 		pr := PolicyResult{
 			Policy:     p.Name,
 			Allowed:    v[0] == 1,
@@ -347,7 +371,7 @@ func (l *Limiter) run(ctx context.Context, identifier string, cost int64, peek b
 			ResetAfter: time.Duration(v[2]) * time.Microsecond,
 			RetryAfter: time.Duration(v[3]) * time.Microsecond,
 		}
-		pr.ResetAt = now.Add(pr.ResetAfter)
+		pr.ResetAt = at.Add(pr.ResetAfter)
 		res.Policies[i] = pr
 		if !peek {
 			if pr.Allowed {
@@ -364,6 +388,25 @@ func (l *Limiter) run(ctx context.Context, identifier string, cost int64, peek b
 	res.Policy, res.Limit, res.Remaining = m.Policy, m.Limit, m.Remaining
 	res.ResetAfter, res.ResetAt, res.RetryAfter = m.ResetAfter, m.ResetAt, m.RetryAfter
 	return res, nil
+}
+
+// eval runs check.lua once for checks checks and returns its reply, checked for length.
+func (l *Limiter) eval(ctx context.Context, keys []string, argv []any, checks int) ([]int64, error) {
+	start := time.Now()
+	reply, err := checkScript.Run(ctx, l.rdb, keys, argv...).Int64Slice()
+	l.metrics.duration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, err
+	}
+	return reply, l.checkReply(reply, checks)
+}
+
+// checkReply reports a reply of check.lua whose length does not fit checks checks.
+func (l *Limiter) checkReply(reply []int64, checks int) error {
+	if want := 1 + checks*(1+4*len(l.policies)); len(reply) != want {
+		return fmt.Errorf("reply of %d values, want %d", len(reply), want)
+	}
+	return nil
 }
 
 // moreRestrictive orders policy decisions: a denial beats an allowance, a longer retry

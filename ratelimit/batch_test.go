@@ -1,0 +1,227 @@
+package ratelimit_test
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/ratelimit"
+)
+
+// scriptCalls counts the EVALSHA and EVAL commands sent to Redis.
+type scriptCalls struct{ n atomic.Int64 }
+
+func (h *scriptCalls) count(cmd redis.Cmder) {
+	if name := cmd.Name(); name == "evalsha" || name == "eval" {
+		h.n.Add(1)
+	}
+}
+
+func (h *scriptCalls) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *scriptCalls) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.count(cmd)
+		return next(ctx, cmd)
+	}
+}
+func (h *scriptCalls) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			h.count(cmd)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestBatching checks that concurrent checks of one identifier share script calls and
+// are still exact: the limit is reached and not passed, in every batch size, and
+// denials charge nothing. MaxBatch 1 sends one call per check.
+func TestBatching(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Client(t)
+	hook := &scriptCalls{}
+	rdb.AddHook(hook)
+	for _, tc := range []struct {
+		name     string
+		maxBatch int
+	}{{"default", 0}, {"max 7", 7}, {"off", 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			const limit, callers = 50, 400
+			cfg := policies(
+				ratelimit.Policy{Name: "p", Algorithm: ratelimit.SlidingWindow, Limit: limit, Window: 24 * time.Hour},
+				ratelimit.Policy{Name: "q", Algorithm: ratelimit.GCRA, Limit: 1000, Window: time.Hour},
+			)
+			cfg.MaxBatch = tc.maxBatch
+			cfg.LocalCacheSize = -1 // every check goes to Redis
+			lim, _ := newLimiter(t, rdb, cfg)
+			before := hook.n.Load()
+			var allowed atomic.Int64
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for range callers {
+				wg.Go(func() {
+					<-start
+					res, err := lim.Allow(context.Background(), "shared")
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if res.Allowed {
+						allowed.Add(1)
+					}
+					if res.Allowed != (res.Policies[0].Allowed && res.Policies[1].Allowed) {
+						t.Errorf("result %+v: Allowed disagrees with its policies", res)
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			calls := hook.n.Load() - before
+			if got := allowed.Load(); got != limit {
+				t.Fatalf("%d of %d concurrent requests allowed, want exactly %d", got, callers, limit)
+			}
+			if q := peek(t, lim, "shared").Policies[1].Remaining; q != 1000-limit {
+				t.Fatalf("q has %d left, want %d: denials were charged", q, 1000-limit)
+			}
+			switch tc.maxBatch {
+			case 1:
+				if calls != callers {
+					t.Fatalf("%d script calls for %d checks with batching off, want one each", calls, callers)
+				}
+			default:
+				most := int64(cmp.Or(tc.maxBatch, 64))
+				if least := (callers + most - 1) / most; calls >= callers || calls < least {
+					t.Fatalf("%d script calls for %d concurrent checks, want fewer (batched) and at least %d", calls, callers, least)
+				}
+			}
+			t.Logf("%d script calls for %d checks", calls, callers)
+		})
+	}
+}
+
+// TestBatchSequential checks that checks of one identifier in one batch see each
+// other's charges in arrival order: remaining counts down without gaps or repeats.
+func TestBatchSequential(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Client(t)
+	cfg := policies(ratelimit.Policy{Name: "fw", Algorithm: ratelimit.FixedWindow, Limit: 1000, Window: 24 * time.Hour})
+	lim, _ := newLimiter(t, rdb, cfg)
+	const callers = 200
+	var mu sync.Mutex
+	seen := make(map[int64]bool)
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			res, err := lim.AllowN(context.Background(), "u", 2)
+			if err != nil || !res.Allowed {
+				t.Errorf("%+v, %v: want allowed", res, err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if seen[res.Remaining] {
+				t.Errorf("remaining %d reported twice", res.Remaining)
+			}
+			seen[res.Remaining] = true
+		})
+	}
+	wg.Wait()
+	for r := int64(1000 - 2); r >= 1000-2*callers; r -= 2 {
+		if !seen[r] {
+			t.Fatalf("no check left %d remaining: charges overlapped", r)
+		}
+	}
+}
+
+// stuckRedis holds each script call until a value on release lets it through, or
+// answers it with its context's error.
+type stuckRedis struct {
+	redis.UniversalClient
+	release chan struct{}
+	calls   atomic.Int64
+}
+
+func (s *stuckRedis) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+	s.calls.Add(1)
+	select {
+	case s.release <- struct{}{}:
+		return s.UniversalClient.EvalSha(ctx, sha, keys, args...)
+	case <-ctx.Done():
+		cmd := redis.NewCmd(ctx)
+		cmd.SetErr(ctx.Err())
+		return cmd
+	}
+}
+
+func (s *stuckRedis) Eval(ctx context.Context, src string, keys []string, args ...any) *redis.Cmd {
+	return s.UniversalClient.Eval(ctx, src, keys, args...)
+}
+
+// TestBatchCallerLeaves checks that a caller whose context ends gets its context's
+// error without cutting short the call its batch-mates still wait for.
+func TestBatchCallerLeaves(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Client(t)
+	stuck := &stuckRedis{UniversalClient: rdb, release: make(chan struct{})}
+	cfg := policies(ratelimit.Policy{Name: "fw", Algorithm: ratelimit.FixedWindow, Limit: 10, Window: time.Hour})
+	cfg.Prefix = redistest.Prefix(t, rdb)
+	cfg.Timeout = -1
+	lim, err := ratelimit.NewLimiter(stuck, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first check holds the only call in flight; the next two queue behind it and
+	// go together in the second call.
+	first := make(chan error, 1)
+	go func() {
+		_, err := lim.Allow(context.Background(), "a")
+		first <- err
+	}()
+	for stuck.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	short, cancel := context.WithCancel(context.Background())
+	leaver := make(chan error, 1)
+	go func() {
+		_, err := lim.Allow(short, "b")
+		leaver <- err
+	}()
+	stayer := make(chan ratelimit.Result, 1)
+	go func() {
+		res, err := lim.Allow(context.Background(), "c")
+		if err != nil {
+			t.Error(err)
+		}
+		stayer <- res
+	}()
+	time.Sleep(20 * time.Millisecond) // both queued
+	<-stuck.release
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for stuck.calls.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-leaver; !errors.Is(err, context.Canceled) {
+		t.Fatalf("leaving caller: %v, want context.Canceled", err)
+	}
+	select {
+	case <-stuck.release: // the call was not cancelled: it still waits to go through
+	case <-time.After(5 * time.Second):
+		t.Fatal("the batch's call ended with the caller that left")
+	}
+	if res := <-stayer; !res.Allowed || res.Remaining != 9 {
+		t.Fatalf("staying caller: %+v, want allowed with 9 left", res)
+	}
+	if n := stuck.calls.Load(); n != 2 {
+		t.Fatalf("%d script calls, want 2 (b and c in one)", n)
+	}
+}
