@@ -321,7 +321,6 @@ func child(prefix, subject string) int {
 	return 0
 }
 
-
 type countingHook struct{ n atomic.Int64 }
 
 func (h *countingHook) DialHook(next redis.DialHook) redis.DialHook { return next }
