@@ -10,6 +10,11 @@
 // kept beside the sorted set in a hash, and reads give it back digit for digit.
 //
 // Every write goes, in one script, to the current period of each of the board's windows.
+// An increment is one script too: it adds the delta to each window's value in Lua, digit
+// by digit on the encodings (decimal.lua), so it stays exact without a read round trip or
+// a compare-and-set, and concurrent increments never conflict. Scores are computed there
+// as well, so one function (the server's correctly rounded strtod) makes every score.
+// IncrementAndRank also returns the member's rank in one window, in the same script.
 // Week and month are written directly rather than summed from day buckets with
 // ZUNIONSTORE, which adds float64 scores and would lose the exactness. Period keys expire
 // at period end plus a retention; all-time keys carry a TTL refreshed by writes; every
@@ -21,6 +26,7 @@
 //	_, err = lb.Increment(ctx, leaderboard.BoardTraderPnL, "user-42", decimal.RequireFromString("12.5"))
 //	top, err := lb.Top(ctx, leaderboard.BoardTraderPnL, leaderboard.Day, 10)
 //	me, err := lb.Rank(ctx, leaderboard.BoardTraderPnL, leaderboard.Week, "user-42")
+//	me, err = lb.IncrementAndRank(ctx, leaderboard.BoardTraderPnL, leaderboard.Day, "user-42", delta)
 //
 // The pipeline feeds the built-in boards through NewMoversFeeder (an ingest.CandleSink)
 // and NewStrategyTracker (RecordSignal per trading signal).

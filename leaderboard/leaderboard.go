@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"math/rand/v2"
-	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,7 +29,8 @@ var (
 	ErrNoWindow = errors.New("leaderboard: board does not keep this window")
 	// ErrNotRanked: the member has no value in the window.
 	ErrNotRanked = errors.New("leaderboard: member not on the board")
-	// ErrContended: Increment lost its compare-and-set too many times in a row.
+	// ErrContended: a StrategyTracker update lost its optimistic transaction too many
+	// times in a row. (Increment is atomic and never returns it.)
 	ErrContended = errors.New("leaderboard: too much contention on the member")
 )
 
@@ -72,13 +71,33 @@ type Store struct {
 	keys keyspace
 	cfg  Config
 
-	mu      sync.RWMutex
-	boards  map[string]Board
-	stripes [64]sync.Mutex
+	mu     sync.RWMutex
+	boards map[string]*boardState
 
 	ops       *prometheus.CounterVec
 	conflicts prometheus.Counter
 	seconds   *prometheus.HistogramVec
+}
+
+// boardState is a defined board with the keys of its current periods, built once a day
+// rather than on every call.
+type boardState struct {
+	Board
+	order, ranking string // as the scripts take them
+	periods        atomic.Pointer[periodKeys]
+}
+
+// periodKeys are the keys of a board's windows for the periods that contain one UTC day.
+type periodKeys struct {
+	day  time.Time  // 00:00 UTC of the day
+	keys []string   // arrival counter twice (write.lua's dedup slot), then z, h, d, c per window
+	wins []windowAt // the board's windows, all-time first
+}
+
+type windowAt struct {
+	w    Window
+	keys windowKeys
+	end  time.Time // end of the current period; zero for AllTime
 }
 
 // NewStore returns a store over rdb with the built-in boards and cfg.Boards defined.
@@ -105,14 +124,16 @@ func NewStore(rdb redis.UniversalClient, cfg Config, reg prometheus.Registerer) 
 	}
 	f := promauto.With(reg)
 	s := &Store{
-		rdb: rdb, keys: keyspace{prefix: cfg.Prefix}, cfg: cfg, boards: map[string]Board{},
+		rdb: rdb, keys: keyspace{prefix: cfg.Prefix}, cfg: cfg, boards: map[string]*boardState{},
 		ops: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "tickstash_leaderboard_operations_total",
 			Help: "Leaderboard operations by kind (set, set_if_better, increment, remove, read) and outcome (ok, error, duplicate).",
 		}, []string{"op", "outcome"}),
+		// Increments add in one script since they stopped being a read and a
+		// compare-and-set, so this stays 0; dashboards still chart it.
 		conflicts: f.NewCounter(prometheus.CounterOpts{
 			Name: "tickstash_leaderboard_increment_conflicts_total",
-			Help: "Increments retried because another writer changed the member between read and write.",
+			Help: "Increments retried because another writer changed the member between read and write (0 since increments are atomic).",
 		}),
 		seconds: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "tickstash_leaderboard_operation_duration_seconds",
@@ -142,24 +163,44 @@ func (s *Store) Define(b Board) error {
 	if b.MaxMembers == 0 {
 		b.MaxMembers = s.cfg.MaxMembers
 	}
+	st := &boardState{Board: b, order: "d", ranking: "o"}
+	if b.Order == LowFirst {
+		st.order = "a"
+	}
+	switch b.Ranking {
+	case Competition:
+		st.ranking = "c"
+	case Dense:
+		st.ranking = "d"
+	}
 	s.mu.Lock()
-	s.boards[b.Name] = b
+	s.boards[b.Name] = st
 	s.mu.Unlock()
 	return nil
 }
 
 // Board returns the definition of a board, or an error wrapping ErrUnknownBoard.
 func (s *Store) Board(name string) (Board, error) {
+	st, err := s.board(name)
+	if err != nil {
+		return Board{}, err
+	}
+	b := st.Board
+	b.Windows = append([]Window(nil), b.Windows...)
+	return b, nil
+}
+
+func (s *Store) board(name string) (*boardState, error) {
 	s.mu.RLock()
-	b, ok := s.boards[name]
+	st, ok := s.boards[name]
 	s.mu.RUnlock()
 	if !ok {
 		if err := ValidateBoardName(name); err != nil {
-			return Board{}, err
+			return nil, err
 		}
-		return Board{}, fmt.Errorf("%w: %q", ErrUnknownBoard, name)
+		return nil, fmt.Errorf("%w: %q", ErrUnknownBoard, name)
 	}
-	return b, nil
+	return st, nil
 }
 
 // Boards returns the names of the defined boards.
@@ -173,6 +214,8 @@ func (s *Store) Boards() []string {
 	return out
 }
 
+// observe records one operation; call it deferred in a closure so that it sees the
+// error the operation returns.
 func (s *Store) observe(op string, start time.Time, err error) {
 	s.seconds.WithLabelValues(op).Observe(time.Since(start).Seconds())
 	outcome := "ok"
@@ -187,8 +230,8 @@ func (s *Store) observe(op string, start time.Time, err error) {
 // It returns an error wrapping ErrUnknownBoard, ErrInvalidMember or ErrInvalidValue
 // before anything is written.
 func (s *Store) Set(ctx context.Context, board, member string, v decimal.Decimal) (err error) {
-	defer s.observe("set", time.Now(), err)
-	_, err = s.write(ctx, 's', board, member, v, "")
+	defer func(start time.Time) { s.observe("set", start, err) }(time.Now())
+	_, err = s.write(ctx, writeReq{mode: "s", board: board, member: member, value: v})
 	return err
 }
 
@@ -196,30 +239,58 @@ func (s *Store) Set(ctx context.Context, board, member string, v decimal.Decimal
 // there is none): higher on HighFirst boards, lower on LowFirst boards. It reports
 // whether any window changed. Errors as Set.
 func (s *Store) SetIfBetter(ctx context.Context, board, member string, v decimal.Decimal) (changed bool, err error) {
-	defer s.observe("set_if_better", time.Now(), err)
-	n, err := s.write(ctx, 'b', board, member, v, "")
-	return n > 0, err
+	defer func(start time.Time) { s.observe("set_if_better", start, err) }(time.Now())
+	r, err := s.write(ctx, writeReq{mode: "b", board: board, member: member, value: v})
+	return r.changed > 0, err
 }
 
 // Increment adds delta to member's value on every window (a missing value counts as
 // zero) and returns the new all-time value (or, on a board without an all-time window,
-// that of its first window). It is exact: a read, then a compare-and-set script, retried
-// when another writer got in between; after 64 lost races it returns ErrContended.
-// Errors as Set.
-func (s *Store) Increment(ctx context.Context, board, member string, delta decimal.Decimal) (decimal.Decimal, error) {
-	return s.increment(ctx, board, member, delta, "")
+// that of its first window). It is exact and atomic: one script reads, adds the decimals
+// digit by digit and writes every window, so concurrent increments neither conflict nor
+// retry. It returns an error wrapping ErrInvalidValue, with nothing written, when a sum
+// would be outside MaxDigits / MaxExponent; other errors as Set.
+func (s *Store) Increment(ctx context.Context, board, member string, delta decimal.Decimal) (v decimal.Decimal, err error) {
+	defer func(start time.Time) { s.observe("increment", start, err) }(time.Now())
+	r, err := s.write(ctx, writeReq{mode: "i", board: board, member: member, value: delta})
+	if err != nil {
+		return decimal.Decimal{}, err
+	}
+	return parseValue(r.value)
+}
+
+// IncrementAndRank is Increment followed by Rank in window w, in one script: one round
+// trip, and the rank is the one the increment produced. It returns an error wrapping
+// ErrNoWindow, with nothing written, when the board does not keep w, and one wrapping
+// ErrNotRanked, with the increment done, when the member was dropped past the board's
+// MaxMembers. Other errors as Increment.
+func (s *Store) IncrementAndRank(ctx context.Context, board string, w Window, member string, delta decimal.Decimal) (e Entry, err error) {
+	defer func(start time.Time) { s.observe("increment", start, err) }(time.Now())
+	r, err := s.write(ctx, writeReq{mode: "i", board: board, member: member, value: delta, rank: w, ranked: true})
+	if err != nil {
+		return Entry{}, err
+	}
+	if r.rank == 0 {
+		return Entry{}, fmt.Errorf("%w: %s %s %s", ErrNotRanked, board, w, member)
+	}
+	v, err := parseValue(r.rankValue)
+	if err != nil {
+		return Entry{}, err
+	}
+	return Entry{Member: member, Value: v, Rank: r.rank}, nil
 }
 
 // ReportPnL adds a realized PnL to user's line on the traders.pnl board, at most once per
 // reportID (a retry of the same report is a no-op for Config.DedupTTL); reportID ""
 // disables the check. It reports whether the report was applied.
 func (s *Store) ReportPnL(ctx context.Context, user, reportID string, pnl decimal.Decimal) (applied bool, err error) {
+	defer func(start time.Time) { s.observe("increment", start, err) }(time.Now())
 	if reportID != "" {
 		if err := ValidateMember(reportID); err != nil {
 			return false, fmt.Errorf("leaderboard: report id: %w", err)
 		}
 	}
-	_, err = s.increment(ctx, BoardTraderPnL, user, pnl, reportID)
+	_, err = s.write(ctx, writeReq{mode: "i", board: BoardTraderPnL, member: user, value: pnl, dedup: reportID})
 	if errors.Is(err, errDuplicate) {
 		return false, nil
 	}
@@ -228,62 +299,12 @@ func (s *Store) ReportPnL(ctx context.Context, user, reportID string, pnl decima
 
 var errDuplicate = errors.New("leaderboard: duplicate report")
 
-func (s *Store) increment(ctx context.Context, board, member string, delta decimal.Decimal, dedup string) (_ decimal.Decimal, err error) {
-	defer s.observe("increment", time.Now(), err)
-	b, err := s.Board(board)
+func parseValue(s string) (decimal.Decimal, error) {
+	v, err := decimal.NewFromString(s)
 	if err != nil {
-		return decimal.Decimal{}, err
+		return decimal.Decimal{}, fmt.Errorf("leaderboard: corrupt value %q from the write script: %w", s, err)
 	}
-	if err := ValidateMember(member); err != nil {
-		return decimal.Decimal{}, err
-	}
-	if _, _, _, err := encodeValue(delta); err != nil {
-		return decimal.Decimal{}, err
-	}
-	// Writers in this process take turns per member; other processes lose a
-	// compare-and-set now and then and back off.
-	mu := &s.stripes[stripe(board, member)]
-	mu.Lock()
-	defer mu.Unlock()
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		if attempt > 0 {
-			if err := backoff(ctx, attempt); err != nil {
-				return decimal.Decimal{}, err
-			}
-		}
-		now := s.cfg.Now()
-		wins := s.windowKeys(&b, now)
-		cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, w := range wins {
-				p.HGet(ctx, w.keys.h, member)
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return decimal.Decimal{}, fmt.Errorf("leaderboard: %s: read %s: %w", board, member, err)
-		}
-		vals := make([]winValue, len(wins))
-		for i, c := range cmds {
-			cur := decimal.Zero
-			raw, err := c.(*redis.StringCmd).Result()
-			if err == nil {
-				if vals[i].expect, cur, err = parseHashValue(raw); err != nil {
-					return decimal.Decimal{}, err
-				}
-			}
-			vals[i].value = cur.Add(delta)
-		}
-		_, err = s.script(ctx, 'c', &b, member, wins, vals, dedup)
-		switch {
-		case errors.Is(err, errConflict):
-			s.conflicts.Inc()
-			continue
-		case err != nil:
-			return decimal.Decimal{}, err
-		}
-		return vals[0].value, nil
-	}
-	return decimal.Decimal{}, fmt.Errorf("%w: %s %s", ErrContended, board, member)
+	return v, nil
 }
 
 // parseHashValue splits "<enc><arrival> <decimal>" into the encoding and the value.
@@ -299,140 +320,141 @@ func parseHashValue(raw string) (enc string, v decimal.Decimal, err error) {
 	return prefix[:n], v, nil
 }
 
-type windowAt struct {
-	w    Window
-	keys windowKeys
-	ttl  time.Duration
-}
-
-// windowKeys lists the board's windows, all-time first, with the keys and TTLs of their
-// current periods.
-func (s *Store) windowKeys(b *Board, now time.Time) []windowAt {
-	out := make([]windowAt, 0, len(b.Windows))
+// periodsAt returns the keys of the board's periods that contain now, built at most
+// once per board and day.
+func (s *Store) periodsAt(st *boardState, now time.Time) *periodKeys {
+	u := now.UTC()
+	day := time.Date(u.Year(), u.Month(), u.Day(), 0, 0, 0, 0, time.UTC)
+	if p := st.periods.Load(); p != nil && p.day.Equal(day) {
+		return p
+	}
+	p := &periodKeys{day: day, wins: make([]windowAt, 0, len(st.Windows))}
+	seq := s.keys.seq(st.Name)
+	p.keys = append(make([]string, 0, 2+4*len(st.Windows)), seq, seq)
 	for _, w := range AllWindows {
-		if !b.has(w) {
+		if !st.has(w) {
 			continue
 		}
-		_, end, period := w.bounds(now)
-		ttl := s.cfg.AllTimeTTL
-		if w != AllTime {
-			ttl = end.Add(s.cfg.Retention).Sub(now)
-		}
-		out = append(out, windowAt{w: w, keys: s.keys.window(b.Name, w, period), ttl: ttl})
+		_, end, period := w.bounds(day)
+		wk := s.keys.window(st.Name, w, period)
+		p.wins = append(p.wins, windowAt{w: w, keys: wk, end: end})
+		p.keys = append(p.keys, wk.z, wk.h, wk.d, wk.c)
 	}
-	return out
+	st.periods.Store(p)
+	return p
 }
 
-type winValue struct {
-	value  decimal.Decimal
-	expect string
-}
-
-var errConflict = errors.New("leaderboard: compare-and-set conflict")
-
-const maxAttempts = 64
-
-func stripe(board, member string) int {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(board))
-	_, _ = h.Write([]byte{0})
-	_, _ = h.Write([]byte(member))
-	return int(h.Sum32() % 64)
-}
-
-// backoff sleeps a random time up to 100µs·2^attempt, at most 20ms.
-func backoff(ctx context.Context, attempt int) error {
-	limit := min(100*time.Microsecond<<min(attempt, 10), 20*time.Millisecond)
-	t := time.NewTimer(rand.N(limit) + 1)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
+// ttl returns the TTL of window i's keys written at now: period end + retention, or the
+// all-time TTL; at least 1ms.
+func (s *Store) ttl(w windowAt, now time.Time) int64 {
+	d := s.cfg.AllTimeTTL
+	if w.w != AllTime {
+		d = w.end.Add(s.cfg.Retention).Sub(now)
 	}
+	return max(d.Milliseconds(), 1)
 }
 
-func (s *Store) write(ctx context.Context, mode byte, board, member string, v decimal.Decimal, dedup string) (int, error) {
-	b, err := s.Board(board)
+// writeReq is one run of write.lua.
+type writeReq struct {
+	mode          string // "s" set, "b" set if better, "i" increment
+	board, member string
+	value         decimal.Decimal // the value, or the delta for "i"
+	dedup         string          // report id; "" for none
+	rank          Window          // the window to rank in when ranked
+	ranked        bool
+}
+
+type writeResult struct {
+	changed   int64
+	value     string // first window's value
+	rank      int64  // 0 when not asked for or not ranked
+	rankValue string
+}
+
+// write runs write.lua. It validates the board, member, value and window before anything
+// is sent.
+func (s *Store) write(ctx context.Context, r writeReq) (writeResult, error) {
+	st, err := s.board(r.board)
 	if err != nil {
-		return 0, err
+		return writeResult{}, err
 	}
-	if err := ValidateMember(member); err != nil {
-		return 0, err
+	if err := ValidateMember(r.member); err != nil {
+		return writeResult{}, err
 	}
-	wins := s.windowKeys(&b, s.cfg.Now())
-	vals := make([]winValue, len(wins))
-	for i := range vals {
-		vals[i].value = v
+	enc, _, _, err := encodeValue(r.value)
+	if err != nil {
+		return writeResult{}, fmt.Errorf("leaderboard: %s %s: %w", r.board, r.member, err)
 	}
-	return s.script(ctx, mode, &b, member, wins, vals, dedup)
-}
-
-// script runs write.lua. It validates every value before anything is sent.
-func (s *Store) script(ctx context.Context, mode byte, b *Board, member string, wins []windowAt, vals []winValue, dedup string) (int, error) {
-	keys := make([]string, 0, 2+4*len(wins))
-	seq := s.keys.seq(b.Name)
-	keys = append(keys, seq, seq)
+	now := s.cfg.Now()
+	p := s.periodsAt(st, now)
+	rankAt := 0
+	if r.ranked {
+		for i, w := range p.wins {
+			if w.w == r.rank {
+				rankAt = i + 1
+			}
+		}
+		if rankAt == 0 {
+			return writeResult{}, fmt.Errorf("%w: %s keeps no %s window", ErrNoWindow, r.board, r.rank)
+		}
+	}
+	keys := p.keys
 	dedupTTL := int64(0)
-	if dedup != "" {
-		keys[1] = s.keys.dedup(b.Name, dedup)
+	if r.dedup != "" {
+		keys = append([]string(nil), p.keys...)
+		keys[1] = s.keys.dedup(st.Name, r.dedup)
 		dedupTTL = s.cfg.DedupTTL.Milliseconds()
 	}
-	order, dense := "d", "0"
-	if b.Order == LowFirst {
-		order = "a"
+	args := make([]any, 8, 8+len(p.wins))
+	args[0], args[1], args[2], args[3] = r.mode, r.member, st.order, st.ranking
+	args[4], args[5], args[6], args[7] = st.MaxMembers, dedupTTL, enc, rankAt
+	for _, w := range p.wins {
+		args = append(args, s.ttl(w, now))
 	}
-	if b.Ranking == Dense {
-		dense = "1"
-	}
-	args := make([]any, 0, 6+5*len(wins))
-	args = append(args, string(mode), member, order, dense, b.MaxMembers, dedupTTL)
-	for i, w := range wins {
-		enc, score, canon, err := encodeValue(vals[i].value)
-		if err != nil {
-			return 0, fmt.Errorf("leaderboard: %s %s: %w", b.Name, member, err)
-		}
-		ttl := w.ttl.Milliseconds()
-		if ttl < 1 {
-			ttl = 1
-		}
-		keys = append(keys, w.keys.z, w.keys.h, w.keys.d, w.keys.c)
-		args = append(args, ttl, enc, strconv.FormatFloat(score, 'g', -1, 64), canon, vals[i].expect)
-	}
-	res, err := writeScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
+	res, err := writeScript.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
-		return 0, fmt.Errorf("leaderboard: %s: write %s: %w", b.Name, member, err)
+		return writeResult{}, fmt.Errorf("leaderboard: %s: write %s: %w", r.board, r.member, err)
 	}
-	switch res[0] {
-	case 0:
-		return 0, errConflict
-	case 2:
+	status, _ := res[0].(int64)
+	switch {
+	case status == 2:
 		s.ops.WithLabelValues("report", "duplicate").Inc()
-		return 0, errDuplicate
+		return writeResult{}, errDuplicate
+	case status == 3 && len(res) == 2:
+		i, _ := res[1].(int64)
+		w := "?"
+		if i >= 1 && int(i) <= len(p.wins) {
+			w = p.wins[i-1].w.String()
+		}
+		return writeResult{}, fmt.Errorf("%w: %s %s: the %s sum would pass %d significant digits or magnitude 10^±%d",
+			ErrInvalidValue, r.board, r.member, w, MaxDigits, MaxExponent)
+	case status != 1 || len(res) != 5:
+		return writeResult{}, fmt.Errorf("leaderboard: %s: write %s: unexpected reply %v", r.board, r.member, res)
 	}
-	return int(res[1]), nil
+	var out writeResult
+	out.changed, _ = res[1].(int64)
+	out.value, _ = res[2].(string)
+	out.rank, _ = res[3].(int64)
+	out.rankValue, _ = res[4].(string)
+	return out, nil
 }
 
 // Remove deletes member from every window of the board (the current period of each;
 // past periods expire on their own). Removing a member that is not there is not an error.
 func (s *Store) Remove(ctx context.Context, board, member string) (err error) {
-	defer s.observe("remove", time.Now(), err)
-	b, err := s.Board(board)
+	defer func(start time.Time) { s.observe("remove", start, err) }(time.Now())
+	st, err := s.board(board)
 	if err != nil {
 		return err
 	}
 	if err := ValidateMember(member); err != nil {
 		return err
 	}
-	keys := []string{}
-	for _, w := range s.windowKeys(&b, s.cfg.Now()) {
-		keys = append(keys, w.keys.z, w.keys.h, w.keys.d, w.keys.c)
-	}
 	dense := "0"
-	if b.Ranking == Dense {
+	if st.Ranking == Dense {
 		dense = "1"
 	}
+	keys := s.periodsAt(st, s.cfg.Now()).keys[2:]
 	if err := removeScript.Run(ctx, s.rdb, keys, member, dense).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("leaderboard: %s: remove %s: %w", board, member, err)
 	}
@@ -503,16 +525,17 @@ func (s *Store) Count(ctx context.Context, board string, w Window) (int64, error
 }
 
 // current returns the board and the keys of the current period of its window w.
-func (s *Store) current(board string, w Window) (Board, windowKeys, error) {
-	bd, err := s.Board(board)
+func (s *Store) current(board string, w Window) (*boardState, windowKeys, error) {
+	st, err := s.board(board)
 	if err != nil {
-		return Board{}, windowKeys{}, err
+		return nil, windowKeys{}, err
 	}
-	if !bd.has(w) {
-		return Board{}, windowKeys{}, fmt.Errorf("%w: %s keeps no %s window", ErrNoWindow, board, w)
+	for _, wa := range s.periodsAt(st, s.cfg.Now()).wins {
+		if wa.w == w {
+			return st, wa.keys, nil
+		}
 	}
-	_, _, period := w.bounds(s.cfg.Now())
-	return bd, s.keys.window(board, w, period), nil
+	return nil, windowKeys{}, fmt.Errorf("%w: %s keeps no %s window", ErrNoWindow, board, w)
 }
 
 // Percentile returns the share of the window's members that member ranks at or ahead
@@ -531,22 +554,12 @@ type readResult struct {
 }
 
 func (s *Store) read(ctx context.Context, board string, w Window, op string, a, b any) (_ readResult, err error) {
-	defer s.observe("read", time.Now(), err)
+	defer func(start time.Time) { s.observe("read", start, err) }(time.Now())
 	bd, wk, err := s.current(board, w)
 	if err != nil {
 		return readResult{}, err
 	}
-	order, ranking := "d", "o"
-	if bd.Order == LowFirst {
-		order = "a"
-	}
-	switch bd.Ranking {
-	case Competition:
-		ranking = "c"
-	case Dense:
-		ranking = "d"
-	}
-	raw, err := readScript.Run(ctx, s.rdb, []string{wk.z, wk.h, wk.d}, order, ranking, op, a, b).Slice()
+	raw, err := readScript.Run(ctx, s.rdb, []string{wk.z, wk.h, wk.d}, bd.order, bd.ranking, op, a, b).Slice()
 	if err != nil {
 		return readResult{}, fmt.Errorf("leaderboard: %s: read: %w", board, err)
 	}

@@ -26,13 +26,13 @@ type clock struct {
 func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
-func newStore(t *testing.T, cfg Config) (*Store, redis.UniversalClient, *clock) {
+func newStore(t testing.TB, cfg Config) (*Store, redis.UniversalClient, *clock) {
 	t.Helper()
 	rdb := redistest.Client(t)
 	return newStoreOn(t, rdb, cfg)
 }
 
-func newStoreOn(t *testing.T, rdb redis.UniversalClient, cfg Config) (*Store, redis.UniversalClient, *clock) {
+func newStoreOn(t testing.TB, rdb redis.UniversalClient, cfg Config) (*Store, redis.UniversalClient, *clock) {
 	t.Helper()
 	cfg.Prefix = redistest.Prefix(t, rdb)
 	clk := &clock{t: time.Date(2026, 1, 7, 12, 0, 0, 0, time.UTC)} // a Wednesday

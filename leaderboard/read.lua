@@ -1,4 +1,5 @@
 -- read.lua reads a slice of one window of a board with the rank of its first entry.
+-- lua.go puts rank.lua in front of it.
 --
 -- KEYS[1]  z (sorted set), KEYS[2] h (hash), KEYS[3] d (distinct values; Dense only)
 -- ARGV[1]  'd' when the highest value leads, 'a' when the lowest does
@@ -15,16 +16,6 @@ local desc = ARGV[1] == 'd'
 local ranking = ARGV[2]
 local count = redis.call('ZCARD', z)
 
-local function at(i, j)
-  if desc then return redis.call('ZREVRANGE', z, i, j) end
-  return redis.call('ZRANGE', z, i, j)
-end
-
-local function encOf(zm)
-  if string.sub(zm, 1, 1) == '1' then return '1' end
-  return string.sub(zm, 1, string.find(zm, '[!~]', 6))
-end
-
 local start, stop, pos
 if ARGV[3] == 'm' then
   local v = redis.call('HGET', h, ARGV[4])
@@ -38,25 +29,19 @@ else
   start, stop, pos = tonumber(ARGV[4]), tonumber(ARGV[5]), -1
 end
 
-local items = at(start, stop)
+local items
+if desc then
+  items = redis.call('ZREVRANGE', z, start, stop)
+else
+  items = redis.call('ZRANGE', z, start, stop)
+end
 if #items == 0 then return {count, 0, start, pos} end
 
 local first = start + 1
 if ranking ~= 'o' then
-  local e = encOf(items[1])
-  if ranking == 'c' then
-    -- Equal values are contiguous: find the first position holding this value.
-    local lo, hi = 0, start
-    while lo < hi do
-      local mid = math.floor((lo + hi) / 2)
-      if encOf(at(mid, mid)[1]) == e then hi = mid else lo = mid + 1 end
-    end
-    first = lo + 1
-  else
-    local r
-    if desc then r = redis.call('ZREVRANK', d, e) else r = redis.call('ZRANK', d, e) end
-    first = (r or 0) + 1
-  end
+  local score
+  if ranking == 'c' then score = redis.call('ZSCORE', z, items[1]) end
+  first = rankAt(z, d, desc, ranking, start, encOf(items[1]), score)
 end
 
 local reply = {count, first, start, pos}

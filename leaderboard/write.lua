@@ -1,22 +1,26 @@
--- write.lua sets one member's value in the current period of every window of a board,
--- atomically. All keys carry the board's hash tag.
+-- write.lua sets or adds to one member's value in the current period of every window of
+-- a board, atomically, and can rank the member in one of them afterwards. All keys carry
+-- the board's hash tag. lua.go puts decimal.lua and rank.lua in front of it.
 --
 -- KEYS[1]   the board's arrival counter
 -- KEYS[2]   the dedup key of this write (ignored unless ARGV[6] > 0)
 -- KEYS[4i-1], KEYS[4i], KEYS[4i+1], KEYS[4i+2]   window i: z (sorted set), h (hash),
 --           d (distinct values, Dense only), c (value counts, Dense only)
--- ARGV[1]   mode: 's' set, 'b' set if better, 'c' compare-and-set (every window's current
---           value encoding must equal its expected one, else nothing is written)
+-- ARGV[1]   mode: 's' set, 'b' set if better, 'i' increment (add ARGV[7] to each
+--           window's current value, a missing one counting as zero, exactly)
 -- ARGV[2]   member name
 -- ARGV[3]   'd' when the highest value leads, 'a' when the lowest does
--- ARGV[4]   '1' for a Dense board (keep d and c), else '0'
+-- ARGV[4]   ranking: 'o' ordinal, 'c' competition, 'd' dense (keep d and c)
 -- ARGV[5]   the most members a window keeps; the last-ranked are dropped past it
 -- ARGV[6]   dedup TTL in ms; > 0 makes the write happen at most once per dedup key
--- ARGV[7+5(i-1) .. 11+5(i-1)]  window i: TTL ms, value encoding, score, canonical decimal,
---           expected current encoding (mode 'c'; '' = absent)
+-- ARGV[7]   value encoding: the value ('s', 'b') or the delta ('i')
+-- ARGV[8]   the window to rank the member in afterwards (1-based); 0 for none
+-- ARGV[8+i] window i: TTL ms
 --
--- Reply: {status, windows changed}; status 1 written, 0 compare-and-set conflict,
--- 2 duplicate (dedup key present).
+-- Reply: {1, windows changed, first window's value, rank, ranked window's value} when
+-- written (rank 0 and value '' when not asked for, or when the member was dropped past
+-- the cap); {2} duplicate (dedup key present); {3, i} when the sum in window i is outside
+-- the value limits, and nothing was written. Values are canonical decimals.
 --
 -- A member's sorted-set entry is <encoding><15-digit arrival><name>: the score ranks, and
 -- equal scores (equal float64s) are ordered by the exact encoding, then by arrival. The
@@ -24,13 +28,15 @@
 -- A window whose value does not change keeps its arrival.
 
 local mode, member = ARGV[1], ARGV[2]
-local desc, dense = ARGV[3] == 'd', ARGV[4] == '1'
+local desc, ranking = ARGV[3] == 'd', ARGV[4]
+local dense = ranking == 'd'
 local maxn = tonumber(ARGV[5])
 local dedupttl = tonumber(ARGV[6])
+local rankwin = tonumber(ARGV[8])
 local nwin = (#KEYS - 2) / 4
 
 if dedupttl > 0 and redis.call('EXISTS', KEYS[2]) == 1 then
-  return {2, 0}
+  return {2}
 end
 
 -- Byte-wise: Lua's < on strings uses strcoll, which follows the server's locale.
@@ -48,7 +54,7 @@ local function prefixOf(v)
   return string.sub(v, 1, string.find(v, ' ', 1, true) - 1)
 end
 
-local function encOf(prefix)
+local function encOfPrefix(prefix)
   return string.sub(prefix, 1, #prefix - 15)
 end
 
@@ -59,31 +65,38 @@ local function uncount(d, c, enc)
   end
 end
 
-local olds = {}
+-- The new value of each window: {enc, sign, digits, e}. Every sum is computed, and
+-- checked against the limits, before anything is written.
+local olds, news = {}, {}
+local vs, vd, ve = decDecode(ARGV[7])
 for i = 1, nwin do
   local v = redis.call('HGET', KEYS[4 * i], member)
   olds[i] = v
-  if mode == 'c' then
-    local e = ''
-    if v then e = encOf(prefixOf(v)) end
-    if e ~= ARGV[11 + 5 * (i - 1)] then
-      return {0, 0}
-    end
+  if mode == 'i' then
+    local s, dg, e = 0, '', 0
+    if v then s, dg, e = decDecode(encOfPrefix(prefixOf(v))) end
+    s, dg, e = decAdd(s, dg, e, vs, vd, ve)
+    if not s then return {3, i} end
+    news[i] = {decEncode(s, dg, e), s, dg, e}
+  else
+    news[i] = {ARGV[7], vs, vd, ve}
   end
 end
 
 local seq
 local changed = 0
 local maxttl = 0
+local final = {}
 for i = 1, nwin do
   local z, h, d, c = KEYS[4 * i - 1], KEYS[4 * i], KEYS[4 * i + 1], KEYS[4 * i + 2]
-  local b = 6 + 5 * (i - 1)
-  local ttl, enc, score, dec = tonumber(ARGV[b + 1]), ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
+  local ttl = tonumber(ARGV[8 + i])
+  local nv = news[i]
+  local enc = nv[1]
   local old = olds[i]
   local oldPrefix, oldEnc
   if old then
     oldPrefix = prefixOf(old)
-    oldEnc = encOf(oldPrefix)
+    oldEnc = encOfPrefix(oldPrefix)
   end
   local write = true
   if old and oldEnc == enc then
@@ -100,12 +113,14 @@ for i = 1, nwin do
     local s = seq
     if desc then s = 999999999999999 - seq end
     local p = enc .. string.format('%015.0f', s)
+    local score = decScore(nv[2], nv[3], nv[4])
     redis.call('ZADD', z, score, p .. member)
-    redis.call('HSET', h, member, p .. ' ' .. dec)
+    redis.call('HSET', h, member, p .. ' ' .. decString(nv[2], nv[3], nv[4]))
     if dense then
       redis.call('HINCRBY', c, enc, 1)
       redis.call('ZADD', d, score, enc)
     end
+    final[i] = {p, enc, nv, score}
     changed = changed + 1
     local n = redis.call('ZCARD', z)
     if n > maxn then
@@ -124,6 +139,11 @@ for i = 1, nwin do
         if dense then uncount(d, c, string.sub(w, 1, at - 1)) end
       end
     end
+  elseif old and oldEnc ~= enc then
+    -- 'b' and not better: the window keeps its old value.
+    final[i] = {oldPrefix, oldEnc, nil, nil}
+  else
+    final[i] = {oldPrefix, enc, nv, nil}
   end
   redis.call('PEXPIRE', z, ttl)
   redis.call('PEXPIRE', h, ttl)
@@ -139,4 +159,26 @@ redis.call('PEXPIRE', KEYS[1], maxttl)
 if dedupttl > 0 then
   redis.call('SET', KEYS[2], '1', 'PX', dedupttl)
 end
-return {1, changed}
+
+-- valueOf returns the canonical decimal a window holds now.
+local function valueOf(f)
+  if f[3] then return decString(f[3][2], f[3][3], f[3][4]) end
+  local s, dg, e = decDecode(f[2])
+  return decString(s, dg, e)
+end
+
+local rank, rankValue = 0, ''
+if rankwin > 0 then
+  local f = final[rankwin]
+  local z, d = KEYS[4 * rankwin - 1], KEYS[4 * rankwin + 1]
+  local zm = f[1] .. member
+  local pos
+  if desc then pos = redis.call('ZREVRANK', z, zm) else pos = redis.call('ZRANK', z, zm) end
+  if pos then
+    local score = f[4]
+    if ranking == 'c' and not score then score = redis.call('ZSCORE', z, zm) end
+    rank = rankAt(z, d, desc, ranking, pos, f[2], score)
+    rankValue = valueOf(f)
+  end
+end
+return {1, changed, valueOf(final[1]), rank, rankValue}

@@ -14,7 +14,7 @@ func TestLeaderboardBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Increments == 0 || rep.RawZADDPerS == 0 {
+	if rep.Increments == 0 || rep.OneCallPerS == 0 || rep.RawZADDPerS == 0 {
 		t.Fatalf("empty report: %+v", rep)
 	}
 	t.Log("\n" + rep.Markdown())
