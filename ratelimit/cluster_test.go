@@ -98,4 +98,20 @@ func TestCluster(t *testing.T) {
 	if res := allow(t, lim, "user-0", 1); !res.Allowed || res.Remaining != 3 {
 		t.Fatalf("after SCRIPT FLUSH: %+v", res)
 	}
+	// Again, with concurrent checks in many slots: batches are pipelined per slot, and
+	// the slots whose node answers NOSCRIPT fall back to EVAL.
+	if err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		return c.ScriptFlush(ctx).Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range ids {
+		wg.Go(func() {
+			res, err := lim.AllowN(ctx, fmt.Sprintf("fresh-%d", i), 2)
+			if err != nil || !res.Allowed || res.Remaining != 3 {
+				t.Errorf("fresh-%d after SCRIPT FLUSH: %+v, %v", i, res, err)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -3,11 +3,11 @@
 //
 // A Limiter holds a fixed list of policies, each with its own algorithm — FixedWindow,
 // SlidingWindow, TokenBucket or GCRA — such as 10 requests per second in bursts plus
-// 1000 a day. Every check of an identifier runs one Lua script (EVALSHA, EVAL only after
-// NOSCRIPT) that decides all policies on the Redis server's clock and, only if all
-// allow, charges all of them: a denied request costs nothing. Checks are atomic across
-// instances, and the keys of one identifier share a hash tag so the script runs on
-// Redis Cluster too.
+// 1000 a day. Every check of an identifier is decided by one Lua script (EVALSHA, EVAL
+// only after NOSCRIPT) that decides all policies on the Redis server's clock and, only
+// if all allow, charges all of them: a denied request costs nothing. Checks are atomic
+// across instances, and the keys of one identifier share a hash tag so the script runs
+// on Redis Cluster too.
 //
 //	lim, err := ratelimit.NewLimiter(rdb, ratelimit.Config{
 //		Policies: []ratelimit.Policy{
@@ -34,6 +34,20 @@
 // keeps knocking costs no Redis round trip. When Redis fails or exceeds Config.Timeout
 // the limiter fails closed (ErrUnavailable) or, with Config.FailOpen, lets the request
 // through and counts it.
+//
+// # Batching
+//
+// Concurrent checks share script calls ("group commit"): while one call is at Redis,
+// the checks that arrive queue up, and the next call carries all of them (up to
+// Config.MaxBatch) as its KEYS and ARGV. The script reads TIME once and decides the
+// checks in arrival order, each exactly as if alone — all its policies or none
+// charged, a TTL on every key written — so checks of one identifier in one batch see
+// each other's charges. A lone check is sent at once; no timer waits for company. The
+// cost of a round trip and a script run, which dominates a check, is shared by the
+// batch. On Redis Cluster, where a script's keys must share a hash slot, a batch is
+// split by slot into calls sent in one pipeline. Each caller still gets its own
+// Result, fail-open or fail-closed decision and context error: a caller whose context
+// ends leaves its batch without cancelling the call for the others.
 //
 // # Keys
 //

@@ -44,8 +44,9 @@ type Config struct {
 	// Name is the value of the limiter const label on the metrics, keeping two limiters
 	// in one registry apart. The zero value means "default".
 	Name string
-	// Timeout bounds each Redis call. The zero value means 100ms; a negative value means
-	// no bound beyond the caller's context.
+	// Timeout bounds each Redis call, and how long a check waits for its batched call,
+	// queueing behind the call in flight included. The zero value means 100ms; a
+	// negative value means no bound beyond the caller's context.
 	Timeout time.Duration
 	// FailOpen, when Redis fails or times out, allows the request (counted in
 	// tickstash_ratelimit_fail_open_total) instead of denying it with ErrUnavailable.
@@ -216,6 +217,7 @@ func (l *Limiter) Allow(ctx context.Context, identifier string) (Result, error) 
 // if so, charges them all in one atomic Redis script call; if any policy denies,
 // nothing is charged. A denied identifier is remembered locally until its RetryAfter,
 // and answered from memory (Result.Cached) for requests of at least that cost.
+// Concurrent calls share script calls (see Config.MaxBatch) with the same results.
 //
 // It returns ErrEmptyIdentifier or ErrInvalidCost for bad arguments. When Redis fails
 // or exceeds Config.Timeout it returns an allowed Result with FailedOpen set and a nil
