@@ -467,7 +467,6 @@ func (q *Queue) claim(ctx context.Context, consumer string, msgs []redis.XMessag
 	keys := []string{q.keys.stream(), q.keys.dead(), q.keys.fence()}
 	args := []any{q.cfg.Group, q.nowMs(), consumer, q.cfg.MaxDeliveries, secs(q.cfg.JobTTL), secs(q.cfg.DeadTTL), q.cfg.DeadMaxLen}
 	var ids []string
-	var entries []string
 	for _, m := range msgs {
 		id, _ := m.Values["j"].(string)
 		if id == "" || len(m.Values) != 1 || strings.ContainsAny(id, "{}: ") {
@@ -479,7 +478,6 @@ func (q *Queue) claim(ctx context.Context, consumer string, msgs []redis.XMessag
 		keys = append(keys, q.keys.job(id))
 		args = append(args, m.ID, id)
 		ids = append(ids, id)
-		entries = append(entries, m.ID)
 	}
 	if len(ids) == 0 {
 		return nil, nil
@@ -488,21 +486,30 @@ func (q *Queue) claim(ctx context.Context, consumer string, msgs []redis.XMessag
 	if err != nil {
 		return nil, fmt.Errorf("analysis: claim jobs: %w", err)
 	}
+	return q.claimed(res, reclaimed)
+}
+
+// claimed turns the claim step's reply (see queue_claimlib.lua) into the deliveries to
+// run, counting the entries it dead-lettered.
+func (q *Queue) claimed(res []any, reclaimed bool) ([]delivery, error) {
 	out := make([]delivery, 0, len(res))
-	for i, r := range res {
+	for _, r := range res {
 		f, _ := r.([]any)
 		if len(f) == 0 {
 			continue
 		}
 		switch f[0] {
 		case "ok":
-			if len(f) != 8 {
-				return nil, fmt.Errorf("analysis: claim jobs: unexpected reply %v", f)
+			if len(f) != 10 {
+				return out, fmt.Errorf("analysis: claim jobs: unexpected reply %v", f)
 			}
-			d := delivery{id: ids[i], entry: entries[i], token: fmt.Sprint(f[1]), reclaimed: reclaimed}
-			h := map[string]string{"ex": str(f[2]), "sym": str(f[3]), "iv": str(f[4]), "an": str(f[5]), "wm": str(f[6])}
-			d.spec = specFromFields(h)
-			d.attempt = int(toInt(f[7]))
+			d := delivery{entry: str(f[1]), id: str(f[2]), token: str(f[3]), reclaimed: reclaimed}
+			d.spec = JobSpec{Exchange: market.Exchange(str(f[4])), Symbol: market.Symbol(str(f[5])),
+				Analyzer: str(f[7]), Watermark: msTime(str(f[8]))}
+			if iv, err := market.ParseInterval(str(f[6])); err == nil {
+				d.spec.Interval = iv
+			}
+			d.attempt = int(toInt(f[9]))
 			out = append(out, d)
 		case "dead":
 			q.m.dead.Inc()
@@ -578,12 +585,25 @@ func (q *Queue) backoff(attempt int) time.Duration {
 // complete records settlements in one script call. applied[i] is false when delivery i
 // had lost its lease, so nothing was changed for it.
 func (q *Queue) complete(ctx context.Context, ss []settlement) (applied []bool, err error) {
-	if len(ss) == 0 {
-		return nil, nil
+	applied, _, err = q.completeAndRead(ctx, "", ss, 0)
+	return applied, err
+}
+
+// completeAndRead records settlements and then, in the same script call, reads up to
+// count new entries for consumer and claims them, as read does without blocking. It
+// saves a busy worker a round trip and a script call per batch. applied[i] is false when
+// delivery i had lost its lease, so nothing was changed for it. Malformed entries read
+// go to the dead-letter stream; a missing consumer group reads nothing.
+func (q *Queue) completeAndRead(ctx context.Context, consumer string, ss []settlement, count int) (applied []bool, ds []delivery, err error) {
+	if len(ss) == 0 && count <= 0 {
+		return nil, nil, nil
 	}
 	now := q.cfg.Now()
-	keys := []string{q.keys.stream(), q.keys.delayed(), q.keys.dead()}
-	args := []any{q.cfg.Group, now.UnixMilli(), secs(q.cfg.JobTTL), secs(q.cfg.DeadTTL), q.cfg.DeadMaxLen, q.streamMaxLen()}
+	keys := make([]string, 0, 4+len(ss))
+	keys = append(keys, q.keys.stream(), q.keys.delayed(), q.keys.dead(), q.keys.fence())
+	args := make([]any, 0, 10+6*len(ss))
+	args = append(args, q.cfg.Group, now.UnixMilli(), secs(q.cfg.JobTTL), secs(q.cfg.DeadTTL), q.cfg.DeadMaxLen,
+		q.streamMaxLen(), consumer, max(count, 0), q.cfg.MaxDeliveries, q.keys.jobPrefix())
 	for _, s := range ss {
 		keys = append(keys, q.keys.job(s.d.id))
 		var due int64
@@ -592,14 +612,22 @@ func (q *Queue) complete(ctx context.Context, ss []settlement) (applied []bool, 
 		}
 		args = append(args, s.d.id, s.d.entry, s.d.token, string(s.out), due, s.err)
 	}
-	res, err := completeScript.Run(ctx, q.rdb, keys, args...).Int64Slice()
+	res, err := completeScript.Run(ctx, q.rdb, keys, args...).Slice()
+	if err == nil && len(res) != 2 {
+		err = fmt.Errorf("unexpected reply %v", res)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("analysis: complete %d jobs: %w", len(ss), err)
+		return nil, nil, fmt.Errorf("analysis: complete %d jobs: %w", len(ss), err)
+	}
+	settled, _ := res[0].([]any)
+	if len(settled) != len(ss) {
+		return nil, nil, fmt.Errorf("analysis: complete %d jobs: unexpected reply %v", len(ss), res[0])
 	}
 	applied = make([]bool, len(ss))
-	for i, r := range res {
-		applied[i] = r > 0
-		if r == 0 {
+	for i, r := range settled {
+		n := toInt(r)
+		applied[i] = n > 0
+		if n == 0 {
 			continue
 		}
 		switch ss[i].out {
@@ -609,7 +637,14 @@ func (q *Queue) complete(ctx context.Context, ss []settlement) (applied []bool, 
 			q.m.dead.Inc()
 		}
 	}
-	return applied, nil
+	claimed, _ := res[1].([]any)
+	ds, err = q.claimed(claimed, false)
+	if err != nil {
+		// The settlements are recorded; the deliveries not returned are reclaimed
+		// after the lease.
+		return applied, ds, err
+	}
+	return applied, ds, nil
 }
 
 // extend resets the idle time of ds for consumer; lost[i] reports a delivery another

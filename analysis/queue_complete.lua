@@ -1,46 +1,56 @@
 -- queue_complete.lua: settle the deliveries a worker has finished with, each only if the
--- worker still holds its lease (its fencing token is the job's current one).
+-- worker still holds its lease (its fencing token is the job's current one); then, in the
+-- same call, read and claim up to ARGV[8] new entries for the worker, so that a busy
+-- worker needs one round trip and one script per batch. Runs after queue_claimlib.lua.
 --
 -- KEYS[1]  job stream
 -- KEYS[2]  delayed sorted set
 -- KEYS[3]  dead-letter stream
--- KEYS[3+i] job hash of delivery i
+-- KEYS[4]  fencing token counter
+-- KEYS[4+i] job hash of delivery i
 -- ARGV[1]  consumer group
 -- ARGV[2]  now, Unix ms
 -- ARGV[3]  job TTL, seconds
 -- ARGV[4]  dead job TTL, seconds
 -- ARGV[5]  dead-letter stream MAXLEN bound
 -- ARGV[6]  job stream MAXLEN bound
+-- ARGV[7]  consumer name
+-- ARGV[8]  new entries to read (XREADGROUP ... >) and claim; 0 reads none
+-- ARGV[9]  delivery cap: a job delivered this many times is dead-lettered instead
+-- ARGV[10] job hash prefix (a read job's hash is ARGV[10]..id, same slot)
 -- then 6 per delivery i: job id, entry id, token, outcome, due Unix ms, error text.
 -- Outcomes: "done" and "failed" (finished; a rerun requested meanwhile requeues the job),
 -- "retry" (into the delayed set until due), "dead" (to the dead-letter stream),
 -- "release" (handed back: requeued at once, the delivery not counted).
 --
--- Reply: one integer per delivery: 0 stale (the lease was lost: nothing touched),
--- 1 settled, 2 settled and requeued for a rerun.
-local out = {}
-local n = (#ARGV - 6) / 6
-for i = 1, n do
-  local b = 6 + (i - 1) * 6
+-- Reply: {settled, claimed}. settled has one integer per delivery: 0 stale (the lease
+-- was lost: nothing touched), 1 settled, 2 settled and requeued for a rerun. claimed has
+-- one array per entry read, as claim in queue_claimlib.lua appends them; a malformed
+-- entry (not one field j=<job id>) is dead-lettered at once and reported as
+-- {"dead", entry, ""}. A missing consumer group reads nothing.
+local c = {stream = KEYS[1], dead = KEYS[3], fence = KEYS[4], group = ARGV[1], now = ARGV[2],
+  jobTTL = ARGV[3], deadTTL = ARGV[4], deadMax = ARGV[5], consumer = ARGV[7], cap = tonumber(ARGV[9])}
+local settled, acks = {}, {}
+for i = 1, (#ARGV - 10) / 6 do
+  local b = 10 + (i - 1) * 6
   local id, entry, tok, outcome, due, err = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
-  local jk = KEYS[3 + i]
+  local jk = KEYS[4 + i]
   local f = redis.call('HMGET', jk, 'tok', 'st', 'msg', 'rerun', 'wm', 'rwm', 'att', 'ex', 'sym', 'iv', 'an')
   if f[1] ~= tok or f[2] ~= 'running' or f[3] ~= entry then
-    out[i] = 0
+    settled[i] = 0
   else
-    redis.call('XACK', KEYS[1], ARGV[1], entry)
-    redis.call('XDEL', KEYS[1], entry)
+    acks[#acks + 1] = entry
     local wm = f[5]
     if f[4] == '1' and tonumber(f[6] or '0') > tonumber(wm or '0') then
       wm = f[6]
     end
-    out[i] = 1
+    settled[i] = 1
     if outcome == 'done' or outcome == 'failed' then
       if f[4] == '1' then
         local m = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*', 'j', id)
         redis.call('HSET', jk, 'st', 'queued', 'msg', m, 'att', '0', 'rerun', '0', 'wm', wm,
           'last', outcome, 'err', err, 'fin', ARGV[2], 'upd', ARGV[2])
-        out[i] = 2
+        settled[i] = 2
       else
         redis.call('HSET', jk, 'st', outcome, 'err', err, 'fin', ARGV[2], 'upd', ARGV[2])
       end
@@ -63,4 +73,33 @@ for i = 1, n do
     end
   end
 end
-return out
+
+local claimed = {}
+local want = tonumber(ARGV[8])
+if want > 0 then
+  local r = redis.pcall('XREADGROUP', 'GROUP', ARGV[1], ARGV[7], 'COUNT', want, 'STREAMS', KEYS[1], '>')
+  if type(r) == 'table' and r[1] and r[1][2] then
+    local todo = {}
+    for _, e in ipairs(r[1][2]) do
+      local entry, fields = e[1], e[2]
+      local id = fields[2]
+      if #fields == 2 and fields[1] == 'j' and id ~= '' and not string.find(id, '[{}: ]') then
+        todo[#todo + 1] = {entry, id, ARGV[10] .. id}
+      else
+        -- As the worker's deadLetter formats it: sorted "field=value", space separated.
+        local kv = {}
+        for j = 1, #fields, 2 do
+          kv[#kv + 1] = fields[j] .. '=' .. (fields[j + 1] or '')
+        end
+        table.sort(kv)
+        acks[#acks + 1] = entry
+        redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'j', '', 'e',
+          'analysis: malformed job entry: want one field j=<job id>', 'raw', table.concat(kv, ' '), 'at', ARGV[2])
+        claimed[#claimed + 1] = {'dead', entry, ''}
+      end
+    end
+    claim(c, todo, claimed, acks)
+  end
+end
+ackAll(c, acks)
+return {settled, claimed}

@@ -15,7 +15,7 @@ import (
 type enqueueBatcher struct {
 	mu       sync.Mutex
 	pending  []*enqueueReq
-	inFlight bool
+	inFlight int // senders running, at most maxEnqueueFlights
 }
 
 type enqueueReq struct {
@@ -31,13 +31,20 @@ type enqueueReq struct {
 // maxEnqueueBatch bounds the requests of one script call.
 const maxEnqueueBatch = 256
 
+// maxEnqueueFlights is how many batches may be on their way at once. More than one hides
+// a round trip's latency behind another batch's; each script is atomic, so concurrent
+// batches coalesce as one would.
+const maxEnqueueFlights = 2
+
 // submit queues r and returns when its batch has run or ctx ends.
 func (q *Queue) submit(ctx context.Context, r *enqueueReq) error {
 	b := &q.batch
 	b.mu.Lock()
 	b.pending = append(b.pending, r)
-	lead := !b.inFlight
-	b.inFlight = true
+	lead := b.inFlight < maxEnqueueFlights
+	if lead {
+		b.inFlight++
+	}
 	b.mu.Unlock()
 	if lead {
 		q.flush(ctx, true)
@@ -58,7 +65,7 @@ func (q *Queue) flush(ctx context.Context, first bool) {
 	for {
 		b.mu.Lock()
 		if len(b.pending) == 0 {
-			b.inFlight = false
+			b.inFlight--
 			b.mu.Unlock()
 			return
 		}
@@ -79,7 +86,7 @@ func (q *Queue) flush(ctx context.Context, first bool) {
 			b.mu.Lock()
 			more := len(b.pending) > 0
 			if !more {
-				b.inFlight = false
+				b.inFlight--
 			}
 			b.mu.Unlock()
 			if more {

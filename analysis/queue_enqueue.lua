@@ -24,7 +24,15 @@ for i = 1, n do
   local b = 5 + (i - 1) * 6
   local ck, nk = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
   local newid, wm = ARGV[b + 1], ARGV[b + 6]
-  local cur = redis.call('GET', ck)
+  -- Below the bound, claim the coalesce key for the new job in the same call that
+  -- reads it: when it was free, only the job itself remains to be written.
+  local cur, claimed
+  if len < tonumber(ARGV[3]) then
+    cur = redis.call('SET', ck, newid, 'NX', 'GET', 'EX', ARGV[4])
+    claimed = not cur
+  else
+    cur = redis.call('GET', ck)
+  end
   local res
   if cur then
     local jk = ARGV[1] .. cur
@@ -63,7 +71,9 @@ for i = 1, n do
       redis.call('HSET', nk, 'ex', ARGV[b + 2], 'sym', ARGV[b + 3], 'iv', ARGV[b + 4], 'an', ARGV[b + 5],
         'wm', wm, 'st', 'queued', 'att', '0', 'msg', m, 'enq', ARGV[2], 'upd', ARGV[2])
       redis.call('EXPIRE', nk, ARGV[4])
-      redis.call('SET', ck, newid, 'EX', ARGV[4])
+      if not claimed then
+        redis.call('SET', ck, newid, 'EX', ARGV[4])
+      end
       len = len + 1
       res = {newid, 'queued'}
     end

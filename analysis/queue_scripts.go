@@ -6,8 +6,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The queue's Lua scripts; each file's header states its KEYS, ARGV and reply.
+// The queue's Lua scripts; each file's header states its KEYS, ARGV and reply. The claim
+// and complete scripts share the claim step of queue_claimlib.lua, prepended to both.
 var (
+	//go:embed queue_claimlib.lua
+	claimLibLua string
 	//go:embed queue_enqueue.lua
 	enqueueLua string
 	//go:embed queue_claim.lua
@@ -26,8 +29,8 @@ var (
 	storeResultLua string
 
 	enqueueScript     = redis.NewScript(enqueueLua)
-	claimScript       = redis.NewScript(claimLua)
-	completeScript    = redis.NewScript(completeLua)
+	claimScript       = redis.NewScript(claimLibLua + claimLua)
+	completeScript    = redis.NewScript(claimLibLua + completeLua)
 	promoteScript     = redis.NewScript(promoteLua)
 	extendScript      = redis.NewScript(extendLua)
 	deadLetterScript  = redis.NewScript(deadLetterLua)

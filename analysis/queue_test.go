@@ -300,24 +300,112 @@ func TestDeliveryCapDeadLetters(t *testing.T) {
 }
 
 func TestMalformedEntryDeadLettered(t *testing.T) {
+	// Both read paths: XREADGROUP from Go, and the read inside the complete script.
+	reads := map[string]func(q *Queue) ([]delivery, error){
+		"read": func(q *Queue) ([]delivery, error) {
+			return q.read(context.Background(), "c1", 10, time.Millisecond)
+		},
+		"completeAndRead": func(q *Queue) ([]delivery, error) {
+			_, ds, err := q.completeAndRead(context.Background(), "c1", nil, 10)
+			return ds, err
+		},
+	}
+	for name, read := range reads {
+		t.Run(name, func(t *testing.T) {
+			q, _ := newTestQueue(t, nil, QueueConfig{})
+			ctx := context.Background()
+			if err := q.ensureGroup(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range [][]string{{"payload", "{not json", "a", "1"}, {"j", "x:y"}} {
+				if err := q.rdb.XAdd(ctx, &redis.XAddArgs{Stream: q.keys.stream(), Values: v}).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if ds, err := read(q); err != nil || len(ds) != 0 {
+				t.Fatalf("read = %+v, %v; want malformed entries not delivered", ds, err)
+			}
+			dead, err := q.Dead(ctx, 10)
+			if err != nil || len(dead) != 2 {
+				t.Fatalf("Dead = %+v, %v", dead, err)
+			}
+			for i, raw := range []string{"j=x:y", "a=1 payload={not json"} {
+				if dead[i].ID != "" || !strings.Contains(dead[i].Error, "malformed") || dead[i].Raw != raw {
+					t.Errorf("dead[%d] = %+v, want raw %q", i, dead[i], raw)
+				}
+			}
+			if got := testutil.ToFloat64(q.m.dead); got != 2 {
+				t.Errorf("dead counter = %v, want 2", got)
+			}
+			if n, _ := q.rdb.XLen(ctx, q.keys.stream()).Result(); n != 0 {
+				t.Errorf("stream still holds %d entries", n)
+			}
+		})
+	}
+}
+
+// TestCompleteAndRead settles a batch and takes the next jobs in the same call: the
+// settled jobs are acknowledged and done, the new ones running under fresh, increasing
+// tokens, and a missing consumer group reads nothing without failing the settlements.
+func TestCompleteAndRead(t *testing.T) {
 	q, _ := newTestQueue(t, nil, QueueConfig{})
 	ctx := context.Background()
-	if err := q.ensureGroup(ctx); err != nil {
+	syms := []string{"A-USD", "B-USD", "C-USD", "D-USD", "E-USD"}
+	var ids []string
+	for _, sym := range syms {
+		ids = append(ids, mustEnqueue(t, q, spec(sym)))
+	}
+	first := mustRead(t, q, "c1", 2)
+	if len(first) != 2 {
+		t.Fatalf("read %d deliveries, want 2", len(first))
+	}
+	ss := []settlement{{d: &first[0], out: outDone}, {d: &first[1], out: outFailed, err: "analysis: insufficient data"}}
+	applied, next, err := q.completeAndRead(ctx, "c1", ss, 10)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := q.rdb.XAdd(ctx, &redis.XAddArgs{Stream: q.keys.stream(), Values: []string{"payload", "{not json"}}).Err(); err != nil {
+	if len(applied) != 2 || !applied[0] || !applied[1] {
+		t.Fatalf("applied = %v, want both", applied)
+	}
+	if len(next) != 3 {
+		t.Fatalf("read %d deliveries, want 3", len(next))
+	}
+	last := toInt(first[1].token)
+	for i, d := range next {
+		want := spec(syms[2+i])
+		want.Analyzer = q.cfg.DefaultAnalyzer
+		if d.id != ids[2+i] || d.spec != want || d.attempt != 1 {
+			t.Errorf("delivery %d = %+v, want job %s of %s, attempt 1", i, d, ids[2+i], syms[2+i])
+		}
+		if tok := toInt(d.token); tok <= last {
+			t.Errorf("delivery %d token %d, want above %d", i, tok, last)
+		} else {
+			last = tok
+		}
+		if st := mustStatus(t, q, d.id); st.State != JobRunning {
+			t.Errorf("job %s state %s, want running", d.id, st.State)
+		}
+	}
+	if st := mustStatus(t, q, ids[0]); st.State != JobDone {
+		t.Errorf("job %s state %s, want done", ids[0], st.State)
+	}
+	if st := mustStatus(t, q, ids[1]); st.State != JobFailed || st.Error != "analysis: insufficient data" {
+		t.Errorf("job %s = %+v, want failed with the error", ids[1], st)
+	}
+	if n, _ := q.rdb.XLen(ctx, q.keys.stream()).Result(); n != 3 {
+		t.Errorf("stream holds %d entries, want the 3 running", n)
+	}
+	// Settling the same deliveries again is stale.
+	if applied, _, err := q.completeAndRead(ctx, "c1", ss, 0); err != nil || applied[0] || applied[1] {
+		t.Errorf("second settlement applied = %v, %v; want stale", applied, err)
+	}
+
+	if err := q.rdb.XGroupDestroy(ctx, q.keys.stream(), q.cfg.Group).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if ds := mustRead(t, q, "c1", 10); len(ds) != 0 {
-		t.Fatalf("a malformed entry was delivered: %+v", ds)
-	}
-	dead, err := q.Dead(ctx, 10)
-	if err != nil || len(dead) != 1 || dead[0].ID != "" || !strings.Contains(dead[0].Error, "malformed") ||
-		dead[0].Raw != "payload={not json" {
-		t.Fatalf("Dead = %+v, %v", dead, err)
-	}
-	if n, _ := q.rdb.XLen(ctx, q.keys.stream()).Result(); n != 0 {
-		t.Errorf("stream still holds %d entries", n)
+	applied, ds, err := q.completeAndRead(ctx, "c1", []settlement{{d: &next[0], out: outDone}}, 10)
+	if err != nil || len(applied) != 1 || !applied[0] || len(ds) != 0 {
+		t.Fatalf("without a group: applied %v, read %+v, %v; want settled, none read", applied, ds, err)
 	}
 }
 

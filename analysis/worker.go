@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -117,6 +118,14 @@ type Worker struct {
 
 	mu      sync.Mutex
 	running map[*delivery]context.CancelFunc
+
+	// jobsMu guards sends on the handlers' channel against its close at shutdown.
+	jobsMu     sync.Mutex
+	jobsClosed bool
+	// housekeepAt is when fetch is next due to promote retries or reclaim expired
+	// leases (Unix ns). Until then the acker refills the slots it frees in the same call
+	// that settles; from then on it hands them back to fetch, so that fetch runs.
+	housekeepAt atomic.Int64
 }
 
 // NewWorker returns a worker of q. It reads candles from store and publishes results on
@@ -228,14 +237,17 @@ func (w *Worker) Run(ctx context.Context) error {
 		}()
 	}
 	ackerDone := make(chan struct{})
-	go w.acker(settled, slots, ackerDone)
+	go w.acker(ctx, settled, slots, jobs, ackerDone)
 	hbCtx, hbStop := context.WithCancel(context.WithoutCancel(ctx))
 	hbDone := make(chan struct{})
 	go w.heartbeat(hbCtx, hbDone)
 
 	w.fetch(ctx, slots, jobs)
 
+	w.jobsMu.Lock()
+	w.jobsClosed = true
 	close(jobs)
+	w.jobsMu.Unlock()
 	idle := make(chan struct{})
 	go func() { handlers.Wait(); close(idle) }()
 	select {
@@ -286,15 +298,12 @@ func (w *Worker) fetch(ctx context.Context, slots chan struct{}, jobs chan<- *de
 			lastReclaim = time.Now()
 			ds, err = w.q.reclaim(rctx, w.cfg.Consumer, free)
 		}
+		w.housekeepAt.Store(min(lastPromote.Add(w.cfg.PollInterval).UnixNano(), lastReclaim.Add(reclaimEvery).UnixNano()))
 		if err == nil && len(ds) == 0 {
 			ds, err = w.q.read(rctx, w.cfg.Consumer, free, w.cfg.PollInterval)
 		}
 		cancel()
-		w.mu.Lock()
-		for i := range ds {
-			w.running[&ds[i]] = nil // leases held from now on, running or not
-		}
-		w.mu.Unlock()
+		w.hold(ds)
 		for i := range ds {
 			jobs <- &ds[i]
 		}
@@ -405,8 +414,20 @@ func (w *Worker) run(ctx context.Context, d *delivery) error {
 	return nil
 }
 
-// acker settles finished deliveries in batches and frees their slots.
-func (w *Worker) acker(in <-chan settlement, slots chan<- struct{}, done chan<- struct{}) {
+// hold records that the worker holds the leases of ds, running or not, so that the
+// heartbeat extends them.
+func (w *Worker) hold(ds []delivery) {
+	w.mu.Lock()
+	for i := range ds {
+		w.running[&ds[i]] = nil
+	}
+	w.mu.Unlock()
+}
+
+// acker settles finished deliveries in batches. While ctx lasts and fetch is not due
+// for housekeeping, the call that settles a batch also takes up to as many new jobs as
+// it frees slots, and passes them to the handlers; the slots left over go back to fetch.
+func (w *Worker) acker(ctx context.Context, in <-chan settlement, slots chan<- struct{}, jobs chan<- *delivery, done chan<- struct{}) {
 	defer close(done)
 	const maxBatch = 128
 	batch := make([]settlement, 0, maxBatch)
@@ -424,28 +445,60 @@ func (w *Worker) acker(in <-chan settlement, slots chan<- struct{}, done chan<- 
 				break drain
 			}
 		}
-		w.settle(batch)
+		refill := 0
+		if ctx.Err() == nil && time.Now().UnixNano() < w.housekeepAt.Load() {
+			refill = len(batch)
+		}
+		ds := w.settle(batch, refill)
 		w.mu.Lock()
 		for _, s := range batch {
 			delete(w.running, s.d)
 		}
 		w.mu.Unlock()
-		for range batch {
+		if len(ds) > 0 {
+			w.hold(ds)
+			w.jobsMu.Lock()
+			if !w.jobsClosed {
+				// Each delivery takes one of the slots batch freed, so the channel has
+				// room.
+				for i := range ds {
+					jobs <- &ds[i]
+				}
+			}
+			closed := w.jobsClosed
+			w.jobsMu.Unlock()
+			if closed {
+				// Read while shutting down: hand them straight back.
+				back := make([]settlement, len(ds))
+				for i := range ds {
+					back[i] = settlement{d: &ds[i], out: outRelease}
+				}
+				w.settle(back, 0)
+				w.mu.Lock()
+				for _, s := range back {
+					delete(w.running, s.d)
+				}
+				w.mu.Unlock()
+				ds = nil
+			}
+		}
+		for range len(batch) - len(ds) {
 			slots <- struct{}{}
 		}
 	}
 }
 
 // settle records a batch, retrying Redis errors for up to one lease; after that the
-// deliveries stay pending and another worker reclaims them.
-func (w *Worker) settle(batch []settlement) {
+// deliveries stay pending and another worker reclaims them. With refill > 0 the same
+// call reads and claims up to refill new jobs, which it returns.
+func (w *Worker) settle(batch []settlement, refill int) []delivery {
 	delay := 50 * time.Millisecond
 	deadline := time.Now().Add(w.q.cfg.Lease)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		applied, err := w.q.complete(ctx, batch)
+		applied, ds, err := w.q.completeAndRead(ctx, w.cfg.Consumer, batch, refill)
 		cancel()
-		if err == nil {
+		if err == nil || applied != nil {
 			for i, s := range batch {
 				if applied[i] {
 					w.completed.WithLabelValues(string(s.out)).Inc()
@@ -453,12 +506,16 @@ func (w *Worker) settle(batch []settlement) {
 					w.completed.WithLabelValues("stale").Inc()
 				}
 			}
-			return
+			if err != nil {
+				w.redisErrors.Inc()
+				w.log.Warn("analysis: jobs settled, but new ones not taken; they will be reclaimed after the lease", "err", err)
+			}
+			return ds
 		}
 		w.redisErrors.Inc()
 		if time.Now().After(deadline) {
 			w.log.Error("analysis: cannot settle jobs; they will be reclaimed after the lease", "jobs", len(batch), "err", err)
-			return
+			return nil
 		}
 		time.Sleep(delay)
 		delay = min(2*delay, time.Second)

@@ -1,0 +1,65 @@
+-- queue_claimlib.lua: the claim step shared by queue_claim.lua and queue_complete.lua. It
+-- is not a script of its own: Go prepends it to both (see queue_scripts.go).
+--
+-- claim(c, todo, out, acks) starts deliveries just read or reclaimed. c holds the keys
+-- stream, dead and fence and the values group, now (Unix ms), consumer, cap (delivery
+-- cap: a job delivered this many times is dead-lettered instead), jobTTL and deadTTL
+-- (seconds) and deadMax (dead-letter stream MAXLEN bound). todo lists {entry id, job id,
+-- job hash key}. Each delivery gets a fresh fencing token (one INCRBY for all of them),
+-- or is settled at once when it cannot run.
+--
+-- Appends to out, per delivery: {"ok", entry, id, token, exchange, symbol, interval,
+-- analyzer, watermark, attempt} to run it; {"dead", entry, id} when it was dead-lettered
+-- (cap reached or job record gone); {"skip", entry, id} when the entry is not the job's
+-- current one. Appends to acks the entries to acknowledge and delete, which the caller
+-- does in one XACK and one XDEL.
+local function claim(c, todo, out, acks)
+  local fs, nok = {}, 0
+  for i, t in ipairs(todo) do
+    local f = redis.call('HMGET', t[3], 'st', 'msg', 'att', 'ex', 'sym', 'iv', 'an', 'wm')
+    fs[i] = f
+    if f[2] == t[1] and (f[1] == 'queued' or f[1] == 'running') and tonumber(f[3] or '0') < c.cap then
+      nok = nok + 1
+    end
+  end
+  local tok = 0
+  if nok > 0 then
+    tok = redis.call('INCRBY', c.fence, nok) - nok
+  end
+  for i, t in ipairs(todo) do
+    local entry, id, jk, f = t[1], t[2], t[3], fs[i]
+    local reason
+    if not f[1] then
+      reason = 'analysis: job record expired or missing'
+    elseif f[2] ~= entry or (f[1] ~= 'queued' and f[1] ~= 'running') then
+      acks[#acks + 1] = entry
+      out[#out + 1] = {'skip', entry, id}
+    elseif tonumber(f[3] or '0') >= c.cap then
+      reason = 'analysis: delivered ' .. f[3] .. ' times without completing'
+    else
+      tok = tok + 1
+      local att = tonumber(f[3] or '0') + 1
+      redis.call('HSET', jk, 'st', 'running', 'tok', tok, 'att', att, 'cons', c.consumer, 'upd', c.now)
+      redis.call('EXPIRE', jk, c.jobTTL)
+      out[#out + 1] = {'ok', entry, id, tok, f[4], f[5], f[6], f[7], f[8], att}
+    end
+    if reason then
+      acks[#acks + 1] = entry
+      local d = redis.call('XADD', c.dead, 'MAXLEN', '~', c.deadMax, '*', 'j', id, 'e', reason,
+        'ex', f[4] or '', 'sym', f[5] or '', 'iv', f[6] or '', 'an', f[7] or '', 'att', f[3] or '0', 'at', c.now)
+      if f[1] then
+        redis.call('HSET', jk, 'st', 'dead', 'err', reason, 'dmsg', d, 'upd', c.now)
+        redis.call('EXPIRE', jk, c.deadTTL)
+      end
+      out[#out + 1] = {'dead', entry, id}
+    end
+  end
+end
+
+-- ackAll acknowledges and deletes the entries in acks.
+local function ackAll(c, acks)
+  if #acks > 0 then
+    redis.call('XACK', c.stream, c.group, unpack(acks))
+    redis.call('XDEL', c.stream, unpack(acks))
+  end
+end
