@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +29,9 @@ type route struct {
 	status   int    // success status in the OpenAPI document; 0 means 200
 	errs     []int  // error statuses the OpenAPI document lists besides the common ones
 	h        http.HandlerFunc
+
+	pat string       // method and path, set by New
+	m   routeMetrics // the route's series, looked up once
 }
 
 func (rt *route) pattern() string { return rt.method + " " + rt.path }
@@ -178,26 +182,28 @@ func (s *Server) wrap(rt *route) http.Handler {
 			s.writeErrorFor(w, r, st, err)
 			return
 		}
-		if !rt.upstash {
-			le.mw(next).ServeHTTP(w, r)
-			return
-		}
-		// The ratelimit middleware answers 429 in problem+json; the Upstash SDKs read
-		// {"error"}, so /redis checks the limiter itself, with the same headers.
+		// The check is inline rather than through ratelimit.NewMiddleware: the Upstash
+		// SDKs read {"error"} on /redis, and no handler is built per request.
 		res, err := le.lim.Allow(r.Context(), tok.ID)
 		if err != nil {
 			s.writeErrorFor(w, r, st, fmt.Errorf("%w: rate limiter: %w", ErrUnavailable, err))
 			return
 		}
-		if len(res.Policies) > 0 {
-			w.Header().Set("RateLimit-Policy", le.policyHeader)
-			w.Header().Set("RateLimit", ratelimit.StatusHeader(res))
+		h := w.Header()
+		if len(res.Policies) > 0 { // none when the limiter failed open
+			h["Ratelimit-Policy"] = le.policyHeader
+			h.Set("RateLimit", ratelimit.StatusHeader(res))
 		}
 		if !res.Allowed {
 			secs := int64((res.RetryAfter + time.Second - 1) / time.Second)
-			w.Header().Set("Retry-After", fmt.Sprint(secs))
+			h.Set("Retry-After", strconv.FormatInt(secs, 10))
 			st.denial = "rate " + res.Policy
-			writeUpstashError(w, http.StatusTooManyRequests, fmt.Sprintf("ERR rate limit %q exceeded; retry in %ds", res.Policy, secs))
+			if rt.upstash {
+				writeUpstashError(w, http.StatusTooManyRequests, fmt.Sprintf("ERR rate limit %q exceeded; retry in %ds", res.Policy, secs))
+			} else {
+				writeProblem(w, r, http.StatusTooManyRequests, fmt.Sprintf("rate limit %q exceeded: %d of %d left; retry in %ds",
+					res.Policy, res.Remaining, res.Limit, secs))
+			}
 			return
 		}
 		next(w, r)
@@ -238,8 +244,7 @@ type limiters struct {
 
 type limiterEntry struct {
 	lim          *ratelimit.Limiter
-	mw           func(http.Handler) http.Handler
-	policyHeader string
+	policyHeader []string // the RateLimit-Policy header value, built once
 }
 
 // limiterFor returns the limiter of a policy string, built on first use. Tokens with the
@@ -261,15 +266,7 @@ func (s *Server) limiterFor(policy string) (*limiterEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: token rate %q: %w", policy, err)
 	}
-	e := &limiterEntry{lim: lim, policyHeader: ratelimit.PolicyHeader(ps)}
-	e.mw = ratelimit.NewMiddleware(lim, ratelimit.MiddlewareConfig{
-		Identify: func(r *http.Request) (string, error) {
-			if st := stateOf(r); st.token != nil {
-				return st.token.ID, nil
-			}
-			return "", nil
-		},
-	})
+	e := &limiterEntry{lim: lim, policyHeader: []string{ratelimit.PolicyHeader(ps)}}
 	s.limits.m[policy] = e
 	return e, nil
 }

@@ -1,6 +1,9 @@
 package gateway
 
 import (
+	"strconv"
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -53,4 +56,34 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Open Server-Sent Events streams of signals.",
 		}),
 	}
+}
+
+// routeMetrics caches one route's series, so that a request costs no label lookup.
+type routeMetrics struct {
+	byClass [6]atomic.Pointer[prometheus.Counter] // status class 1xx..5xx; 0 for others
+	dur     atomic.Pointer[prometheus.Observer]
+}
+
+var classLabels = [6]string{"0xx", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+func (rm *routeMetrics) requests(m *metrics, route string, status int) prometheus.Counter {
+	class := status / 100
+	if class < 1 || class > 5 {
+		return m.requests.WithLabelValues(route, strconv.Itoa(class)+"xx")
+	}
+	if c := rm.byClass[class].Load(); c != nil {
+		return *c
+	}
+	c := m.requests.WithLabelValues(route, classLabels[class])
+	rm.byClass[class].Store(&c)
+	return c
+}
+
+func (rm *routeMetrics) observer(m *metrics, route string) prometheus.Observer {
+	if o := rm.dur.Load(); o != nil {
+		return *o
+	}
+	o := m.duration.WithLabelValues(route)
+	rm.dur.Store(&o)
+	return o
 }

@@ -14,7 +14,8 @@ var pathParam = regexp.MustCompile(`\{([a-z]+)(\.\.\.)?\}`)
 // route table that registers them.
 func (s *Server) OpenAPI() map[string]any {
 	paths := map[string]any{}
-	for _, rt := range s.routes {
+	for i := range s.routes {
+		rt := &s.routes[i]
 		p := pathParam.ReplaceAllString(rt.path, "{$1}")
 		item, _ := paths[p].(map[string]any)
 		if item == nil {
@@ -33,7 +34,7 @@ func (s *Server) OpenAPI() map[string]any {
 			"summary":     rt.summary,
 			"operationId": strings.ToLower(rt.method) + strings.NewReplacer("/", "_", "{", "", "}", "", ".", "", "-", "_").Replace(p),
 			"tags":        []string{rt.tag},
-			"responses":   responsesOf(&rt),
+			"responses":   responsesOf(rt),
 		}
 		if len(params) > 0 {
 			op["parameters"] = params

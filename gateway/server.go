@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -96,6 +98,9 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// batchInFlight is how many rate-limit pipelines may be in flight at once.
+var batchInFlight = 4
+
 // Server is the HTTP gateway. Build it with New, mount Handler or run Serve.
 type Server struct {
 	deps Deps
@@ -115,6 +120,8 @@ type Server struct {
 	usage   *usageMeter
 	limits  limiters
 	scripts scriptAliases
+
+	unmatched routeMetrics // of requests no route matches
 
 	shutdown     chan struct{} // closed when Serve starts shutting down: ends SSE streams
 	shutdownOnce sync.Once
@@ -160,6 +167,7 @@ func New(deps Deps, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*S
 	s.routes = s.buildRoutes()
 	for i := range s.routes {
 		rt := &s.routes[i]
+		rt.pat = rt.method + " " + rt.path
 		s.mux.Handle(rt.pattern(), s.wrap(rt))
 	}
 	s.h = s.outer(s.mux)
@@ -264,10 +272,21 @@ func stateOf(r *http.Request) *reqState {
 	return &reqState{}
 }
 
+// Request ids are a random process prefix and a counter: unique, and no system call
+// for randomness per request.
+var (
+	requestIDPrefix = func() string {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		return hex.EncodeToString(b[:])
+	}()
+	requestIDSeq atomic.Uint64
+)
+
 func newRequestID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	var b [16 + 16]byte
+	n := copy(b[:], requestIDPrefix)
+	return string(strconv.AppendUint(b[:n], requestIDSeq.Add(1), 16))
 }
 
 func validRequestID(id string) bool {
@@ -389,14 +408,15 @@ func (s *Server) finish(r *http.Request, st *reqState, sw *statusWriter, start t
 	}
 	routeLabel := "unmatched"
 	mutating := st.mutating
+	rm := &s.unmatched
 	if st.route != nil {
-		routeLabel = st.route.pattern()
+		routeLabel = st.route.pat
 		mutating = mutating || st.route.mutating
+		rm = &st.route.m
 	}
-	class := fmt.Sprintf("%dxx", status/100)
-	s.m.requests.WithLabelValues(routeLabel, class).Inc()
+	rm.requests(s.m, routeLabel, status).Inc()
 	if st.route == nil || !st.route.stream {
-		s.m.duration.WithLabelValues(routeLabel).Observe(elapsed.Seconds())
+		rm.observer(s.m, routeLabel).Observe(elapsed.Seconds())
 	}
 	tokenID := ""
 	if st.token != nil {
@@ -407,6 +427,9 @@ func (s *Server) finish(r *http.Request, st *reqState, sw *statusWriter, start t
 		status == http.StatusTooManyRequests || status == http.StatusRequestEntityTooLarge || st.denial != ""
 	if (mutating && status < 500) || denied {
 		s.appendAudit(r, st, routeLabel, status)
+	}
+	if !s.log.Enabled(r.Context(), slog.LevelInfo) {
+		return
 	}
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
 		slog.String("request_id", st.id), slog.String("method", r.Method), slog.String("route", routeLabel),

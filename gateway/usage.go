@@ -27,6 +27,9 @@ type usageMeter struct {
 	s       *Server
 	mu      sync.Mutex
 	pending map[usageKey]*Usage
+	// dayNum and day cache the last UTC day formatted (days since the epoch).
+	dayNum int64
+	day    string
 }
 
 func newUsageMeter(s *Server) *usageMeter {
@@ -34,8 +37,12 @@ func newUsageMeter(s *Server) *usageMeter {
 }
 
 func (u *usageMeter) add(token string, now time.Time, in, out int64) {
-	day := now.UTC().Format(time.DateOnly)
 	u.mu.Lock()
+	n := now.Unix() / 86400
+	if now.Unix() < 0 || n != u.dayNum || u.day == "" {
+		u.dayNum, u.day = n, now.UTC().Format(time.DateOnly)
+	}
+	day := u.day
 	p := u.pending[usageKey{token, day}]
 	if p == nil {
 		p = &Usage{Day: day}
