@@ -12,6 +12,11 @@
 -- The limits of decimal.go (MaxDigits, MaxExponent); TestIncrementLimits ties them.
 local maxDigits, maxExponent = 80, 1000
 
+-- Powers of ten as literals: exact doubles, where math.pow's may not be.
+local pow10 = {
+  [0] = 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+}
+
 local complement = {
   ['0'] = '9', ['1'] = '8', ['2'] = '7', ['3'] = '6', ['4'] = '5',
   ['5'] = '4', ['6'] = '3', ['7'] = '2', ['8'] = '1', ['9'] = '0',
@@ -88,6 +93,43 @@ local function cmpLimbs(a, b)
   return 0
 end
 
+-- addLimbs returns the digits of |sum| as an integer times 10^lo, and the sum's sign; nil
+-- when the sum is zero.
+local function addLimbs(s1, d1, e1, s2, d2, e2, lo)
+  local a, b = limbs(d1, e1 - #d1 - lo), limbs(d2, e2 - #d2 - lo)
+  local r, sign = {}, s1
+  if s1 == s2 then
+    local carry = 0
+    for i = 1, math.max(#a, #b) do
+      local x = (a[i] or 0) + (b[i] or 0) + carry
+      if x >= 10000000 then
+        r[i], carry = x - 10000000, 1
+      else
+        r[i], carry = x, 0
+      end
+    end
+    if carry > 0 then r[#r + 1] = carry end
+  else
+    local c = cmpLimbs(a, b)
+    if c == 0 then return nil end
+    if c < 0 then a, b, sign = b, a, s2 end
+    local borrow = 0
+    for i = 1, #a do
+      local x = a[i] - (b[i] or 0) - borrow
+      if x < 0 then
+        r[i], borrow = x + 10000000, 1
+      else
+        r[i], borrow = x, 0
+      end
+    end
+  end
+  local n = #r
+  while n > 1 and r[n] == 0 do n = n - 1 end
+  local parts = { string.format('%d', r[n]) }
+  for i = n - 1, 1, -1 do parts[#parts + 1] = string.format('%07d', r[i]) end
+  return table.concat(parts), sign
+end
+
 -- decAdd returns the exact sum of two decoded values, or nil when it is outside the
 -- limits (more than maxDigits significant digits, or magnitude beyond 10^±maxExponent).
 local function decAdd(s1, d1, e1, s2, d2, e2)
@@ -102,41 +144,22 @@ local function decAdd(s1, d1, e1, s2, d2, e2)
     -- lowest digit is at lo, and the larger one leads by over 90 places, so the sum keeps
     -- a digit within two places of its top: over maxDigits whatever cancels.
     local lo = math.min(e1 - #d1, e2 - #d2)
-    if math.max(e1, e2) - lo > 2 * maxDigits + 10 then return nil end
-    local a, b = limbs(d1, e1 - #d1 - lo), limbs(d2, e2 - #d2 - lo)
-    local r = {}
-    sign = s1
-    if s1 == s2 then
-      local carry = 0
-      for i = 1, math.max(#a, #b) do
-        local x = (a[i] or 0) + (b[i] or 0) + carry
-        if x >= 10000000 then
-          r[i], carry = x - 10000000, 1
-        else
-          r[i], carry = x, 0
-        end
-      end
-      if carry > 0 then r[#r + 1] = carry end
+    local hi = math.max(e1, e2)
+    if hi - lo > 2 * maxDigits + 10 then return nil end
+    local s
+    if hi - lo <= 15 then
+      -- Both are integers below 10^15 times 10^lo: a double holds them, their sum
+      -- (below 2^53) and each step exactly.
+      local x = s1 * tonumber(d1) * pow10[e1 - #d1 - lo] + s2 * tonumber(d2) * pow10[e2 - #d2 - lo]
+      if x == 0 then return 0, '', 0 end
+      sign = 1
+      if x < 0 then sign, x = -1, -x end
+      s = string.format('%.0f', x)
     else
-      local c = cmpLimbs(a, b)
-      if c == 0 then return 0, '', 0 end
-      if c < 0 then a, b, sign = b, a, s2 end
-      local borrow = 0
-      for i = 1, #a do
-        local x = a[i] - (b[i] or 0) - borrow
-        if x < 0 then
-          r[i], borrow = x + 10000000, 1
-        else
-          r[i], borrow = x, 0
-        end
-      end
+      s, sign = addLimbs(s1, d1, e1, s2, d2, e2, lo)
+      if not s then return 0, '', 0 end
     end
-    local n = #r
-    while n > 1 and r[n] == 0 do n = n - 1 end
-    local parts = { string.format('%d', r[n]) }
-    for i = n - 1, 1, -1 do parts[#parts + 1] = string.format('%07d', r[i]) end
-    local s = table.concat(parts)
-    digits = string.gsub(s, '0+$', '')
+    digits = string.match(s, '^(.-)0*$')
     e = lo + #s
   end
   if #digits > maxDigits or e > maxExponent or e < -maxExponent then return nil end

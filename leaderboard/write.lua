@@ -66,21 +66,40 @@ local function uncount(d, c, enc)
 end
 
 -- The new value of each window: {enc, sign, digits, e}. Every sum is computed, and
--- checked against the limits, before anything is written.
-local olds, news = {}, {}
+-- checked against the limits, before anything is written. Windows often hold the same
+-- value (a member's first day), so sums are computed once per distinct old value.
+local olds, news, memo = {}, {}, {}
 local vs, vd, ve = decDecode(ARGV[7])
+local given = {ARGV[7], vs, vd, ve}
 for i = 1, nwin do
   local v = redis.call('HGET', KEYS[4 * i], member)
   olds[i] = v
   if mode == 'i' then
-    local s, dg, e = 0, '', 0
-    if v then s, dg, e = decDecode(encOfPrefix(prefixOf(v))) end
-    s, dg, e = decAdd(s, dg, e, vs, vd, ve)
-    if not s then return {3, i} end
-    news[i] = {decEncode(s, dg, e), s, dg, e}
+    local oe = '1'
+    if v then oe = encOfPrefix(prefixOf(v)) end
+    local nv = memo[oe]
+    if not nv then
+      local s, dg, e = decDecode(oe)
+      s, dg, e = decAdd(s, dg, e, vs, vd, ve)
+      if not s then return {3, i} end
+      nv = {decEncode(s, dg, e), s, dg, e}
+      memo[oe] = nv
+    end
+    news[i] = nv
   else
-    news[i] = {ARGV[7], vs, vd, ve}
+    news[i] = given
   end
+end
+
+-- scoreOf and stringOf give a new value's score and canonical decimal, computed once.
+local function scoreOf(nv)
+  if not nv.score then nv.score = decScore(nv[2], nv[3], nv[4]) end
+  return nv.score
+end
+
+local function stringOf(nv)
+  if not nv.str then nv.str = decString(nv[2], nv[3], nv[4]) end
+  return nv.str
 end
 
 local seq
@@ -113,9 +132,9 @@ for i = 1, nwin do
     local s = seq
     if desc then s = 999999999999999 - seq end
     local p = enc .. string.format('%015.0f', s)
-    local score = decScore(nv[2], nv[3], nv[4])
+    local score = scoreOf(nv)
     redis.call('ZADD', z, score, p .. member)
-    redis.call('HSET', h, member, p .. ' ' .. decString(nv[2], nv[3], nv[4]))
+    redis.call('HSET', h, member, p .. ' ' .. stringOf(nv))
     if dense then
       redis.call('HINCRBY', c, enc, 1)
       redis.call('ZADD', d, score, enc)
@@ -162,7 +181,7 @@ end
 
 -- valueOf returns the canonical decimal a window holds now.
 local function valueOf(f)
-  if f[3] then return decString(f[3][2], f[3][3], f[3][4]) end
+  if f[3] then return stringOf(f[3]) end
   local s, dg, e = decDecode(f[2])
   return decString(s, dg, e)
 end
