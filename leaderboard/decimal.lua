@@ -60,9 +60,18 @@ end
 -- score from here, so scores are one monotonic function of the value.
 local function decScore(sign, digits, e)
   if sign == 0 then return '0' end
-  local s = digits .. 'e' .. (e - #digits)
+  -- d.ddd e X: some Lua implementations (the embedded server's) read an exponent only
+  -- after a decimal point.
+  local rest = string.sub(digits, 2)
+  if rest == '' then rest = '0' end
+  local s = string.sub(digits, 1, 1) .. '.' .. rest .. 'e' .. (e - 1)
   if sign < 0 then s = '-' .. s end
-  return string.format('%.17g', tonumber(s))
+  local f = tonumber(s)
+  if f == nil then -- beyond float64 where tonumber gives up instead of saying inf
+    if sign < 0 then return '-inf' end
+    return 'inf'
+  end
+  return string.format('%.17g', f)
 end
 
 -- limbs splits digits followed by pad zeros into base-10^7 limbs, least significant
