@@ -80,6 +80,14 @@ func find(t *testing.T, stderr *syncBuffer, re string) string {
 	return ""
 }
 
+// regexpFind returns the first group of re's first match in s, or "".
+func regexpFind(re, s string) string {
+	if m := regexp.MustCompile(re).FindStringSubmatch(s); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
