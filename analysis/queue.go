@@ -303,6 +303,9 @@ func (q *Queue) Status(ctx context.Context, id string) (JobStatus, error) {
 		UpdatedAt:    msTime(h["upd"]),
 		FinishedAt:   msTime(h["fin"]),
 	}
+	if st.UpdatedAt.IsZero() {
+		st.UpdatedAt = st.EnqueuedAt // not changed since it was enqueued
+	}
 	if st.State == JobQueued {
 		st.RetryAt = msTime(h["due"])
 		if !st.RetryAt.IsZero() {

@@ -7,7 +7,7 @@
 -- KEYS[3+i] job hash of delivery i
 -- ARGV[1]  consumer group
 -- ARGV[2]  now, Unix ms
--- ARGV[3]  consumer name
+-- ARGV[3]  consumer name (unused: XAUTOCLAIM moved the entries to it)
 -- ARGV[4]  delivery cap: a job delivered this many times is dead-lettered instead
 -- ARGV[5]  job TTL, seconds
 -- ARGV[6]  dead job TTL, seconds
@@ -16,7 +16,7 @@
 --
 -- Reply: one array per delivery, as claim in queue_claimlib.lua appends them.
 local c = {stream = KEYS[1], dead = KEYS[2], fence = KEYS[3], group = ARGV[1], now = ARGV[2],
-  consumer = ARGV[3], cap = tonumber(ARGV[4]), jobTTL = ARGV[5], deadTTL = ARGV[6], deadMax = ARGV[7]}
+  cap = tonumber(ARGV[4]), jobTTL = ARGV[5], deadTTL = ARGV[6], deadMax = ARGV[7]}
 local todo = {}
 for i = 1, (#ARGV - 7) / 2 do
   todo[i] = {ARGV[6 + 2 * i], ARGV[7 + 2 * i], KEYS[3 + i]}

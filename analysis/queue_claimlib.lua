@@ -2,7 +2,7 @@
 -- is not a script of its own: Go prepends it to both (see queue_scripts.go).
 --
 -- claim(c, todo, out, acks) starts deliveries just read or reclaimed. c holds the keys
--- stream, dead and fence and the values group, now (Unix ms), consumer, cap (delivery
+-- stream, dead and fence and the values group, now (Unix ms), cap (delivery
 -- cap: a job delivered this many times is dead-lettered instead), jobTTL and deadTTL
 -- (seconds) and deadMax (dead-letter stream MAXLEN bound). todo lists {entry id, job id,
 -- job hash key}. Each delivery gets a fresh fencing token (one INCRBY for all of them),
@@ -39,7 +39,7 @@ local function claim(c, todo, out, acks)
     else
       tok = tok + 1
       local att = tonumber(f[3] or '0') + 1
-      redis.call('HSET', jk, 'st', 'running', 'tok', tok, 'att', att, 'cons', c.consumer, 'upd', c.now)
+      redis.call('HSET', jk, 'st', 'running', 'tok', tok, 'att', att, 'upd', c.now)
       redis.call('EXPIRE', jk, c.jobTTL)
       out[#out + 1] = {'ok', entry, id, tok, f[4], f[5], f[6], f[7], f[8], att}
     end

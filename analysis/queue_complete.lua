@@ -29,17 +29,25 @@
 -- entry (not one field j=<job id>) is dead-lettered at once and reported as
 -- {"dead", entry, ""}. A missing consumer group reads nothing.
 local c = {stream = KEYS[1], dead = KEYS[3], fence = KEYS[4], group = ARGV[1], now = ARGV[2],
-  jobTTL = ARGV[3], deadTTL = ARGV[4], deadMax = ARGV[5], consumer = ARGV[7], cap = tonumber(ARGV[9])}
+  jobTTL = ARGV[3], deadTTL = ARGV[4], deadMax = ARGV[5], cap = tonumber(ARGV[9])}
 local settled, acks = {}, {}
 for i = 1, (#ARGV - 10) / 6 do
   local b = 10 + (i - 1) * 6
   local id, entry, tok, outcome, due, err = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
   local jk = KEYS[4 + i]
-  local f = redis.call('HMGET', jk, 'tok', 'st', 'msg', 'rerun', 'wm', 'rwm', 'att', 'ex', 'sym', 'iv', 'an')
+  local f = redis.call('HMGET', jk, 'tok', 'st', 'msg', 'rerun')
   if f[1] ~= tok or f[2] ~= 'running' or f[3] ~= entry then
     settled[i] = 0
   else
     acks[#acks + 1] = entry
+    local plain = (outcome == 'done' or outcome == 'failed') and f[4] ~= '1'
+    if not plain then
+      -- Only requeueing and dead-lettering need the rest of the record.
+      local g = redis.call('HMGET', jk, 'wm', 'rwm', 'att', 'ex', 'sym', 'iv', 'an')
+      for j = 1, 7 do
+        f[4 + j] = g[j]
+      end
+    end
     local wm = f[5]
     if f[4] == '1' and tonumber(f[6] or '0') > tonumber(wm or '0') then
       wm = f[6]

@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// enqueueBatcher groups concurrent Enqueue calls into one script call: the first caller
-// to find no batch in flight sends the waiting requests; requests arriving meanwhile
-// wait and go in the next batch, sent by a goroutine that runs while any are waiting.
+// enqueueBatcher groups concurrent Enqueue calls into script calls: a caller that finds
+// fewer than maxEnqueueFlights batches in flight sends the waiting requests; requests
+// arriving meanwhile wait and go in a later batch, sent by a goroutine that runs while
+// any are waiting.
 // Under a burst (many candles closing at once) this saves round trips and script
 // invocations; a lone caller pays nothing extra.
 type enqueueBatcher struct {

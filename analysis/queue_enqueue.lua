@@ -14,6 +14,9 @@
 -- then 6 per request i: new job id, exchange, symbol, interval, analyzer, watermark
 -- (Unix ms).
 --
+-- A new job's hash leaves out what its reader defaults: attempts (0) and the update
+-- time (the enqueue time).
+--
 -- Reply: per request {id, how}; how is "queued" (new job), "coalesced" (a waiting job's
 -- watermark was raised), "rerun" (the running job will run once more) or "full" (id
 -- empty: the queue is at its bound, nothing was written).
@@ -69,7 +72,7 @@ for i = 1, n do
     else
       local m = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'j', newid)
       redis.call('HSET', nk, 'ex', ARGV[b + 2], 'sym', ARGV[b + 3], 'iv', ARGV[b + 4], 'an', ARGV[b + 5],
-        'wm', wm, 'st', 'queued', 'att', '0', 'msg', m, 'enq', ARGV[2], 'upd', ARGV[2])
+        'wm', wm, 'st', 'queued', 'msg', m, 'enq', ARGV[2])
       redis.call('EXPIRE', nk, ARGV[4])
       if not claimed then
         redis.call('SET', ck, newid, 'EX', ARGV[4])

@@ -503,3 +503,16 @@ tickstash_analysis_queue_pending 1
 		t.Fatal(err)
 	}
 }
+
+// TestStatusOfNewJob checks what Status reports for a job the enqueue script wrote
+// without the fields whose defaults the reader fills in.
+func TestStatusOfNewJob(t *testing.T) {
+	clock := newFakeClock()
+	q, _ := newTestQueue(t, nil, QueueConfig{Now: clock.Now})
+	id := mustEnqueue(t, q, spec("BTC-USDT"))
+	st := mustStatus(t, q, id)
+	want := clock.Now()
+	if st.State != JobQueued || st.Attempts != 0 || !st.EnqueuedAt.Equal(want) || !st.UpdatedAt.Equal(want) {
+		t.Fatalf("Status = %+v, want queued, 0 attempts, enqueued and updated at %v", st, want)
+	}
+}
