@@ -49,7 +49,11 @@ func target(ex market.Exchange, sym market.Symbol, iv market.Interval, analyzer 
 }
 
 // coalesce holds the id of the job currently waiting or running for a target.
-func (k queueKeys) coalesce(t string) string { return k.base + "co:" + t }
+func (k queueKeys) coalesce(t string) string { return k.coalescePrefix() + t }
+
+// coalescePrefix starts every coalesce key; the target follows (queue_enqueue.lua builds
+// the key from it).
+func (k queueKeys) coalescePrefix() string { return k.base + "co:" }
 
 // result is the hash with the latest fenced result of a target.
 func (k queueKeys) result(t string) string { return k.base + "result:" + t }

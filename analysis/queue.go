@@ -3,7 +3,7 @@ package analysis
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"regexp"
@@ -232,10 +232,15 @@ func (q *Queue) nowMs() int64 { return q.cfg.Now().UnixMilli() }
 
 func secs(d time.Duration) int64 { return max(1, int64((d+time.Second-1)/time.Second)) }
 
+// jobIDEncoding spells job ids: 96 random bits in 20 characters of a-z and 2-7 (short,
+// because an id goes to Redis many times per job; never starting with '-', so that it
+// reads as an argument on a command line).
+var jobIDEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
 func newJobID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	return jobIDEncoding.EncodeToString(b[:])
 }
 
 // Enqueue asks for spec to be analysed and returns the id of the job that will do it.
@@ -602,13 +607,11 @@ func (q *Queue) completeAndRead(ctx context.Context, consumer string, ss []settl
 		return nil, nil, nil
 	}
 	now := q.cfg.Now()
-	keys := make([]string, 0, 4+len(ss))
-	keys = append(keys, q.keys.stream(), q.keys.delayed(), q.keys.dead(), q.keys.fence())
+	keys := []string{q.keys.stream(), q.keys.delayed(), q.keys.dead(), q.keys.fence()}
 	args := make([]any, 0, 10+6*len(ss))
 	args = append(args, q.cfg.Group, now.UnixMilli(), secs(q.cfg.JobTTL), secs(q.cfg.DeadTTL), q.cfg.DeadMaxLen,
 		q.streamMaxLen(), consumer, max(count, 0), q.cfg.MaxDeliveries, q.keys.jobPrefix())
 	for _, s := range ss {
-		keys = append(keys, q.keys.job(s.d.id))
 		var due int64
 		if s.out == outRetry {
 			due = now.Add(q.backoff(s.d.attempt)).UnixMilli()

@@ -7,7 +7,6 @@
 -- KEYS[2]  delayed sorted set
 -- KEYS[3]  dead-letter stream
 -- KEYS[4]  fencing token counter
--- KEYS[4+i] job hash of delivery i
 -- ARGV[1]  consumer group
 -- ARGV[2]  now, Unix ms
 -- ARGV[3]  job TTL, seconds
@@ -17,7 +16,8 @@
 -- ARGV[7]  consumer name
 -- ARGV[8]  new entries to read (XREADGROUP ... >) and claim; 0 reads none
 -- ARGV[9]  delivery cap: a job delivered this many times is dead-lettered instead
--- ARGV[10] job hash prefix (a read job's hash is ARGV[10]..id, same slot)
+-- ARGV[10] job hash prefix (job id's hash is ARGV[10]..id, same slot; built here rather
+--          than passed, as every byte sent costs Redis time)
 -- then 6 per delivery i: job id, entry id, token, outcome, due Unix ms, error text.
 -- Outcomes: "done" and "failed" (finished; a rerun requested meanwhile requeues the job),
 -- "retry" (into the delayed set until due), "dead" (to the dead-letter stream),
@@ -34,7 +34,7 @@ local settled, acks = {}, {}
 for i = 1, (#ARGV - 10) / 6 do
   local b = 10 + (i - 1) * 6
   local id, entry, tok, outcome, due, err = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
-  local jk = KEYS[4 + i]
+  local jk = ARGV[10] .. id
   local f = redis.call('HMGET', jk, 'tok', 'st', 'msg', 'rerun')
   if f[1] ~= tok or f[2] ~= 'running' or f[3] ~= entry then
     settled[i] = 0

@@ -100,17 +100,15 @@ func (q *Queue) flush(ctx context.Context, first bool) {
 
 // runEnqueue runs the enqueue script for batch and fills in each request's reply.
 func (q *Queue) runEnqueue(ctx context.Context, batch []*enqueueReq) {
-	keys := make([]string, 0, 2+2*len(batch))
-	keys = append(keys, q.keys.stream(), q.keys.delayed())
-	args := make([]any, 0, 5+6*len(batch))
-	args = append(args, q.keys.jobPrefix(), q.nowMs(), q.cfg.MaxLen, secs(q.cfg.JobTTL), q.streamMaxLen())
+	keys := []string{q.keys.stream(), q.keys.delayed()}
+	args := make([]any, 0, 6+6*len(batch))
+	args = append(args, q.keys.jobPrefix(), q.nowMs(), q.cfg.MaxLen, secs(q.cfg.JobTTL), q.streamMaxLen(), q.keys.coalescePrefix())
 	for _, r := range batch {
 		s := r.spec
 		var wm int64
 		if !s.Watermark.IsZero() {
 			wm = s.Watermark.UnixMilli()
 		}
-		keys = append(keys, q.keys.coalesce(s.target()), q.keys.job(r.id))
 		args = append(args, r.id, string(s.Exchange), string(s.Symbol), s.Interval.String(), s.Analyzer, wm)
 	}
 	res, err := enqueueScript.Run(ctx, q.rdb, keys, args...).Slice()

@@ -4,15 +4,18 @@
 --
 -- KEYS[1]  job stream
 -- KEYS[2]  delayed sorted set (jobs waiting for a retry)
--- KEYS[1+2i]  coalesce key of request i's target (holds the id of its live job)
--- KEYS[2+2i]  job hash a new job of request i would get
--- ARGV[1]  job hash prefix (a live job's hash is ARGV[1]..id, same slot)
+-- ARGV[1]  job hash prefix (job id's hash is ARGV[1]..id, same slot)
 -- ARGV[2]  now, Unix ms
 -- ARGV[3]  queue length bound (stream entries + delayed jobs)
 -- ARGV[4]  job TTL, seconds
 -- ARGV[5]  job stream MAXLEN hard bound
+-- ARGV[6]  coalesce key prefix (a target's key, holding the id of its live job, is
+--          ARGV[6]..exchange..':'..symbol..':'..interval..':'..analyzer, same slot)
 -- then 6 per request i: new job id, exchange, symbol, interval, analyzer, watermark
 -- (Unix ms).
+--
+-- The keys of each request are built here rather than passed: they share the slot of
+-- KEYS[1], and every byte sent costs Redis time (MONITOR formats each argument).
 --
 -- A new job's hash leaves out what its reader defaults: attempts (0) and the update
 -- time (the enqueue time).
@@ -21,12 +24,13 @@
 -- watermark was raised), "rerun" (the running job will run once more) or "full" (id
 -- empty: the queue is at its bound, nothing was written).
 local out = {}
-local n = (#ARGV - 5) / 6
+local n = (#ARGV - 6) / 6
 local len = redis.call('XLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2])
 for i = 1, n do
-  local b = 5 + (i - 1) * 6
-  local ck, nk = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
+  local b = 6 + (i - 1) * 6
   local newid, wm = ARGV[b + 1], ARGV[b + 6]
+  local ck = ARGV[6] .. ARGV[b + 2] .. ':' .. ARGV[b + 3] .. ':' .. ARGV[b + 4] .. ':' .. ARGV[b + 5]
+  local nk = ARGV[1] .. newid
   -- Below the bound, claim the coalesce key for the new job in the same call that
   -- reads it: when it was free, only the job itself remains to be written.
   local cur, claimed
