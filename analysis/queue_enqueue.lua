@@ -17,8 +17,8 @@
 -- The keys of each request are built here rather than passed: they share the slot of
 -- KEYS[1], and every byte sent costs Redis time (MONITOR formats each argument).
 --
--- A new job's hash leaves out what its reader defaults: attempts (0) and the update
--- time (the enqueue time).
+-- A new job's hash leaves out its update time: readers default it to the enqueue time.
+-- (It keeps att = 0: workers of earlier versions read it as a number when claiming.)
 --
 -- Reply: per request {id, how}; how is "queued" (new job), "coalesced" (a waiting job's
 -- watermark was raised), "rerun" (the running job will run once more) or "full" (id
@@ -76,7 +76,7 @@ for i = 1, n do
     else
       local m = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'j', newid)
       redis.call('HSET', nk, 'ex', ARGV[b + 2], 'sym', ARGV[b + 3], 'iv', ARGV[b + 4], 'an', ARGV[b + 5],
-        'wm', wm, 'st', 'queued', 'msg', m, 'enq', ARGV[2])
+        'wm', wm, 'st', 'queued', 'att', '0', 'msg', m, 'enq', ARGV[2])
       redis.call('EXPIRE', nk, ARGV[4])
       if not claimed then
         redis.call('SET', ck, newid, 'EX', ARGV[4])
