@@ -2,8 +2,6 @@ package bench
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,9 +61,7 @@ func Gateway(ctx context.Context, rdb redis.UniversalClient, cfg GatewayConfig, 
 		cfg.Goroutines = 32
 	}
 	if cfg.Prefix == "" {
-		var b [4]byte
-		_, _ = rand.Read(b[:])
-		cfg.Prefix = "tsbench-" + hex.EncodeToString(b[:])
+		cfg.Prefix = randomPrefix("tsbench")
 	}
 	defer func() { _ = deleteKeys(context.WithoutCancel(ctx), rdb, cfg.Prefix+"*") }()
 	rep := GatewayReport{Goroutines: cfg.Goroutines, Duration: cfg.Duration, Rounds: cfg.Rounds}

@@ -106,7 +106,7 @@ func Ingest(ctx context.Context, rdb redis.UniversalClient, cfg IngestConfig, pr
 	if prefix == "" {
 		prefix = randomPrefix("tsbench")
 	}
-	defer deletePrefix(context.WithoutCancel(ctx), rdb, prefix)
+	defer func() { _ = deleteKeys(context.WithoutCancel(ctx), rdb, prefix+"*") }()
 
 	// Trades spaced as a busy market, ending about now.
 	const rate = 20_000.0
@@ -207,21 +207,4 @@ func randomPrefix(base string) string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return base + "-" + hex.EncodeToString(b[:])
-}
-
-// deletePrefix removes every key starting with prefix, on every master.
-func deletePrefix(ctx context.Context, rdb redis.UniversalClient, prefix string) {
-	del := func(ctx context.Context, c *redis.Client) error {
-		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			c.Unlink(ctx, iter.Val())
-		}
-		return iter.Err()
-	}
-	switch c := rdb.(type) {
-	case *redis.ClusterClient:
-		_ = c.ForEachMaster(ctx, del)
-	case *redis.Client:
-		_ = del(ctx, c)
-	}
 }

@@ -2,10 +2,7 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,7 +71,7 @@ func Leaderboard(ctx context.Context, rdb redis.UniversalClient, cfg Leaderboard
 	}
 	rep := LeaderboardReport{Machine: DescribeMachine(ctx, rdb), Config: cfg, WindowsPerOp: 4}
 	prefix := randomPrefix("tsbench")
-	defer deletePrefix(context.WithoutCancel(ctx), rdb, prefix)
+	defer func() { _ = deleteKeys(context.WithoutCancel(ctx), rdb, prefix+"*") }()
 	lb, err := leaderboard.NewStore(rdb, leaderboard.Config{Prefix: prefix}, prometheus.NewRegistry())
 	if err != nil {
 		return rep, err
@@ -137,25 +134,9 @@ func leaderboardRun(ctx context.Context, lb *leaderboard.Store, cfg LeaderboardC
 	return ops.Load(), float64(ops.Load()) / time.Since(start).Seconds(), nil
 }
 
+// redisBenchmarkZADD runs redis-benchmark's unpipelined ZADD with clients connections
+// over 10 000 random members, and returns its rate.
 func redisBenchmarkZADD(ctx context.Context, addr, key string, clients, n int) (float64, string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return 0, "", fmt.Errorf("bench: redis address %q: %w", addr, err)
-	}
-	if _, err := exec.LookPath("redis-benchmark"); err != nil {
-		return 0, "", errors.New("bench: redis-benchmark not found on PATH (Debian: apt-get install redis-tools)")
-	}
-	args := []string{"-h", host, "-p", port, "-c", strconv.Itoa(clients), "-n", strconv.Itoa(n), "-r", "10000", "-q",
-		"ZADD", key, "__rand_int__", "member:__rand_int__"}
-	cmd := "redis-benchmark " + strings.Join(args, " ")
-	out, err := exec.CommandContext(ctx, "redis-benchmark", args...).CombinedOutput()
-	if err != nil {
-		return 0, cmd, fmt.Errorf("bench: %s: %w: %s", cmd, err, lastLine(out))
-	}
-	m := rpsRE.FindAllSubmatch(out, -1)
-	if len(m) == 0 {
-		return 0, cmd, fmt.Errorf("bench: no rate in redis-benchmark output: %s", lastLine(out))
-	}
-	rps, err := strconv.ParseFloat(string(m[len(m)-1][1]), 64)
-	return rps, cmd, err
+	return redisBenchmark(ctx, addr, []string{"-c", strconv.Itoa(clients), "-n", strconv.Itoa(n), "-r", "10000"},
+		"ZADD", key, "__rand_int__", "member:__rand_int__")
 }

@@ -2,8 +2,6 @@ package bench
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -72,9 +70,7 @@ func Queue(ctx context.Context, rdb redis.UniversalClient, cfg QueueBenchConfig,
 		cfg.Producers = 8
 	}
 	if cfg.Prefix == "" {
-		var b [4]byte
-		_, _ = rand.Read(b[:])
-		cfg.Prefix = "tsbench-" + hex.EncodeToString(b[:])
+		cfg.Prefix = randomPrefix("tsbench")
 	}
 	if progress == nil {
 		progress = io.Discard

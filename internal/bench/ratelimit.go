@@ -2,8 +2,6 @@ package bench
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -98,9 +96,7 @@ func RateLimit(ctx context.Context, rdb redis.UniversalClient, cfg RateLimitConf
 		cfg.Identifiers = 1000
 	}
 	if cfg.Prefix == "" {
-		var b [4]byte
-		_, _ = rand.Read(b[:])
-		cfg.Prefix = "tsbench-" + hex.EncodeToString(b[:])
+		cfg.Prefix = randomPrefix("tsbench")
 	}
 	if progress == nil {
 		progress = io.Discard

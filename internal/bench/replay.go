@@ -62,7 +62,7 @@ func Replay(ctx context.Context, rdb redis.UniversalClient, files []string, prog
 		rep.Messages += n
 	}
 	prefix := randomPrefix("tsbench")
-	defer deletePrefix(context.WithoutCancel(ctx), rdb, prefix)
+	defer func() { _ = deleteKeys(context.WithoutCancel(ctx), rdb, prefix+"*") }()
 	log := slog.New(slog.DiscardHandler)
 	src := replay.New(replay.Config{Files: files}, log, prometheus.NewRegistry())
 	counting := &countingStore{store: cache.NewMarketStore(rdb, cache.MarketConfig{Prefix: prefix}, prometheus.NewRegistry())}
