@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -85,23 +86,16 @@ func (s *Server) handleSessionGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleSessionTouch(w http.ResponseWriter, r *http.Request) {
-	if s.deps.Sessions == nil {
-		s.writeError(w, r, errNotConfigured)
-		return
-	}
-	stateOf(r).target = "session " + r.PathValue("id")
-	sess, err := s.ownSession(r)
-	if err == nil {
-		err = s.deps.Sessions.Touch(r.Context(), sess.ID)
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.onOwnSession(w, r, func(ctx context.Context, id string) error { return s.deps.Sessions.Touch(ctx, id) })
 }
 
 func (s *Server) handleSessionDelete(w http.ResponseWriter, r *http.Request) {
+	s.onOwnSession(w, r, func(ctx context.Context, id string) error { return s.deps.Sessions.Destroy(ctx, id) })
+}
+
+// onOwnSession applies op to the session named in the path, if it belongs to the token's
+// subject, and answers 204 No Content.
+func (s *Server) onOwnSession(w http.ResponseWriter, r *http.Request, op func(ctx context.Context, id string) error) {
 	if s.deps.Sessions == nil {
 		s.writeError(w, r, errNotConfigured)
 		return
@@ -109,7 +103,7 @@ func (s *Server) handleSessionDelete(w http.ResponseWriter, r *http.Request) {
 	stateOf(r).target = "session " + r.PathValue("id")
 	sess, err := s.ownSession(r)
 	if err == nil {
-		err = s.deps.Sessions.Destroy(r.Context(), sess.ID)
+		err = op(r.Context(), sess.ID)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
