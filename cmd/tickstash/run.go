@@ -592,9 +592,6 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 		runs, names = append(runs, w.Run), append(names, "analyze")
 		p.log.Info("analyze started", "concurrency", rs.analyze.concurrency)
 	}
-	// A role that fails stops the others: a half-running process would look healthy.
-	roleCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	if rs.signals != nil {
 		role, err := rs.signals.role(ctx, p, sc.prefix, store)
 		if err != nil {
@@ -616,6 +613,9 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 		runs, names = append(runs, serve), append(names, "gateway")
 		p.log.Info("gateway started", "addr", rs.gateway.httpAddr)
 	}
+	// A role that fails stops the others: a half-running process would look healthy.
+	roleCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	errs := make(chan error, len(runs))
 	for i, run := range runs {
 		go func() {
