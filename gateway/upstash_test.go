@@ -27,7 +27,9 @@ func TestUpstashSDKs(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@upstash", "ratelimit")); err != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund").CombinedOutput()
+		npm := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
+		npm.Dir = dir
+		out, err := npm.CombinedOutput()
 		if err != nil {
 			if strings.Contains(string(out), "ENOTFOUND") || strings.Contains(string(out), "EAI_AGAIN") ||
 				strings.Contains(string(out), "ECONNREFUSED") || strings.Contains(string(out), "ETIMEDOUT") || ctx.Err() != nil {
