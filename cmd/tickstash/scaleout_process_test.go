@@ -105,8 +105,23 @@ func TestAnalyzeAndSignalsSideBySide(t *testing.T) {
 	waitUntil(t, "phase two's jobs done after one worker was killed", func() bool { return jobsDone(ctx, q, ids) == len(ids) })
 
 	// Every result was evaluated by exactly one signals process; the stream holds each
-	// signal once.
-	time.Sleep(500 * time.Millisecond)
+	// signal once. A job is done before its update has gone through the rules and
+	// JetStream, so wait for the stream to settle (or for the deadline: then the check
+	// below fails).
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := js.Stream(ctx, stream)
+		if err == nil {
+			if info, err := st.Info(ctx); err == nil && info.State.Msgs >= markets {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // room for a duplicate to show up, were there one
 	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		t.Fatalf("signal stream %s: %v", stream, err)
