@@ -18,6 +18,20 @@ type AdvancedDecoder struct {
 
 var _ wsfeed.Decoder = (*AdvancedDecoder)(nil)
 
+// advancedTrade: ids are opaque (up to 64 bytes), and side is the taker's, upper case.
+var advancedTrade = tradeFormat{
+	validID: func(id []byte) bool { return len(id) > 0 && len(id) <= 64 },
+	taker: func(side []byte) (market.Side, bool) {
+		switch string(side) {
+		case "BUY":
+			return market.Buy, true
+		case "SELL":
+			return market.Sell, true
+		}
+		return market.SideUnknown, false
+	},
+}
+
 // NewAdvancedDecoder returns a decoder for the Coinbase Advanced Trade feed.
 func NewAdvancedDecoder() *AdvancedDecoder { return &AdvancedDecoder{symbols: make(symbols)} }
 
@@ -142,38 +156,11 @@ func (d *AdvancedDecoder) trades(dst []ingest.Event, recv time.Time) ([]ingest.E
 		if sc.Err() != nil {
 			return dst, nil
 		}
-		sym, err := d.symbols.lookup(product)
+		ev, err := d.symbols.trade(advancedTrade, product, id, price, size, ts, side, recv)
 		if err != nil {
 			return dst, err
 		}
-		if len(id) == 0 || len(id) > 64 {
-			return dst, wsfeed.Errorf(wsfeed.ReasonField, "trade_id %.32q", id)
-		}
-		p, err := wire.Decimal(price)
-		if err != nil {
-			return dst, wsfeed.Errorf(wsfeed.ReasonNumber, "price %.32q", price)
-		}
-		q, err := wire.Decimal(size)
-		if err != nil {
-			return dst, wsfeed.Errorf(wsfeed.ReasonNumber, "size %.32q", size)
-		}
-		t, err := wire.RFC3339(ts)
-		if err != nil {
-			return dst, wsfeed.Errorf(wsfeed.ReasonTime, "time %.40q", ts)
-		}
-		var taker market.Side
-		switch string(side) {
-		case "BUY":
-			taker = market.Buy
-		case "SELL":
-			taker = market.Sell
-		default:
-			return dst, wsfeed.Errorf(wsfeed.ReasonField, "side %.16q", side)
-		}
-		dst = append(dst, ingest.Event{Kind: ingest.KindTrade, Trade: market.Trade{
-			Exchange: market.Coinbase, Symbol: sym, ID: string(id), Price: p, Qty: q,
-			Side: taker, Time: t, ReceivedAt: recv,
-		}})
+		dst = append(dst, ev)
 	}
 	return dst, nil
 }
@@ -211,24 +198,11 @@ func (d *AdvancedDecoder) tickers(dst []ingest.Event, recv, msgTime time.Time) (
 		if err != nil {
 			return dst, err
 		}
-		q := market.Quote{Exchange: market.Coinbase, Symbol: sym, Time: msgTime, ReceivedAt: recv}
-		if q.Bid, err = wire.Decimal(bid); err != nil {
-			return dst, wsfeed.Errorf(wsfeed.ReasonNumber, "best_bid %.32q", bid)
+		ev, err := quote(sym, msgTime, recv, bid, ask, bidQty, askQty, [2]string{"best_bid_quantity", "best_ask_quantity"})
+		if err != nil {
+			return dst, err
 		}
-		if q.Ask, err = wire.Decimal(ask); err != nil {
-			return dst, wsfeed.Errorf(wsfeed.ReasonNumber, "best_ask %.32q", ask)
-		}
-		if bidQty != nil {
-			if q.BidQty, err = wire.Decimal(bidQty); err != nil {
-				return dst, wsfeed.Errorf(wsfeed.ReasonNumber, "best_bid_quantity %.32q", bidQty)
-			}
-		}
-		if askQty != nil {
-			if q.AskQty, err = wire.Decimal(askQty); err != nil {
-				return dst, wsfeed.Errorf(wsfeed.ReasonNumber, "best_ask_quantity %.32q", askQty)
-			}
-		}
-		dst = append(dst, ingest.Event{Kind: ingest.KindQuote, Quote: q})
+		dst = append(dst, ev)
 	}
 	return dst, nil
 }

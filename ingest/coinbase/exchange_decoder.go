@@ -18,6 +18,21 @@ type ExchangeDecoder struct {
 
 var _ wsfeed.Decoder = (*ExchangeDecoder)(nil)
 
+// exchangeTrade: ids are integers, and side is the maker's: a resting buy order was
+// hit, so the taker sold.
+var exchangeTrade = tradeFormat{
+	validID: func(id []byte) bool { _, ok := wire.ParseInt(id); return ok },
+	taker: func(side []byte) (market.Side, bool) {
+		switch string(side) {
+		case "buy":
+			return market.Sell, true
+		case "sell":
+			return market.Buy, true
+		}
+		return market.SideUnknown, false
+	},
+}
+
 // NewExchangeDecoder returns a decoder for the Coinbase Exchange ws-feed.
 func NewExchangeDecoder() *ExchangeDecoder { return &ExchangeDecoder{symbols: make(symbols)} }
 
@@ -81,38 +96,11 @@ func (d *ExchangeDecoder) Decode(dst []ingest.Event, msg []byte, recv time.Time)
 }
 
 func (d *ExchangeDecoder) match(dst []ingest.Event, recv time.Time, tradeID, side, size, price, product, ts []byte) ([]ingest.Event, error) {
-	sym, err := d.symbols.lookup(product)
+	ev, err := d.symbols.trade(exchangeTrade, product, tradeID, price, size, ts, side, recv)
 	if err != nil {
 		return dst, err
 	}
-	if _, ok := wire.ParseInt(tradeID); !ok {
-		return dst, wsfeed.Errorf(wsfeed.ReasonField, "trade_id %.32q", tradeID)
-	}
-	p, err := wire.Decimal(price)
-	if err != nil {
-		return dst, wsfeed.Errorf(wsfeed.ReasonNumber, "price %.32q", price)
-	}
-	q, err := wire.Decimal(size)
-	if err != nil {
-		return dst, wsfeed.Errorf(wsfeed.ReasonNumber, "size %.32q", size)
-	}
-	t, err := wire.RFC3339(ts)
-	if err != nil {
-		return dst, wsfeed.Errorf(wsfeed.ReasonTime, "time %.40q", ts)
-	}
-	var taker market.Side
-	switch string(side) {
-	case "buy":
-		taker = market.Sell // a resting buy order was hit: the taker sold
-	case "sell":
-		taker = market.Buy
-	default:
-		return dst, wsfeed.Errorf(wsfeed.ReasonField, "side %.16q", side)
-	}
-	return append(dst, ingest.Event{Kind: ingest.KindTrade, Trade: market.Trade{
-		Exchange: market.Coinbase, Symbol: sym, ID: string(tradeID), Price: p, Qty: q,
-		Side: taker, Time: t, ReceivedAt: recv,
-	}}), nil
+	return append(dst, ev), nil
 }
 
 func (d *ExchangeDecoder) ticker(dst []ingest.Event, recv time.Time, product, ts, bid, bidSize, ask, askSize []byte) ([]ingest.Event, error) {
@@ -120,29 +108,17 @@ func (d *ExchangeDecoder) ticker(dst []ingest.Event, recv time.Time, product, ts
 	if err != nil {
 		return dst, err
 	}
-	q := market.Quote{Exchange: market.Coinbase, Symbol: sym, Time: recv, ReceivedAt: recv}
+	at := recv
 	if ts != nil {
-		if q.Time, err = wire.RFC3339(ts); err != nil {
+		if at, err = wire.RFC3339(ts); err != nil {
 			return dst, wsfeed.Errorf(wsfeed.ReasonTime, "time %.40q", ts)
 		}
 	}
-	if q.Bid, err = wire.Decimal(bid); err != nil {
-		return dst, wsfeed.Errorf(wsfeed.ReasonNumber, "best_bid %.32q", bid)
-	}
-	if q.Ask, err = wire.Decimal(ask); err != nil {
-		return dst, wsfeed.Errorf(wsfeed.ReasonNumber, "best_ask %.32q", ask)
-	}
 	// Sizes arrived in the feed in 2022; older tickers (and captures) have none, and
 	// their quotes carry zero sizes.
-	if bidSize != nil {
-		if q.BidQty, err = wire.Decimal(bidSize); err != nil {
-			return dst, wsfeed.Errorf(wsfeed.ReasonNumber, "best_bid_size %.32q", bidSize)
-		}
+	ev, err := quote(sym, at, recv, bid, ask, bidSize, askSize, [2]string{"best_bid_size", "best_ask_size"})
+	if err != nil {
+		return dst, err
 	}
-	if askSize != nil {
-		if q.AskQty, err = wire.Decimal(askSize); err != nil {
-			return dst, wsfeed.Errorf(wsfeed.ReasonNumber, "best_ask_size %.32q", askSize)
-		}
-	}
-	return append(dst, ingest.Event{Kind: ingest.KindQuote, Quote: q}), nil
+	return append(dst, ev), nil
 }
