@@ -344,7 +344,7 @@ func isStreamRefusal(err error) bool {
 func (s *MarketStore) retryNoScript(ctx context.Context, candles []market.Candle, upserts []*redis.Cmd) error {
 	var redo []int
 	for i, u := range upserts {
-		if isNoScript(u.Err()) {
+		if redis.HasErrorPrefix(u.Err(), "NOSCRIPT") {
 			redo = append(redo, i)
 		}
 	}
@@ -368,7 +368,7 @@ func (s *MarketStore) retryNoScript(ctx context.Context, candles []market.Candle
 // a trade the stream already holds, or the candle script missing.
 func isOnlyExpected(cmds []redis.Cmder) bool {
 	for _, c := range cmds {
-		if err := c.Err(); err != nil && !isStreamRefusal(err) && !isNoScript(err) {
+		if err := c.Err(); err != nil && !isStreamRefusal(err) && !redis.HasErrorPrefix(err, "NOSCRIPT") {
 			return false
 		}
 	}
@@ -377,15 +377,11 @@ func isOnlyExpected(cmds []redis.Cmder) bool {
 
 func firstError(cmds []redis.Cmder, err error) error {
 	for _, c := range cmds {
-		if cerr := c.Err(); cerr != nil && !isStreamRefusal(cerr) && !isNoScript(cerr) {
+		if cerr := c.Err(); cerr != nil && !isStreamRefusal(cerr) && !redis.HasErrorPrefix(cerr, "NOSCRIPT") {
 			return cerr
 		}
 	}
 	return err
-}
-
-func isNoScript(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "NOSCRIPT")
 }
 
 // LastCandles returns up to n of the newest candles of a market and interval, oldest

@@ -219,7 +219,7 @@ func (s *Sharded) balance(ctx context.Context, run map[string]*running, stop fun
 	for i, key := range keys {
 		cmds[i] = shardAcquire.EvalSha(rctx, pipe, []string{shardLeaseKey(s.cfg.Prefix, s.cfg.Group, key)}, s.cfg.Instance, s.cfg.Lease.Milliseconds())
 	}
-	if _, err := pipe.Exec(rctx); err != nil && isNoScript(err) {
+	if _, err := pipe.Exec(rctx); redis.HasErrorPrefix(err, "NOSCRIPT") {
 		pipe = s.rdb.Pipeline()
 		for i, key := range keys {
 			cmds[i] = shardAcquire.Eval(rctx, pipe, []string{shardLeaseKey(s.cfg.Prefix, s.cfg.Group, key)}, s.cfg.Instance, s.cfg.Lease.Milliseconds())
@@ -302,9 +302,4 @@ func mix64(x uint64) uint64 {
 	x *= 0x94d049bb133111eb
 	x ^= x >> 31
 	return x
-}
-
-func isNoScript(err error) bool {
-	var rerr redis.Error
-	return errors.As(err, &rerr) && len(rerr.Error()) >= 8 && rerr.Error()[:8] == "NOSCRIPT"
 }

@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tickstash/tickstash/ingest"
 	"github.com/tickstash/tickstash/internal/redistest"
@@ -201,5 +203,44 @@ func TestShardConfigErrors(t *testing.T) {
 	dup := []ingest.Unit{{Key: "x"}, {Key: "x"}}
 	if _, err := ingest.NewSharded(rdb, dup, ingest.ShardConfig{Group: "g"}, quiet(), prometheus.NewRegistry()); err == nil {
 		t.Error("duplicate unit keys accepted")
+	}
+}
+
+// TestShardedSurvivesScriptFlush: a Redis that forgot the lease script (a restart,
+// SCRIPT FLUSH) answers NOSCRIPT; the instance loads it again and keeps its units. An
+// embedded Redis of the test's own is flushed, so others sharing the real one are not.
+func TestShardedSurvivesScriptFlush(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	p := newProbe()
+	s, err := ingest.NewSharded(rdb, p.units(2, "solo"), ingest.ShardConfig{
+		Group: "flush", Instance: "solo", Lease: time.Second, Tick: 100 * time.Millisecond,
+	}, quiet(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Run(ctx, make(chan ingest.Event)) }()
+	defer func() { cancel(); <-done }()
+	running := func() int { owners, _ := p.snapshot(); return len(owners) }
+	deadline := time.Now().Add(5 * time.Second)
+	for running() != 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("units did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := rdb.ScriptFlush(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Past the fence (4/5 of the lease) the units would have stopped had renewals failed.
+	time.Sleep(1500 * time.Millisecond)
+	if n := running(); n != 2 {
+		t.Errorf("%d of 2 units still running after SCRIPT FLUSH", n)
+	}
+	if _, maxSeen := p.snapshot(); maxSeen != 1 {
+		t.Errorf("a unit ran twice at once")
 	}
 }
