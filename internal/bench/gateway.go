@@ -17,6 +17,7 @@ import (
 
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/gateway"
+	"github.com/tickstash/tickstash/internal/redisconn"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -63,7 +64,7 @@ func Gateway(ctx context.Context, rdb redis.UniversalClient, cfg GatewayConfig, 
 	if cfg.Prefix == "" {
 		cfg.Prefix = randomPrefix("tsbench")
 	}
-	defer func() { _ = deleteKeys(context.WithoutCancel(ctx), rdb, cfg.Prefix+"*") }()
+	defer func() { _ = redisconn.DeleteKeys(context.WithoutCancel(ctx), rdb, cfg.Prefix+"*") }()
 	rep := GatewayReport{Goroutines: cfg.Goroutines, Duration: cfg.Duration, Rounds: cfg.Rounds}
 
 	store := cache.NewMarketStore(rdb, cache.MarketConfig{Prefix: cfg.Prefix}, nil)

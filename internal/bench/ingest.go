@@ -17,6 +17,7 @@ import (
 
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/ingest"
+	"github.com/tickstash/tickstash/internal/redisconn"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -106,7 +107,7 @@ func Ingest(ctx context.Context, rdb redis.UniversalClient, cfg IngestConfig, pr
 	if prefix == "" {
 		prefix = randomPrefix("tsbench")
 	}
-	defer func() { _ = deleteKeys(context.WithoutCancel(ctx), rdb, prefix+"*") }()
+	defer func() { _ = redisconn.DeleteKeys(context.WithoutCancel(ctx), rdb, prefix+"*") }()
 
 	// Trades spaced as a busy market, ending about now.
 	const rate = 20_000.0

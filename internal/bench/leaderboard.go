@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
 
+	"github.com/tickstash/tickstash/internal/redisconn"
 	"github.com/tickstash/tickstash/leaderboard"
 )
 
@@ -71,7 +72,7 @@ func Leaderboard(ctx context.Context, rdb redis.UniversalClient, cfg Leaderboard
 	}
 	rep := LeaderboardReport{Machine: DescribeMachine(ctx, rdb), Config: cfg, WindowsPerOp: 4}
 	prefix := randomPrefix("tsbench")
-	defer func() { _ = deleteKeys(context.WithoutCancel(ctx), rdb, prefix+"*") }()
+	defer func() { _ = redisconn.DeleteKeys(context.WithoutCancel(ctx), rdb, prefix+"*") }()
 	lb, err := leaderboard.NewStore(rdb, leaderboard.Config{Prefix: prefix}, prometheus.NewRegistry())
 	if err != nil {
 		return rep, err

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tickstash/tickstash/analysis"
+	"github.com/tickstash/tickstash/internal/redisconn"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -82,7 +82,7 @@ func Queue(ctx context.Context, rdb redis.UniversalClient, cfg QueueBenchConfig,
 		insp := asynq.NewInspectorFromRedisClient(rdb)
 		_ = insp.DeleteQueue(cfg.Prefix, true)
 		for _, pattern := range []string{cfg.Prefix + ":*", "asynq:{" + cfg.Prefix + "}*"} {
-			if err := unlinkKeys(cctx, rdb, pattern); err != nil {
+			if err := redisconn.DeleteKeys(cctx, rdb, pattern); err != nil {
 				fmt.Fprintf(progress, "clean up %s: %v\n", pattern, err)
 			}
 		}
@@ -227,26 +227,6 @@ func benchAsynq(ctx context.Context, rdb redis.UniversalClient, cfg QueueBenchCo
 	}
 	el := time.Since(start)
 	return QueueCase{Name: caseQueueAsynq, Jobs: cfg.Jobs, Elapsed: el, PerSecond: float64(cfg.Jobs) / el.Seconds()}, nil
-}
-
-// unlinkKeys removes the keys matching pattern on every master.
-func unlinkKeys(ctx context.Context, rdb redis.UniversalClient, pattern string) error {
-	del := func(ctx context.Context, c *redis.Client) error {
-		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
-		for iter.Next(ctx) {
-			if err := c.Unlink(ctx, iter.Val()).Err(); err != nil {
-				return err
-			}
-		}
-		return iter.Err()
-	}
-	switch c := rdb.(type) {
-	case *redis.ClusterClient:
-		return c.ForEachMaster(ctx, del)
-	case *redis.Client:
-		return del(ctx, c)
-	}
-	return errors.New("bench: cannot scan keys on " + fmt.Sprintf("%T", rdb))
 }
 
 // Markdown renders the report as a table plus the target, for BENCHMARKS.md.

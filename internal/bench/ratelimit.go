@@ -14,6 +14,7 @@ import (
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tickstash/tickstash/internal/redisconn"
 	"github.com/tickstash/tickstash/ratelimit"
 )
 
@@ -107,7 +108,7 @@ func RateLimit(ctx context.Context, rdb redis.UniversalClient, cfg RateLimitConf
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		for _, pattern := range []string{cfg.Prefix + "*", "rate:" + cfg.Prefix + "*"} {
-			if err := deleteKeys(cctx, rdb, pattern); err != nil {
+			if err := redisconn.DeleteKeys(cctx, rdb, pattern); err != nil {
 				fmt.Fprintf(progress, "clean up %s: %v\n", pattern, err)
 			}
 		}
@@ -306,47 +307,6 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 	}
 	i := int(q*float64(len(sorted))+0.5) - 1
 	return sorted[min(max(i, 0), len(sorted)-1)]
-}
-
-// deleteKeys removes the keys matching pattern on every master.
-func deleteKeys(ctx context.Context, rdb redis.UniversalClient, pattern string) error {
-	del := func(ctx context.Context, c *redis.Client) error {
-		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
-		var batch []string
-		for iter.Next(ctx) {
-			batch = append(batch, iter.Val())
-			if len(batch) == 500 {
-				if err := c.Unlink(ctx, batch...).Err(); err != nil {
-					return err
-				}
-				batch = batch[:0]
-			}
-		}
-		if err := iter.Err(); err != nil {
-			return err
-		}
-		if len(batch) > 0 {
-			return c.Unlink(ctx, batch...).Err()
-		}
-		return nil
-	}
-	switch c := rdb.(type) {
-	case *redis.ClusterClient:
-		// Keys in one batch may sit in different slots: delete them one by one there.
-		return c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
-			iter := n.Scan(ctx, 0, pattern, 1000).Iterator()
-			for iter.Next(ctx) {
-				if err := n.Unlink(ctx, iter.Val()).Err(); err != nil {
-					return err
-				}
-			}
-			return iter.Err()
-		})
-	case *redis.Client:
-		return del(ctx, c)
-	default:
-		return fmt.Errorf("cannot scan a %T", rdb)
-	}
 }
 
 // Markdown renders the report as a table plus the targets, for BENCHMARKS.md.

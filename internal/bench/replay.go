@@ -17,6 +17,7 @@ import (
 	"github.com/tickstash/tickstash/ingest"
 	"github.com/tickstash/tickstash/ingest/capture"
 	"github.com/tickstash/tickstash/ingest/replay"
+	"github.com/tickstash/tickstash/internal/redisconn"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -62,7 +63,7 @@ func Replay(ctx context.Context, rdb redis.UniversalClient, files []string, prog
 		rep.Messages += n
 	}
 	prefix := randomPrefix("tsbench")
-	defer func() { _ = deleteKeys(context.WithoutCancel(ctx), rdb, prefix+"*") }()
+	defer func() { _ = redisconn.DeleteKeys(context.WithoutCancel(ctx), rdb, prefix+"*") }()
 	log := slog.New(slog.DiscardHandler)
 	src := replay.New(replay.Config{Files: files}, log, prometheus.NewRegistry())
 	counting := &countingStore{store: cache.NewMarketStore(rdb, cache.MarketConfig{Prefix: prefix}, prometheus.NewRegistry())}

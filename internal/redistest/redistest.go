@@ -12,7 +12,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -68,25 +67,7 @@ func DeleteKeys(tb testing.TB, rdb redis.UniversalClient, pattern string) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	del := func(ctx context.Context, c *redis.Client) error {
-		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
-		for iter.Next(ctx) {
-			if err := c.Del(ctx, iter.Val()).Err(); err != nil {
-				return err
-			}
-		}
-		return iter.Err()
-	}
-	var err error
-	switch c := rdb.(type) {
-	case *redis.ClusterClient:
-		err = c.ForEachMaster(ctx, del)
-	case *redis.Client:
-		err = del(ctx, c)
-	default:
-		tb.Logf("redistest: cannot clean up %s on %T", pattern, rdb)
-	}
-	if err != nil && !strings.Contains(err.Error(), "closed") {
+	if err := redisconn.DeleteKeys(ctx, rdb, pattern); err != nil && !strings.Contains(err.Error(), "closed") {
 		tb.Logf("redistest: clean up %s: %v", pattern, err)
 	}
 }
@@ -97,26 +78,7 @@ func Keys(tb testing.TB, rdb redis.UniversalClient, pattern string) []string {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var mu sync.Mutex
-	var out []string
-	scan := func(ctx context.Context, c *redis.Client) error {
-		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
-		for iter.Next(ctx) {
-			mu.Lock()
-			out = append(out, iter.Val())
-			mu.Unlock()
-		}
-		return iter.Err()
-	}
-	var err error
-	switch c := rdb.(type) {
-	case *redis.ClusterClient:
-		err = c.ForEachMaster(ctx, scan)
-	case *redis.Client:
-		err = scan(ctx, c)
-	default:
-		tb.Fatalf("redistest: Keys on %T", rdb)
-	}
+	out, err := redisconn.Keys(ctx, rdb, pattern)
 	if err != nil {
 		tb.Fatalf("redistest: keys %s: %v", pattern, err)
 	}
