@@ -1,6 +1,8 @@
 -- session_create.lua creates a session and evicts the user's oldest sessions past the cap.
 --
--- KEYS[1]  the user's session index (sorted set: id → created ms)
+-- KEYS[1]  the user's session index (sorted set: id → created ms, raised when needed to
+--          stay above the newest entry, so the order is the order of creation even for
+--          sessions created in the same millisecond)
 -- KEYS[2]  the new session's hash
 -- ARGV[1]  session id
 -- ARGV[2]  created, Unix ms
@@ -30,9 +32,12 @@ end
 
 redis.call('HSET', key, 'user', ARGV[5], 'data', ARGV[6], 'created', created)
 redis.call('PEXPIRE', key, ttl)
-redis.call('ZADD', index, created, id)
+local score = tonumber(created)
+local newest = redis.call('ZRANGE', index, -1, -1, 'WITHSCORES')
+if newest[2] and tonumber(newest[2]) >= score then score = tonumber(newest[2]) + 1 end
+redis.call('ZADD', index, score, id)
 
--- Evict the oldest, never the new one (sessions created in the same millisecond tie).
+-- Evict the oldest, never the new one.
 local evicted = {}
 local excess = redis.call('ZCARD', index) - cap
 if excess > 0 then

@@ -172,3 +172,38 @@ func TestUserStateCASUnderConcurrentWriters(t *testing.T) {
 		t.Errorf("a refused update wrote: %+v", after)
 	}
 }
+
+// TestSessionsSameMillisecond creates sessions faster than the clock ticks: the cap still
+// evicts the oldest, and List still returns them in the order they were created.
+func TestSessionsSameMillisecond(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Client(t)
+	prefix := redistest.Prefix(t, rdb)
+	now := time.Date(2026, 1, 7, 12, 0, 0, 0, time.UTC)
+	s := NewSessionStore(rdb, SessionConfig{Prefix: prefix, TTL: time.Hour, MaxPerUser: 2,
+		Now: func() time.Time { return now }}, prometheus.NewRegistry())
+	var ids []string
+	for i := 0; i < 6; i++ {
+		sess, err := s.Create(ctx, "carol", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, sess.ID)
+	}
+	list, err := s.List(ctx, "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].ID != ids[4] || list[1].ID != ids[5] {
+		got := make([]string, len(list))
+		for i, l := range list {
+			got[i] = l.ID
+		}
+		t.Fatalf("sessions %v; want the two newest in order, %v", got, ids[4:])
+	}
+	for _, id := range ids[:4] {
+		if _, err := s.Get(ctx, id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("session %s: %v; want it evicted", id, err)
+		}
+	}
+}
