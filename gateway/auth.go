@@ -72,6 +72,10 @@ func (s *Server) authenticate(r *http.Request, st *reqState) (Token, string, err
 	if raw == "" {
 		return Token{}, "missing", errors.New("gateway: no token: send Authorization: Bearer <token>")
 	}
+	if !tokenShaped(raw) {
+		return Token{}, "malformed", ErrTokenMalformed
+	}
+	st.credential = true
 	hash := hashToken(raw)
 	now := s.cfg.Now()
 	if s.cfg.TokenCacheTTL > 0 {
@@ -80,6 +84,7 @@ func (s *Server) authenticate(r *http.Request, st *reqState) (Token, string, err
 		s.tcache.mu.Unlock()
 		if ok && now.Sub(e.at) < s.cfg.TokenCacheTTL {
 			if err := s.tokens.usable(&e.tok); err != nil {
+				st.credentialID = e.tok.ID
 				return Token{}, reasonOf(err), err
 			}
 			return e.tok, "", nil
@@ -87,6 +92,7 @@ func (s *Server) authenticate(r *http.Request, st *reqState) (Token, string, err
 	}
 	tok, err := s.tokens.Authenticate(r.Context(), raw)
 	if err != nil {
+		st.credentialID = tok.ID // set for a revoked or expired token, "" for an unknown one
 		return Token{}, reasonOf(err), err
 	}
 	if s.cfg.TokenCacheTTL > 0 {
@@ -98,6 +104,21 @@ func (s *Server) authenticate(r *http.Request, st *reqState) (Token, string, err
 		s.tcache.mu.Unlock()
 	}
 	return tok, "", nil
+}
+
+// tokenShaped reports whether raw looks like a token Create issues: "tsk_" and 43
+// base64url characters. Only such credentials are looked up in Redis.
+func tokenShaped(raw string) bool {
+	if len(raw) != len(tokenPrefix)+43 || !strings.HasPrefix(raw, tokenPrefix) {
+		return false
+	}
+	for i := len(tokenPrefix); i < len(raw); i++ {
+		c := raw[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func reasonOf(err error) string {
@@ -136,6 +157,21 @@ func (s *Server) wrap(rt *route) http.Handler {
 			}
 			s.m.authFailures.WithLabelValues(reason).Inc()
 			st.denial = "token " + reason
+			if !st.credential {
+				// No token-shaped credential: nothing was looked up, and nothing will be
+				// recorded but a count. An address that keeps sending such requests is
+				// told to stop, still without a Redis round trip.
+				st.charged = true
+				if ok, retry := s.audit.anon.take(clientKey(clientAddr(r)), s.cfg.Now()); !ok {
+					s.m.throttled.Inc()
+					st.denial = "throttled: " + st.denial
+					secs := int64((retry + time.Second - 1) / time.Second)
+					w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+					writeProblemFor(w, r, st, http.StatusTooManyRequests,
+						fmt.Sprintf("too many refused requests from this address; retry in %ds with a token (Authorization: Bearer tsk_...)", secs))
+					return
+				}
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tickstash"`)
 			writeProblemFor(w, r, st, http.StatusUnauthorized, authMessage(reason))
 			return
@@ -162,6 +198,10 @@ func (s *Server) wrap(rt *route) http.Handler {
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			if reason, err := s.verifySignature(r, &tok, body); err != nil {
+				if reason == "error" {
+					s.writeErrorFor(w, r, st, fmt.Errorf("%w: %w", ErrUnavailable, err))
+					return
+				}
 				s.m.sigFailures.WithLabelValues(reason).Inc()
 				s.m.authFailures.WithLabelValues("signature").Inc()
 				st.denial = "signature " + reason

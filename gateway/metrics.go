@@ -14,6 +14,8 @@ type metrics struct {
 	authFailures  *prometheus.CounterVec   // reason
 	sigFailures   *prometheus.CounterVec   // reason
 	auditErrors   prometheus.Counter
+	auditCounted  *prometheus.CounterVec // kind
+	throttled     prometheus.Counter
 	usageErrors   prometheus.Counter
 	redisCommands *prometheus.CounterVec // outcome
 	sseClients    prometheus.Gauge
@@ -42,6 +44,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		auditErrors: f.NewCounter(prometheus.CounterOpts{
 			Name: "tickstash_gateway_audit_write_errors_total",
 			Help: "Audit entries that could not be appended to the audit stream.",
+		}),
+		auditCounted: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "tickstash_gateway_audit_refusals_counted_total",
+			Help: "Refused requests counted per minute in the audit record instead of recorded one by one, by kind (anonymous: without a valid token; token: a valid token beyond its allowance).",
+		}, []string{"kind"}),
+		throttled: f.NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_gateway_clients_throttled_total",
+			Help: "Requests without a token answered 429 because their client address exhausted its allowance of refusals.",
 		}),
 		usageErrors: f.NewCounter(prometheus.CounterOpts{
 			Name: "tickstash_gateway_usage_flush_errors_total",

@@ -263,3 +263,81 @@ func keySlot(key string) int {
 	}
 	return int(crc) % 16384
 }
+
+// Bounds of a /redis request's audit target.
+const (
+	targetMaxCommands = 16  // commands listed
+	targetMaxKeys     = 8   // keys listed per command
+	targetMaxKey      = 128 // bytes of a key listed
+)
+
+// containerCommands take a subcommand as their first argument, which the audit target
+// names beside them (CONFIG SET); their other arguments are not logged.
+var containerCommands = map[string]bool{"acl": true, "client": true, "cluster": true, "command": true,
+	"config": true, "debug": true, "function": true, "latency": true, "memory": true, "module": true,
+	"object": true, "pubsub": true, "script": true, "slowlog": true, "xgroup": true, "xinfo": true}
+
+// auditTarget describes a /redis request for the audit record: every command that
+// writes, and the refused one (refused is its index, -1 for none), each with its keys
+// (values are never logged). Reads are counted, not listed. It is bounded: at most
+// targetMaxCommands commands of targetMaxKeys keys of targetMaxKey bytes, each cut
+// marked with "…" and what it left out, and maxAuditTarget bytes in all.
+func auditTarget(cmds [][]string, refused int) string {
+	var b strings.Builder
+	if len(cmds) > 1 {
+		fmt.Fprintf(&b, "%d commands:", len(cmds))
+	}
+	listed, reads := 0, 0
+	for i, args := range cmds {
+		if len(args) == 0 {
+			continue
+		}
+		name := strings.ToLower(args[0])
+		spec, known := redisCommands[name]
+		if known && !spec.write && i != refused {
+			reads++
+			continue
+		}
+		if listed == targetMaxCommands {
+			fmt.Fprintf(&b, " …+%d more", len(cmds)-i)
+			break
+		}
+		if listed > 0 {
+			b.WriteString(";")
+		}
+		if b.Len() > 0 {
+			b.WriteString(" ")
+		}
+		listed++
+		b.WriteString(strings.ToUpper(truncate(args[0], 32)))
+		var keys []string
+		switch {
+		case known:
+			keys, _ = commandKeys(name, spec.keys, args, CommandPolicy{})
+		case containerCommands[name] && len(args) > 1:
+			b.WriteString(" " + strings.ToUpper(truncate(args[1], 32)))
+		}
+		for j, k := range keys {
+			if j == targetMaxKeys {
+				fmt.Fprintf(&b, " …+%d keys", len(keys)-j)
+				break
+			}
+			b.WriteString(" ")
+			if len(k) > targetMaxKey {
+				fmt.Fprintf(&b, "%s…(%d bytes)", k[:targetMaxKey], len(k))
+			} else {
+				b.WriteString(k)
+			}
+		}
+		if i == refused {
+			b.WriteString(" (refused)")
+		}
+		if b.Len() > maxAuditTarget {
+			break
+		}
+	}
+	if reads > 0 && len(cmds) > 1 {
+		fmt.Fprintf(&b, "; +%d reads", reads)
+	}
+	return truncate(b.String(), maxAuditTarget)
+}

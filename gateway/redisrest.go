@@ -63,8 +63,15 @@ func decodeCommand(raw json.RawMessage) ([]string, error) {
 }
 
 // DecodeCommands decodes the body of /redis (one = true: one command) or of
-// /redis/pipeline and /redis/multi-exec (a JSON array of commands).
+// /redis/pipeline and /redis/multi-exec (a JSON array of commands). A body that is not
+// valid UTF-8, or holds a \u escape of half a surrogate pair, is an error: JSON strings
+// carry text, and Go's decoder would silently store U+FFFD in place of such bytes.
+// Binary values go as the raw body of the path form (POST /redis/set/<key>), which is
+// taken byte for byte.
 func DecodeCommands(body []byte, one bool) ([][]string, error) {
+	if err := checkJSONText(body); err != nil {
+		return nil, fmt.Errorf("ERR %v; send binary values as the raw body of the path form, e.g. POST /redis/set/<key>", err)
+	}
 	if one {
 		args, err := decodeCommand(body)
 		if err != nil {
@@ -169,21 +176,18 @@ func (s *Server) handleRedis(mode restMode) http.HandlerFunc {
 			writeUpstashError(w, http.StatusBadRequest, err.Error())
 			return
 		}
+		defer func() { // whatever the outcome, an audited write names every write command
+			if st.mutating && st.target == "" {
+				st.target = auditTarget(cmds, -1)
+			}
+		}()
 		tok := st.token
 		pol := CommandPolicy{Class: tok.Redis, Scripts: tok.RedisScripts, KeyPrefixes: tok.KeyPrefixes}
 		slot := -1
 		for i, args := range cmds {
 			keys, write, err := CheckCommand(args, pol)
-			if i == 0 {
-				st.target = strings.ToUpper(args[0])
-				if len(keys) > 0 {
-					st.target += " " + keys[0]
-				}
-				if len(cmds) > 1 {
-					st.target = fmt.Sprintf("%d commands: %s ...", len(cmds), st.target)
-				}
-			}
 			if err != nil {
+				st.target = auditTarget(cmds, i)
 				ce := err.(*CommandError)
 				s.m.redisCommands.WithLabelValues("refused").Inc()
 				if ce.Status() == http.StatusForbidden {

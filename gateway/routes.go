@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,7 +67,18 @@ func (s *Server) buildRoutes() []route {
 
 // decodeJSON decodes a request body into v: one JSON value, no unknown fields.
 func decodeJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body) // bounded by the server's MaxBytesReader
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return fmt.Errorf("%w: reading the body: %v", ErrInvalid, err)
+	}
+	if err := checkJSONText(body); err != nil {
+		return fmt.Errorf("%w: %v; binary data must be base64-encoded in a string", ErrInvalid, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError

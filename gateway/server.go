@@ -52,10 +52,23 @@ type Config struct {
 	// SignatureSkew is how far a signed request's timestamp may be from the server's
 	// clock; 0 means 5 minutes.
 	SignatureSkew time.Duration
-	// AuditMaxLen bounds the audit stream (approximate trimming); 0 means 100 000.
+	// AuditRetention is how long audit records are kept: older entries are trimmed
+	// (MINID) and the streams expire this long after their last write; 0 means 30 days.
+	AuditRetention time.Duration
+	// AuditMaxLen is the hard bound of the audit stream of authenticated requests
+	// (approximate trimming), should the retention hold more; 0 means 100 000.
 	AuditMaxLen int64
-	// AuditTTL is the audit stream's TTL, refreshed on every write; 0 means 30 days.
-	AuditTTL time.Duration
+	// AuditRefusalMaxLen is the hard bound of each stream of unauthenticated refusals
+	// (one by one, and counts per minute); 0 means 100 000.
+	AuditRefusalMaxLen int64
+	// RefusalBurst and RefusalsPerMinute are the in-process allowance of refused requests
+	// per client address (IPv4, or IPv6 /64) and per token: beyond it, requests without a
+	// token get 429 at once, and refusals are counted per minute instead of recorded one
+	// by one. 0 means 20 and 20.
+	RefusalBurst, RefusalsPerMinute int
+	// RefusalRecordsPerMinute bounds, across all addresses, how many refusals of unknown,
+	// revoked or expired tokens are recorded one by one a minute; 0 means 600.
+	RefusalRecordsPerMinute int
 	// UsageRetention is the TTL of each day's usage counters; 0 means 35 days.
 	UsageRetention time.Duration
 	// UsageFlushInterval is how often Serve writes usage counts to Redis; 0 means 1s.
@@ -79,7 +92,7 @@ func (c Config) withDefaults() Config {
 	def(&c.ShutdownTimeout, 10*time.Second)
 	def(&c.TokenCacheTTL, 2*time.Second)
 	def(&c.SignatureSkew, 5*time.Minute)
-	def(&c.AuditTTL, 30*24*time.Hour)
+	def(&c.AuditRetention, 30*24*time.Hour)
 	def(&c.UsageRetention, 35*24*time.Hour)
 	def(&c.UsageFlushInterval, time.Second)
 	def(&c.SSEHeartbeat, 15*time.Second)
@@ -88,6 +101,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AuditMaxLen == 0 {
 		c.AuditMaxLen = 100_000
+	}
+	if c.AuditRefusalMaxLen == 0 {
+		c.AuditRefusalMaxLen = 100_000
+	}
+	if c.RefusalBurst == 0 {
+		c.RefusalBurst = 20
+	}
+	if c.RefusalsPerMinute == 0 {
+		c.RefusalsPerMinute = 20
+	}
+	if c.RefusalRecordsPerMinute == 0 {
+		c.RefusalRecordsPerMinute = 600
 	}
 	if c.Prefix == "" {
 		c.Prefix = "ts"
@@ -118,6 +143,7 @@ type Server struct {
 	rest    redis.UniversalClient
 	keys    keyspace
 	usage   *usageMeter
+	audit   *auditor
 	limits  limiters
 	scripts scriptAliases
 
@@ -164,6 +190,7 @@ func New(deps Deps, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*S
 		s.rest = resp2Clone(deps.Redis)
 	}
 	s.usage = newUsageMeter(s)
+	s.audit = newAuditor(s)
 	s.routes = s.buildRoutes()
 	for i := range s.routes {
 		rt := &s.routes[i]
@@ -216,6 +243,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	flushDone := make(chan struct{})
 	flushCtx, stopFlush := context.WithCancel(context.WithoutCancel(ctx))
 	go func() { defer close(flushDone); s.usage.run(flushCtx, s.cfg.UsageFlushInterval) }()
+	auditDone := make(chan struct{})
+	go func() { defer close(auditDone); s.audit.run(flushCtx, s.cfg.UsageFlushInterval) }()
 	errc := make(chan error, 1)
 	go func() {
 		if s.cfg.TLSCertFile != "" {
@@ -238,10 +267,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	stopFlush()
 	<-flushDone
+	<-auditDone
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if ferr := s.usage.flush(fctx); ferr != nil {
 		s.log.Warn("usage flush at shutdown", "err", ferr)
+	}
+	if ferr := s.audit.flush(fctx, true); ferr != nil {
+		s.log.Warn("audit counts flush at shutdown", "err", ferr)
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
@@ -260,7 +293,13 @@ type reqState struct {
 	mutating bool   // set by handlers whose effect depends on the body (/redis write commands)
 	upstash  bool   // errors in the Upstash REST format
 	denial   string // why the request was refused, for the audit log
-	bytesIn  int64
+	// credential is set when the request presented a token-shaped credential (which
+	// may still fail to authenticate); credentialID is the token it names when that
+	// token exists but is revoked or expired.
+	credential   bool
+	credentialID string
+	charged      bool // the refusal already spent the client's allowance
+	bytesIn      int64
 }
 
 type ctxKey struct{}
@@ -425,8 +464,8 @@ func (s *Server) finish(r *http.Request, st *reqState, sw *statusWriter, start t
 	}
 	denied := status == http.StatusUnauthorized || status == http.StatusForbidden ||
 		status == http.StatusTooManyRequests || status == http.StatusRequestEntityTooLarge || st.denial != ""
-	if (mutating && status < 500) || denied {
-		s.appendAudit(r, st, routeLabel, status)
+	if denied || (mutating && status < 500) {
+		s.audit.record(r, st, routeLabel, status, denied)
 	}
 	if !s.log.Enabled(r.Context(), slog.LevelInfo) {
 		return

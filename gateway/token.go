@@ -317,7 +317,7 @@ func tokenFromFields(h map[string]string) (Token, error) {
 // wrapping ErrTokenMalformed, ErrTokenUnknown, ErrTokenExpired or ErrTokenRevoked when
 // the token cannot be used, or a Redis error.
 func (s *TokenStore) Authenticate(ctx context.Context, raw string) (Token, error) {
-	if !strings.HasPrefix(raw, tokenPrefix) || len(raw) != len(tokenPrefix)+43 {
+	if !tokenShaped(raw) {
 		return Token{}, ErrTokenMalformed
 	}
 	tok, err := s.byHash(ctx, hashToken(raw))

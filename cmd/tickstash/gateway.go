@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/cache"
@@ -20,6 +21,9 @@ type gatewayConfig struct {
 	defaultRate string
 	maxBody     int
 	rateFail    bool
+
+	auditRetention time.Duration
+	auditMaxLen    int
 }
 
 func (c *gatewayConfig) register(f *flags, defaultAddr string) {
@@ -29,11 +33,16 @@ func (c *gatewayConfig) register(f *flags, defaultAddr string) {
 	f.String(&c.defaultRate, "default-rate", "", "rate policy of tokens created without one, e.g. 10/s+1000/d; empty means such tokens are not limited")
 	f.Int(&c.maxBody, "max-body-bytes", 1<<20, "largest request body the gateway accepts (413 beyond it)")
 	f.Bool(&c.rateFail, "rate-fail-open", false, "let requests through when the rate limiter cannot reach Redis (default: refuse with 503)")
+	f.Duration(&c.auditRetention, "audit-retention", 30*24*time.Hour, "how long audit records are kept (older entries are trimmed)")
+	f.Int(&c.auditMaxLen, "audit-max-len", 100_000, "hard bound of the audit stream of authenticated requests, should the retention hold more")
 }
 
 func (c *gatewayConfig) check() error {
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
+	}
+	if c.auditRetention <= 0 || c.auditMaxLen <= 0 {
+		return fmt.Errorf("%w: --audit-retention and --audit-max-len must be positive", errUsage)
 	}
 	if c.maxBody <= 0 {
 		return fmt.Errorf("%w: --max-body-bytes must be positive", errUsage)
@@ -95,6 +104,7 @@ func (c *gatewayConfig) serve(p *process, b gatewayBackends, prefix string, e en
 	srv, err := gateway.New(b.deps, gateway.Config{
 		Prefix: prefix, TLSCertFile: c.tlsCert, TLSKeyFile: c.tlsKey, DefaultRate: c.defaultRate,
 		MaxBodyBytes: int64(c.maxBody), RateFailOpen: c.rateFail,
+		AuditRetention: c.auditRetention, AuditMaxLen: int64(c.auditMaxLen),
 	}, p.log.With("role", "gateway"), p.reg)
 	if err != nil {
 		return nil, err
