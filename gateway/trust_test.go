@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -510,5 +511,84 @@ func TestInvalidUTF8Refused(t *testing.T) {
 	}
 	if got, err := base64.StdEncoding.DecodeString(out.Result); err != nil || !bytes.Equal(got, bin) {
 		t.Fatalf("binary read back %q (%v), want %q", got, err, bin)
+	}
+}
+
+// TestForgedTokensFromManyAddresses: an attacker spreading forged tokens over many
+// addresses gets each address's allowance recorded one by one only up to the bound
+// across all addresses; the rest is counted per address.
+func TestForgedTokensFromManyAddresses(t *testing.T) {
+	e := start(t, func(_ *gateway.Deps, c *gateway.Config) { c.RefusalBurst, c.RefusalRecordsPerMinute = 5, 30 })
+	const addrs, each = 20, 10
+	var wg sync.WaitGroup
+	var refused atomic.Int64
+	for a := range addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ip := net.IPv4(127, 0, 0, byte(2+a))
+			tr := &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}).DialContext}
+			defer tr.CloseIdleConnections()
+			for range each {
+				r, _ := http.NewRequest("GET", e.url+"/v1/markets", nil)
+				r.Header.Set("Authorization", "Bearer "+forgedToken())
+				res, err := (&http.Client{Transport: tr}).Do(r)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				res.Body.Close()
+				if res.StatusCode == 401 {
+					refused.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if refused.Load() != addrs*each {
+		t.Fatalf("%d of %d forged tokens refused", refused.Load(), addrs*each)
+	}
+	ctx := context.Background()
+	entries, err := gateway.NewAuditLog(e.rdb, e.prefix).Last(ctx, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := map[string]int{}
+	for _, en := range entries {
+		per[en.Client]++
+		if !en.Unauthenticated || en.Denial != "token unknown" {
+			t.Fatalf("entry %+v", en)
+		}
+	}
+	if len(entries) != 30 {
+		t.Fatalf("%d forged-token records, want the bound of 30 across addresses", len(entries))
+	}
+	for a, n := range per {
+		if n > 5 {
+			t.Fatalf("%s recorded %d times, beyond its allowance of 5", a, n)
+		}
+	}
+	e.clock.Add(time.Minute)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		cs, _ := gateway.NewAuditLog(e.rdb, e.prefix).Counts(ctx, 1000)
+		var sum int64
+		clients := map[string]bool{}
+		for _, c := range cs {
+			if c.Reason == "token unknown" {
+				sum += c.Count
+				clients[c.Client] = true
+			}
+		}
+		if sum == addrs*each-30 {
+			if len(clients) != addrs {
+				t.Fatalf("counts of %d addresses, want %d", len(clients), addrs)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counted %d, want %d", sum, addrs*each-30)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
