@@ -592,3 +592,59 @@ func TestForgedTokensFromManyAddresses(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestAuditFollow: following the audit record sees new entries of both record streams,
+// in order, and none written before it started.
+func TestAuditFollow(t *testing.T) {
+	e := start(t, func(d *gateway.Deps, _ *gateway.Config) { d.Jobs = &fakeJobs{} })
+	raw, _, _ := e.token(gateway.TokenSpec{Scopes: []gateway.Scope{gateway.ScopeJobsWrite}})
+	body := []byte(`{"exchange":"binance","symbol":"BTC-USDT","interval":"1m","analyzer":"default"}`)
+	e.do("POST", "/v1/jobs", raw, body, "X-Request-Id", "before")
+	e.do("POST", "/v1/jobs", forgedToken(), body, "X-Request-Id", "before-anon")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got := make(chan string, 10)
+	started := make(chan struct{})
+	go func() {
+		log := gateway.NewAuditLog(e.rdb, e.prefix)
+		close(started)
+		_ = log.Follow(ctx, "$", func(en gateway.AuditEntry) error { got <- en.RequestID; return nil })
+	}()
+	<-started
+	want := []string{"a1", "f1", "a2"}
+	// Follow resolves "$" when it starts: send until the first entry shows, then the rest.
+	for i := 0; ; i++ {
+		e.do("POST", "/v1/jobs", raw, body, "X-Request-Id", fmt.Sprint("probe-", i))
+		select {
+		case id := <-got:
+			if !strings.HasPrefix(id, "probe-") {
+				t.Fatalf("followed %q, written before", id)
+			}
+		case <-time.After(200 * time.Millisecond):
+			continue
+		case <-ctx.Done():
+			t.Fatal("nothing followed")
+		}
+		break
+	}
+	for len(got) > 0 {
+		<-got
+	}
+	e.do("POST", "/v1/jobs", raw, body, "X-Request-Id", "a1")
+	e.do("POST", "/v1/jobs", forgedToken(), body, "X-Request-Id", "f1")
+	e.do("POST", "/v1/jobs", raw, body, "X-Request-Id", "a2")
+	var seen []string
+	for len(seen) < len(want) {
+		select {
+		case id := <-got:
+			if !strings.HasPrefix(id, "probe-") {
+				seen = append(seen, id)
+			}
+		case <-ctx.Done():
+			t.Fatalf("followed %v, want %v", seen, want)
+		}
+	}
+	if strings.Join(seen, " ") != strings.Join(want, " ") {
+		t.Fatalf("followed %v, want %v", seen, want)
+	}
+}
