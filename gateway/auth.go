@@ -185,19 +185,25 @@ func (s *Server) wrap(rt *route) http.Handler {
 			return
 		}
 		if tok.Signing {
-			body, err := io.ReadAll(r.Body)
-			if err != nil {
-				var mbe *http.MaxBytesError
-				if errors.As(err, &mbe) {
-					st.denial = "body too large"
-					writeProblemFor(w, r, st, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", mbe.Limit))
+			// The headers are checked before the body is read: a malformed or stale
+			// signature costs neither the upload nor a hash.
+			reason, err := s.signatureHeaders(r, &tok)
+			if err == nil {
+				var body []byte
+				if body, err = io.ReadAll(r.Body); err != nil {
+					var mbe *http.MaxBytesError
+					if errors.As(err, &mbe) {
+						st.denial = "body too large"
+						writeProblemFor(w, r, st, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", mbe.Limit))
+						return
+					}
+					writeProblemFor(w, r, st, http.StatusBadRequest, "could not read the request body")
 					return
 				}
-				writeProblemFor(w, r, st, http.StatusBadRequest, "could not read the request body")
-				return
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				reason, err = s.verifySignature(r, &tok, body)
 			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			if reason, err := s.verifySignature(r, &tok, body); err != nil {
+			if err != nil {
 				if reason == "error" {
 					s.writeErrorFor(w, r, st, fmt.Errorf("%w: %w", ErrUnavailable, err))
 					return

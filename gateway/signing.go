@@ -106,24 +106,9 @@ func parseTimestamp(s string) (int64, bool) {
 // is bounded whatever the headers hold: the body is hashed once, and at most
 // maxSignatureValues × len(secrets) MACs are compared.
 func checkSignature(req signedRequest, secrets []string, now time.Time, skew time.Duration) (id [sha256.Size]byte, reason string, err error) {
-	if len(req.timestamps) == 0 || len(req.signatures) == 0 {
-		return id, "missing", fmt.Errorf("this token requires signed requests: send %s and %s", HeaderTimestamp, HeaderSignature)
-	}
-	if len(req.timestamps) > 1 || len(req.signatures) > 1 {
-		return id, "malformed", fmt.Errorf("send one %s and one %s header (put both signatures of a rotation in one, comma-separated)", HeaderTimestamp, HeaderSignature)
-	}
-	ts := req.timestamps[0]
-	secs, ok := parseTimestamp(ts)
-	if !ok {
-		return id, "malformed", fmt.Errorf("%s %q: want Unix seconds (decimal digits)", HeaderTimestamp, truncate(ts, 32))
-	}
-	sigs, err := parseSignatures(req.signatures[0])
+	ts, sigs, reason, err := checkSignatureHeaders(req.timestamps, req.signatures, now, skew)
 	if err != nil {
-		return id, "malformed", err
-	}
-	d := now.Sub(time.Unix(secs, 0))
-	if d > skew || -d > skew {
-		return id, "stale", fmt.Errorf("%s is %v away from the server's clock (window ±%v)", HeaderTimestamp, d.Round(time.Second), skew)
+		return id, reason, err
 	}
 	msg := signedString(ts, req.method, req.pathWithQuery, sha256.Sum256(req.body))
 	matched := false
@@ -139,6 +124,40 @@ func checkSignature(req signedRequest, secrets []string, now time.Time, skew tim
 		return id, "mismatch", errors.New("signature does not match the request (method, path with query, timestamp, body)")
 	}
 	return sha256.Sum256(msg), "", nil
+}
+
+// checkSignatureHeaders is the part of checkSignature that needs neither the body nor
+// a secret: one timestamp within the window, one signature header of at most
+// maxSignatureValues well-formed values.
+func checkSignatureHeaders(timestamps, signatures []string, now time.Time, skew time.Duration) (ts string, sigs [][]byte, reason string, err error) {
+	if len(timestamps) == 0 || len(signatures) == 0 {
+		return "", nil, "missing", fmt.Errorf("this token requires signed requests: send %s and %s", HeaderTimestamp, HeaderSignature)
+	}
+	if len(timestamps) > 1 || len(signatures) > 1 {
+		return "", nil, "malformed", fmt.Errorf("send one %s and one %s header (put both signatures of a rotation in one, comma-separated)", HeaderTimestamp, HeaderSignature)
+	}
+	ts = timestamps[0]
+	secs, ok := parseTimestamp(ts)
+	if !ok {
+		return "", nil, "malformed", fmt.Errorf("%s %q: want Unix seconds (decimal digits)", HeaderTimestamp, truncate(ts, 32))
+	}
+	if sigs, err = parseSignatures(signatures[0]); err != nil {
+		return "", nil, "malformed", err
+	}
+	d := now.Sub(time.Unix(secs, 0))
+	if d > skew || -d > skew {
+		return "", nil, "stale", fmt.Errorf("%s is %v away from the server's clock (window ±%v)", HeaderTimestamp, d.Round(time.Second), skew)
+	}
+	return ts, sigs, "", nil
+}
+
+// signatureHeaders checks a signed request's headers before its body is read.
+func (s *Server) signatureHeaders(r *http.Request, tok *Token) (string, error) {
+	_, _, reason, err := checkSignatureHeaders(r.Header.Values(HeaderTimestamp), r.Header.Values(HeaderSignature), s.cfg.Now(), s.cfg.SignatureSkew)
+	if reason == "missing" {
+		err = fmt.Errorf("token %s requires signed requests: send %s and %s", tok.ID, HeaderTimestamp, HeaderSignature)
+	}
+	return reason, err
 }
 
 // verifySignature checks a signed request and records it against replay; the reason
