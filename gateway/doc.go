@@ -32,12 +32,15 @@
 // unknown, expired or revoked token or bad signature, 403 missing scope or refused
 // Redis command or key, 404 unknown route or resource, 405 wrong method, 413 body too
 // large, 409 a stale version on PUT /v1/state, 428 no version given there, 429 rate
-// limited, 503 backend down or not configured.
+// limited (or, without a token, too many refused requests from the client's address),
+// 503 backend down or not configured. JSON bodies must be valid UTF-8.
 //
 // Sessions, state and flag evaluation act for the token's subject only: a session id of
 // another user answers 404, as a missing one does.
 //
-// Every mutating request and every refused one is appended to a bounded audit stream
-// (AuditLog reads it); requests and bytes are metered per token and UTC day (GET
-// /v1/usage). The OpenAPI 3.1 document is served at /openapi.json.
+// Every mutating request and every refusal of a token is appended to a bounded audit
+// stream; refusals of credentials that do not authenticate go one by one, within
+// per-address allowances, to another, and every other refusal is counted per minute
+// (audit.go; AuditLog reads them). Requests and bytes are metered per token and UTC day
+// (GET /v1/usage). The OpenAPI 3.1 document is served at /openapi.json.
 package gateway

@@ -79,7 +79,7 @@ func responsesOf(rt *route) map[string]any {
 	if rt.scope != "" {
 		out["401"] = with(problem, "Missing, unknown, expired or revoked token, or a bad signature")
 		out["403"] = with(problem, "The token lacks the scope (or, on /redis, the command or key is refused)")
-		out["429"] = with(problem, "Rate limited; see Retry-After and RateLimit")
+		out["429"] = with(problem, "Rate limited, or too many refused requests without a token from this address; see Retry-After (and RateLimit)")
 		out["503"] = with(problem, "Backend unavailable or not configured")
 	}
 	for _, code := range rt.errs {
