@@ -71,7 +71,8 @@ type Config struct {
 	RefusalRecordsPerMinute int
 	// UsageRetention is the TTL of each day's usage counters; 0 means 35 days.
 	UsageRetention time.Duration
-	// UsageFlushInterval is how often Serve writes usage counts to Redis; 0 means 1s.
+	// UsageFlushInterval is how often Serve writes usage counts to Redis, and the audit
+	// refusal counts of the minutes that have ended; 0 means 1s.
 	UsageFlushInterval time.Duration
 	// SSEHeartbeat is the interval of comment lines on idle SSE streams; 0 means 15s.
 	SSEHeartbeat time.Duration
