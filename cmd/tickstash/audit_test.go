@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,5 +97,52 @@ func TestAuditTailEscapes(t *testing.T) {
 		if !strings.Contains(s, want) || !strings.Contains(s, `everything\x1b[2K\x1b[1A\u202e\xff`) {
 			t.Fatalf("the target is not shown escaped: %q", s)
 		}
+	}
+}
+
+// TestAuditTailCounts: token-less requests are counted by a serving gateway when their
+// minute ends, and `audit tail --counts` prints the count.
+func TestAuditTailCounts(t *testing.T) {
+	rdb := redistest.Client(t)
+	prefix := redistest.Prefix(t, rdb)
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	srv, err := gateway.New(gateway.Deps{Redis: rdb}, gateway.Config{Prefix: prefix, Now: clock, UsageFlushInterval: 20 * time.Millisecond}, nil, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	for range 3 {
+		res, err := http.Get("http://" + ln.Addr().String() + "/v1/markets")
+		if err != nil || res.StatusCode != 401 {
+			t.Fatalf("token-less: %v %v", res, err)
+		}
+		res.Body.Close()
+	}
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var out, errb bytes.Buffer
+		if code := Main(context.Background(), []string{"audit", "tail", "--redis-url", redistest.URL(), "--store-prefix", prefix, "--counts"},
+			strings.NewReader(""), &out, &errb); code != 0 {
+			t.Fatalf("audit tail --counts: %d %s", code, errb.String())
+		}
+		if f := strings.Fields(out.String()); len(f) == 6 && f[1] == "3" && f[2] == "127.0.0.1" && f[4]+" "+f[5] == "token missing" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counts: %q", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
