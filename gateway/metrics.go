@@ -17,6 +17,8 @@ type metrics struct {
 	usageErrors   prometheus.Counter
 	redisCommands *prometheus.CounterVec // outcome
 	sseClients    prometheus.Gauge
+	sseRefused    *prometheus.CounterVec // cap
+	sseLeft       prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -54,6 +56,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		sseClients: f.NewGauge(prometheus.GaugeOpts{
 			Name: "tickstash_gateway_sse_clients",
 			Help: "Open Server-Sent Events streams of signals.",
+		}),
+		sseRefused: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "tickstash_gateway_sse_refused_total",
+			Help: "Signal streams refused with 429 by a cap, by cap (token: the token's own, total: the server's).",
+		}, []string{"cap"}),
+		sseLeft: f.NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_gateway_sse_consumers_left_total",
+			Help: "Signal streams whose JetStream consumer could not be deleted when they ended (the server drops it after its inactivity threshold).",
 		}),
 	}
 }

@@ -62,6 +62,16 @@ type Config struct {
 	UsageFlushInterval time.Duration
 	// SSEHeartbeat is the interval of comment lines on idle SSE streams; 0 means 15s.
 	SSEHeartbeat time.Duration
+	// SSEMaxPerToken caps the signal streams one token holds open on this server at
+	// once; more are refused with 429 and Retry-After. Each stream holds a JetStream
+	// consumer, so the caps keep one token from exhausting the server's consumer limit.
+	// 0 means 8; a negative value means no cap.
+	SSEMaxPerToken int
+	// SSEMaxStreams caps the signal streams open on this server at once, across
+	// tokens (429 beyond it). 0 means 1000; a negative value means no cap.
+	SSEMaxStreams int
+	// SSERetryAfter is the Retry-After of a stream refused by a cap; 0 means 5s.
+	SSERetryAfter time.Duration
 	// Now is the clock of token expiry, signatures and usage days; nil means time.Now.
 	Now func() time.Time
 }
@@ -83,6 +93,13 @@ func (c Config) withDefaults() Config {
 	def(&c.UsageRetention, 35*24*time.Hour)
 	def(&c.UsageFlushInterval, time.Second)
 	def(&c.SSEHeartbeat, 15*time.Second)
+	def(&c.SSERetryAfter, 5*time.Second)
+	if c.SSEMaxPerToken == 0 {
+		c.SSEMaxPerToken = 8
+	}
+	if c.SSEMaxStreams == 0 {
+		c.SSEMaxStreams = 1000
+	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 20
 	}
@@ -120,6 +137,7 @@ type Server struct {
 	usage   *usageMeter
 	limits  limiters
 	scripts scriptAliases
+	streams streamCaps
 
 	unmatched routeMetrics // of requests no route matches
 
@@ -159,6 +177,7 @@ func New(deps Deps, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*S
 	s.tcache.m = map[string]tokenCacheEntry{}
 	s.limits.m = map[string]*limiterEntry{}
 	s.scripts.m = map[string]string{}
+	s.streams.perToken = map[string]int{}
 	s.rest = deps.RESTRedis
 	if s.rest == nil {
 		s.rest = resp2Clone(deps.Redis)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/cache"
@@ -20,6 +21,9 @@ type gatewayConfig struct {
 	defaultRate string
 	maxBody     int
 	rateFail    bool
+	ssePerToken int
+	sseMax      int
+	sseInactive time.Duration
 }
 
 func (c *gatewayConfig) register(f *flags, defaultAddr string) {
@@ -29,11 +33,20 @@ func (c *gatewayConfig) register(f *flags, defaultAddr string) {
 	f.String(&c.defaultRate, "default-rate", "", "rate policy of tokens created without one, e.g. 10/s+1000/d; empty means such tokens are not limited")
 	f.Int(&c.maxBody, "max-body-bytes", 1<<20, "largest request body the gateway accepts (413 beyond it)")
 	f.Bool(&c.rateFail, "rate-fail-open", false, "let requests through when the rate limiter cannot reach Redis (default: refuse with 503)")
+	f.Int(&c.ssePerToken, "sse-max-per-token", 8, "signal streams (SSE) one token may hold open on this gateway at once; more get 429 with Retry-After; -1 means no cap")
+	f.Int(&c.sseMax, "sse-max-streams", 1000, "signal streams (SSE) this gateway serves at once, across tokens (429 beyond); each holds a JetStream consumer, so keep caps times gateways under the server's consumer limit; -1 means no cap")
+	f.Duration(&c.sseInactive, "sse-inactive-threshold", 30*time.Second, "how long NATS keeps a signal stream's consumer after its gateway vanished without deleting it (a crash); at least 10s")
 }
 
 func (c *gatewayConfig) check() error {
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
+	}
+	if c.ssePerToken == 0 || c.ssePerToken < -1 || c.sseMax == 0 || c.sseMax < -1 {
+		return fmt.Errorf("%w: --sse-max-per-token and --sse-max-streams must be positive, or -1 for no cap", errUsage)
+	}
+	if c.sseInactive < 10*time.Second {
+		return fmt.Errorf("%w: --sse-inactive-threshold %v: want at least 10s (a stream's reader pulls every 5s)", errUsage, c.sseInactive)
 	}
 	if c.maxBody <= 0 {
 		return fmt.Errorf("%w: --max-body-bytes must be positive", errUsage)
@@ -46,7 +59,7 @@ func (c *gatewayConfig) check() error {
 	return nil
 }
 
-// gatewayBackends is what gatewayDeps builds: the gateway's backends, the background
+// gatewayBackends is what gatewayConfig.deps builds: the gateway's backends, the background
 // work some of them need while the gateway serves, or the error that stopped them.
 type gatewayBackends struct {
 	deps gateway.Deps
@@ -56,10 +69,10 @@ type gatewayBackends struct {
 	err        error
 }
 
-// gatewayDeps gives the gateway every backend this process can offer: market data,
+// deps gives the gateway every backend this process can offer: market data,
 // jobs, leaderboards, sessions, user state and feature flags over Redis; signals over
 // JetStream when the process has a NATS connection (with entitlements from Redis).
-func gatewayDeps(p *process, prefix string, market *cache.MarketStore, jobs *analysis.Queue) gatewayBackends {
+func (c *gatewayConfig) deps(p *process, prefix string, market *cache.MarketStore, jobs *analysis.Queue) gatewayBackends {
 	lb, err := p.leaderboards(prefix)
 	if err != nil {
 		return gatewayBackends{err: err}
@@ -75,7 +88,7 @@ func gatewayDeps(p *process, prefix string, market *cache.MarketStore, jobs *ana
 		background: []func(context.Context) error{fl.Run},
 	}
 	if p.nc != nil {
-		src, err := signals.NewStreamSource(p.nc, signals.StreamConfig{})
+		src, err := signals.NewStreamSource(p.nc, signals.StreamSourceConfig{InactiveThreshold: c.sseInactive})
 		if err != nil {
 			return gatewayBackends{err: err}
 		}
@@ -95,6 +108,7 @@ func (c *gatewayConfig) serve(p *process, b gatewayBackends, prefix string, e en
 	srv, err := gateway.New(b.deps, gateway.Config{
 		Prefix: prefix, TLSCertFile: c.tlsCert, TLSKeyFile: c.tlsKey, DefaultRate: c.defaultRate,
 		MaxBodyBytes: int64(c.maxBody), RateFailOpen: c.rateFail,
+		SSEMaxPerToken: c.ssePerToken, SSEMaxStreams: c.sseMax,
 	}, p.log.With("role", "gateway"), p.reg)
 	if err != nil {
 		return nil, err
