@@ -49,9 +49,12 @@ type tokenCacheEntry struct {
 
 // tokenCache keeps recently authenticated tokens by hash, so that most requests need
 // no Redis round trip for authentication. It is bounded: when full it starts afresh.
+// Announced token changes drop entries (see tokenevents.go).
 type tokenCache struct {
 	mu sync.Mutex
 	m  map[string]tokenCacheEntry
+	// gen counts announced changes: a lookup that overlapped one does not cache its result.
+	gen uint64
 }
 
 const tokenCacheMax = 10_000
@@ -74,9 +77,11 @@ func (s *Server) authenticate(r *http.Request, st *reqState) (Token, string, err
 	}
 	hash := hashToken(raw)
 	now := s.cfg.Now()
+	var gen uint64
 	if s.cfg.TokenCacheTTL > 0 {
 		s.tcache.mu.Lock()
 		e, ok := s.tcache.m[hash]
+		gen = s.tcache.gen
 		s.tcache.mu.Unlock()
 		if ok && now.Sub(e.at) < s.cfg.TokenCacheTTL {
 			if err := s.tokens.usable(&e.tok); err != nil {
@@ -94,7 +99,9 @@ func (s *Server) authenticate(r *http.Request, st *reqState) (Token, string, err
 		if len(s.tcache.m) >= tokenCacheMax {
 			s.tcache.m = map[string]tokenCacheEntry{}
 		}
-		s.tcache.m[hash] = tokenCacheEntry{tok: tok, at: now}
+		if s.tcache.gen == gen {
+			s.tcache.m[hash] = tokenCacheEntry{tok: tok, at: now}
+		}
 		s.tcache.mu.Unlock()
 	}
 	return tok, "", nil

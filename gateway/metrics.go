@@ -19,6 +19,7 @@ type metrics struct {
 	sseClients    prometheus.Gauge
 	sseRefused    *prometheus.CounterVec // cap
 	sseLeft       prometheus.Counter
+	tokenEvents   *prometheus.CounterVec // event
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -61,6 +62,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "tickstash_gateway_sse_refused_total",
 			Help: "Signal streams refused with 429 by a cap, by cap (token: the token's own, total: the server's).",
 		}, []string{"cap"}),
+		tokenEvents: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "tickstash_gateway_token_events_total",
+			Help: "Token changes received over NATS, by event (revoked, rotated, other, malformed); each drops the token from the cache.",
+		}, []string{"event"}),
 		sseLeft: f.NewCounter(prometheus.CounterOpts{
 			Name: "tickstash_gateway_sse_consumers_left_total",
 			Help: "Signal streams whose JetStream consumer could not be deleted when they ended (the server drops it after its inactivity threshold).",

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
@@ -39,9 +40,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// TLSCertFile and TLSKeyFile, both set, make Serve speak HTTPS; both empty means plain HTTP.
 	TLSCertFile, TLSKeyFile string
-	// TokenCacheTTL is how long a token looked up in Redis is reused in process: a
-	// revocation takes up to this long to reach a running server. 0 means 2s; a negative
-	// value looks every request's token up.
+	// TokenCacheTTL is how long a token looked up in Redis is reused in process. A
+	// revocation announced over NATS (Deps.NATS) drops it at once; one that is not
+	// announced, or whose announcement is lost, takes up to this long to reach a running
+	// server. 0 means 2s; a negative value looks every request's token up.
 	TokenCacheTTL time.Duration
 	// DefaultRate is the rate policy (ParseRate syntax) of tokens created without one;
 	// "" means such tokens are not rate limited.
@@ -170,7 +172,7 @@ func New(deps Deps, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*S
 	s := &Server{
 		deps: deps, cfg: cfg, log: log, m: newMetrics(reg), reg: reg,
 		mux:      http.NewServeMux(),
-		tokens:   NewTokenStore(deps.Redis, TokenStoreConfig{Prefix: cfg.Prefix, Now: cfg.Now}),
+		tokens:   NewTokenStore(deps.Redis, TokenStoreConfig{Prefix: cfg.Prefix, Now: cfg.Now, Publisher: publisherOf(deps.NATS)}),
 		keys:     newKeyspace(cfg.Prefix),
 		shutdown: make(chan struct{}),
 	}
@@ -191,6 +193,14 @@ func New(deps Deps, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*S
 	}
 	s.h = s.outer(s.mux)
 	return s, nil
+}
+
+// publisherOf returns nc as a Publisher, or nil (not a nil *nats.Conn in an interface).
+func publisherOf(nc *nats.Conn) Publisher {
+	if nc == nil {
+		return nil
+	}
+	return nc
 }
 
 // resp2Clone returns a client to the same servers that speaks RESP2, whose replies
@@ -217,10 +227,19 @@ func (s *Server) Handler() http.Handler { return s.h }
 
 // Serve answers HTTP (HTTPS when Config has a TLS pair) on ln until ctx ends, then shuts
 // down gracefully: it stops accepting, ends SSE streams, waits up to
-// Config.ShutdownTimeout for requests in flight, and flushes usage counts. It returns
-// nil after a clean shutdown, the server's error if it fails, or the Shutdown error if
-// the deadline passes.
+// Config.ShutdownTimeout for requests in flight, and flushes usage counts. With
+// Deps.NATS it listens to token changes while it serves. It returns nil after a clean
+// shutdown, the server's error if it fails (or if it cannot subscribe to token
+// changes), or the Shutdown error if the deadline passes.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.deps.NATS != nil {
+		sub, err := s.subscribeTokenEvents()
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		defer func() { _ = sub.Unsubscribe() }()
+	}
 	srv := &http.Server{
 		Handler:           s.h,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,

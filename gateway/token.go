@@ -120,6 +120,10 @@ type TokenStoreConfig struct {
 	Prefix string
 	// Now is the clock for expiry; nil means time.Now.
 	Now func() time.Time
+	// Publisher announces revocations and secret rotations to running gateways
+	// (tokenevents.go); nil announces nothing, and gateways notice changes within their
+	// token cache TTL.
+	Publisher Publisher
 }
 
 // TokenStore keeps tokens in Redis as SHA-256 hashes of the secret token string: the
@@ -128,6 +132,7 @@ type TokenStore struct {
 	rdb  redis.UniversalClient
 	keys keyspace
 	now  func() time.Time
+	pub  Publisher
 }
 
 // NewTokenStore returns a store over rdb.
@@ -135,7 +140,7 @@ func NewTokenStore(rdb redis.UniversalClient, cfg TokenStoreConfig) *TokenStore 
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &TokenStore{rdb: rdb, keys: newKeyspace(cfg.Prefix), now: cfg.Now}
+	return &TokenStore{rdb: rdb, keys: newKeyspace(cfg.Prefix), now: cfg.Now, pub: cfg.Publisher}
 }
 
 const tokenPrefix = "tsk_"
@@ -393,8 +398,11 @@ func (s *TokenStore) hashOf(ctx context.Context, id string) (string, error) {
 }
 
 // Revoke marks token id revoked; the record stays until its expiry so that its use is
-// reported as revoked. Servers that cache tokens notice within Config.TokenCacheTTL.
-// It returns an error wrapping ErrTokenUnknown for an id it does not know.
+// reported as revoked. With a Publisher the revocation is announced, and running
+// servers subscribed to it (Deps.NATS) refuse the token at once; others notice within
+// Config.TokenCacheTTL. It returns an error wrapping ErrTokenUnknown for an id it does
+// not know, or ErrTokenEventNotSent when the token is revoked but the announcement
+// failed.
 func (s *TokenStore) Revoke(ctx context.Context, id string) error {
 	hash, err := s.hashOf(ctx, id)
 	if err != nil {
@@ -410,13 +418,14 @@ func (s *TokenStore) Revoke(ctx context.Context, id string) error {
 	if err := s.rdb.HSet(ctx, s.keys.token(hash), "revoked", 1).Err(); err != nil {
 		return fmt.Errorf("gateway: revoke %s: %w", id, err)
 	}
-	return nil
+	return s.announce(id, TokenRevoked)
 }
 
 // RotateSecret gives a signing token a new secret and keeps the newest previous one
 // active beside it, so callers can switch over; the secret before that stops working.
-// It returns the new secret, or an error wrapping ErrTokenUnknown or
-// ErrInvalidTokenSpec (the token does not sign).
+// The rotation is announced like a revocation. It returns the new secret, or an error
+// wrapping ErrTokenUnknown or ErrInvalidTokenSpec (the token does not sign); with
+// ErrTokenEventNotSent it returns the new secret too, which is stored.
 func (s *TokenStore) RotateSecret(ctx context.Context, id string) (string, error) {
 	hash, err := s.hashOf(ctx, id)
 	if err != nil {
@@ -437,5 +446,5 @@ func (s *TokenStore) RotateSecret(ctx context.Context, id string) (string, error
 	if err := s.rdb.HSet(ctx, s.keys.token(hash), "secrets", strings.Join(secrets, ",")).Err(); err != nil {
 		return "", fmt.Errorf("gateway: rotate %s: %w", id, err)
 	}
-	return secret, nil
+	return secret, s.announce(id, TokenRotated)
 }

@@ -80,7 +80,7 @@ func (c *gatewayConfig) deps(p *process, prefix string, market *cache.MarketStor
 	fl := featureflags.New(p.rdb, p.nc, featureflags.Config{Prefix: prefix}, p.log.With("role", "gateway"), p.reg)
 	b := gatewayBackends{
 		deps: gateway.Deps{
-			Redis: p.rdb, Market: market, Jobs: jobs, Leaderboards: lb,
+			Redis: p.rdb, NATS: p.nc, Market: market, Jobs: jobs, Leaderboards: lb,
 			Sessions:  cache.NewSessionStore(p.rdb, cache.SessionConfig{Prefix: prefix}, p.reg),
 			UserState: cache.NewUserStateStore(p.rdb, cache.UserStateConfig{Prefix: prefix}, p.reg),
 			Flags:     fl,

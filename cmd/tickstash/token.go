@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tickstash/tickstash/cache"
@@ -21,12 +23,30 @@ type storeFlags struct {
 	prefix   string
 }
 
+// register registers --redis-url and --key-prefix, named and read from the environment
+// as in every other command, so that TICKSTASH_KEY_PREFIX means the same store for the
+// gateway and for these commands. --store-prefix, their former name, stays an alias.
 func (s *storeFlags) register(f *flags) {
 	f.String(&s.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL of the gateway's keys")
-	f.String(&s.prefix, "store-prefix", cache.DefaultPrefix, "prefix of tickstash's Redis keys: the gateway's --key-prefix")
+	f.String(&s.prefix, "key-prefix", cache.DefaultPrefix, "prefix of tickstash's Redis keys: the same as the gateway's --key-prefix")
+	f.fs.StringVar(&s.prefix, "store-prefix", s.prefix, "former name of --key-prefix")
+}
+
+// check refuses a store prefix the gateway would not use; a trailing ':' is what the
+// /redis key prefix (--redis-key-prefix) looks like, the former meaning of --key-prefix
+// in token create.
+func (s *storeFlags) check() error {
+	if s.prefix == "" || strings.ContainsAny(s.prefix, "{}") || strings.HasSuffix(s.prefix, ":") {
+		return fmt.Errorf("%w: --key-prefix %q: the prefix of tickstash's own keys (as the gateway's --key-prefix, e.g. ts) must be non-empty, without braces and without a trailing ':'; "+
+			"a /redis key prefix for a token is --redis-key-prefix", errUsage, s.prefix)
+	}
+	return nil
 }
 
 func (s *storeFlags) connect(ctx context.Context) (redis.UniversalClient, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
 	return cache.Connect(ctx, s.redisURL)
 }
 
@@ -36,7 +56,8 @@ func cmdToken(ctx context.Context, args []string, e env) error {
 
   create         issue a token; prints it (and its signing secret) once
   list           list tokens (never their secrets)
-  revoke ID      revoke a token (running gateways notice within their token cache TTL)
+  revoke ID      revoke a token; with --nats-url running gateways refuse it at once,
+                 otherwise within their token cache TTL (2s)
   rotate-secret ID  give a signing token a new secret; the previous one stays valid beside it
 `)
 		if len(args) == 0 {
@@ -72,9 +93,9 @@ func tokenCreate(ctx context.Context, args []string, e env) error {
 	f.String(&scopes, "scopes", "", "comma-separated scopes (required)")
 	f.Duration(&ttl, "ttl", 365*24*time.Hour, "lifetime of the token")
 	f.String(&rate, "rate", "", "rate policy; empty means the gateway's default")
-	f.String(&class, "redis", "", "command class on /redis: read or write (needs the redis scope)")
-	f.Bool(&scripts, "redis-scripts", false, "allow EVAL/EVALSHA on /redis (scripts can reach undeclared keys: trusted callers only)")
-	f.List(&prefixes, "key-prefix", nil, "key prefix every /redis key must start with")
+	f.String(&class, "redis", "", "command class on /redis: read or write; implies the redis scope")
+	f.Bool(&scripts, "redis-scripts", false, "allow EVAL/EVALSHA on /redis (scripts can reach undeclared keys: trusted callers only); needs --redis")
+	f.List(&prefixes, "redis-key-prefix", nil, "key prefix every /redis key of the token must start with, e.g. app1:; needs --redis")
 	f.Bool(&signing, "signing", false, "require HMAC-signed requests; prints the signing secret once")
 	f.Bool(&asJSON, "json", false, "print the token as JSON")
 	if err := f.Parse(args); err != nil {
@@ -83,6 +104,14 @@ func tokenCreate(ctx context.Context, args []string, e env) error {
 	sc, err := gateway.ParseScopes(scopes)
 	if err != nil {
 		return fmt.Errorf("%w: --scopes: %v", errUsage, err)
+	}
+	if class == "" && (len(prefixes) > 0 || scripts) {
+		return fmt.Errorf("%w: --redis-key-prefix and --redis-scripts are for /redis: give --redis read or --redis write too", errUsage)
+	}
+	if class != "" && !slices.Contains(sc, gateway.ScopeRedis) {
+		// A command class without the scope makes a token that /redis refuses.
+		sc = append(sc, gateway.ScopeRedis)
+		fmt.Fprintf(e.stderr, "--redis %s implies the redis scope: added it.\n", class)
 	}
 	spec := gateway.TokenSpec{Name: name, Subject: subject, Scopes: sc, TTL: ttl, Rate: rate,
 		Redis: gateway.RedisClass(class), RedisScripts: scripts, KeyPrefixes: prefixes, Signing: signing}
@@ -185,7 +214,9 @@ func dash(s string) string {
 func tokenByID(ctx context.Context, sub string, args []string, e env) error {
 	f := newFlags("token "+sub, "token "+sub+" [flags] ID", e)
 	var sf storeFlags
+	var natsURL string
 	sf.register(f)
+	f.String(&natsURL, "nats-url", "", "NATS URL of the gateways: the change is announced there and running gateways apply it at once; empty: they notice within their token cache TTL (2s)")
 	if err := f.Parse(args); err != nil {
 		return err
 	}
@@ -198,22 +229,52 @@ func tokenByID(ctx context.Context, sub string, args []string, e env) error {
 		return err
 	}
 	defer rdb.Close()
-	store := gateway.NewTokenStore(rdb, gateway.TokenStoreConfig{Prefix: sf.prefix})
+	cfg := gateway.TokenStoreConfig{Prefix: sf.prefix}
+	var nc *nats.Conn
+	if natsURL != "" {
+		// A NATS outage must not stop a revocation: the change is stored, and the
+		// gateways' caches expire.
+		if nc, err = nats.Connect(natsURL, nats.Name("tickstash token")); err != nil {
+			fmt.Fprintf(e.stderr, "warning: nats at %s: %v: running gateways will notice within their token cache TTL (2s)\n", natsURL, err)
+		} else {
+			defer nc.Close()
+			cfg.Publisher = nc
+		}
+	}
+	store := gateway.NewTokenStore(rdb, cfg)
+	var secret string
 	if sub == "revoke" {
 		err = store.Revoke(ctx, id)
-		if err == nil {
-			fmt.Fprintf(e.stdout, "revoked %s\n", id)
-		}
 	} else {
-		var secret string
 		secret, err = store.RotateSecret(ctx, id)
-		if err == nil {
-			fmt.Fprintf(e.stdout, "signing secret %s\n", secret)
-			fmt.Fprintln(e.stderr, "The previous secret stays valid beside it until the next rotation.")
+	}
+	if err == nil && nc != nil {
+		if ferr := nc.FlushTimeout(5 * time.Second); ferr != nil {
+			err = fmt.Errorf("%w: %w", gateway.ErrTokenEventNotSent, ferr)
 		}
+	}
+	announced := err == nil && nc != nil
+	if errors.Is(err, gateway.ErrTokenEventNotSent) {
+		fmt.Fprintf(e.stderr, "warning: %v: running gateways will notice within their token cache TTL (2s)\n", err)
+		err = nil
 	}
 	if errors.Is(err, gateway.ErrTokenUnknown) || errors.Is(err, gateway.ErrInvalidTokenSpec) {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if sub == "revoke" {
+		fmt.Fprintf(e.stdout, "revoked %s\n", id)
+	} else {
+		fmt.Fprintf(e.stdout, "signing secret %s\n", secret)
+		fmt.Fprintln(e.stderr, "The previous secret stays valid beside it until the next rotation.")
+	}
+	switch {
+	case announced:
+		fmt.Fprintln(e.stderr, "Announced to running gateways on NATS.")
+	case natsURL == "":
+		fmt.Fprintln(e.stderr, "Running gateways notice within their token cache TTL (2s); give --nats-url to tell them at once.")
+	}
+	return nil
 }

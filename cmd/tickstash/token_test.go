@@ -14,11 +14,11 @@ func TestTokenAndAuditCommands(t *testing.T) {
 	prefix := redistest.Prefix(t, rdb)
 	run := func(args ...string) (string, int) {
 		var out, errb bytes.Buffer
-		args = append(args[:2:2], append([]string{"--redis-url", redistest.URL(), "--store-prefix", prefix}, args[2:]...)...)
+		args = append(args[:2:2], append([]string{"--redis-url", redistest.URL(), "--key-prefix", prefix}, args[2:]...)...)
 		code := Main(context.Background(), args, strings.NewReader(""), &out, &errb)
 		return out.String() + errb.String(), code
 	}
-	out, code := run("token", "create", "--name", "bot", "--scopes", "market:read,redis", "--redis", "read", "--key-prefix", "app:", "--signing")
+	out, code := run("token", "create", "--name", "bot", "--scopes", "market:read,redis", "--redis", "read", "--redis-key-prefix", "app:", "--signing")
 	if code != 0 || !strings.Contains(out, "token          tsk_") || !strings.Contains(out, "signing secret tss_") {
 		t.Fatalf("create: %d %s", code, out)
 	}
