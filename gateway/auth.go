@@ -137,6 +137,15 @@ func (s *Server) wrap(rt *route) http.Handler {
 		}
 		tok, reason, err := s.authenticate(r, st)
 		if err != nil {
+			if errors.Is(err, ErrNoSecretKey) || errors.Is(err, ErrSecretKey) {
+				// The operator's mistake, not the caller's: say so in the log, not to the caller.
+				s.log.ErrorContext(r.Context(), "cannot open a token's signing secret", "err", err, "request_id", st.id)
+				s.m.authFailures.WithLabelValues("secret_key").Inc()
+				w.Header().Set("Retry-After", "60")
+				writeProblemFor(w, r, st, http.StatusServiceUnavailable,
+					"the gateway cannot verify this token's signatures: its signing-secret key is not configured here (see the gateway log)")
+				return
+			}
 			if reason == "error" {
 				s.writeErrorFor(w, r, st, fmt.Errorf("%w: %w", ErrUnavailable, err))
 				return

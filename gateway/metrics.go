@@ -36,7 +36,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"route"}),
 		authFailures: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "tickstash_gateway_auth_failures_total",
-			Help: "Requests refused by authentication or authorization, by reason (missing, malformed, unknown, expired, revoked, scope, signature, redis_command, redis_key).",
+			Help: "Requests refused by authentication or authorization, by reason (missing, malformed, unknown, expired, revoked, scope, signature, secret_key, redis_command, redis_key).",
 		}, []string{"reason"}),
 		sigFailures: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "tickstash_gateway_signature_failures_total",

@@ -74,6 +74,11 @@ type Config struct {
 	SSEMaxStreams int
 	// SSERetryAfter is the Retry-After of a stream refused by a cap; 0 means 5s.
 	SSERetryAfter time.Duration
+	// SecretKeys open the signing secrets stored in Redis (secretkeys.go) and seal those
+	// that Tokens writes. nil means none: tokens without signing work, a signing token
+	// whose secret is sealed is answered 503 (and logged), and Tokens refuses to create
+	// signing tokens.
+	SecretKeys *SecretKeys
 	// Now is the clock of token expiry, signatures and usage days; nil means time.Now.
 	Now func() time.Time
 }
@@ -172,7 +177,7 @@ func New(deps Deps, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*S
 	s := &Server{
 		deps: deps, cfg: cfg, log: log, m: newMetrics(reg), reg: reg,
 		mux:      http.NewServeMux(),
-		tokens:   NewTokenStore(deps.Redis, TokenStoreConfig{Prefix: cfg.Prefix, Now: cfg.Now, Publisher: publisherOf(deps.NATS)}),
+		tokens:   NewTokenStore(deps.Redis, TokenStoreConfig{Prefix: cfg.Prefix, Now: cfg.Now, Publisher: publisherOf(deps.NATS), SecretKeys: cfg.SecretKeys}),
 		keys:     newKeyspace(cfg.Prefix),
 		shutdown: make(chan struct{}),
 	}
