@@ -24,6 +24,8 @@ type gatewayConfig struct {
 	ssePerToken int
 	sseMax      int
 	sseInactive time.Duration
+	keyFlags    secretKeyFlags
+	keys        *gateway.SecretKeys // loaded by check
 }
 
 func (c *gatewayConfig) register(f *flags, defaultAddr string) {
@@ -35,6 +37,7 @@ func (c *gatewayConfig) register(f *flags, defaultAddr string) {
 	f.Bool(&c.rateFail, "rate-fail-open", false, "let requests through when the rate limiter cannot reach Redis (default: refuse with 503)")
 	f.Int(&c.ssePerToken, "sse-max-per-token", 8, "signal streams (SSE) one token may hold open on this gateway at once; more get 429 with Retry-After; -1 means no cap")
 	f.Int(&c.sseMax, "sse-max-streams", 1000, "signal streams (SSE) this gateway serves at once, across tokens (429 beyond); each holds a JetStream consumer, so keep caps times gateways under the server's consumer limit; -1 means no cap")
+	c.keyFlags.register(f)
 	f.Duration(&c.sseInactive, "sse-inactive-threshold", 30*time.Second, "how long NATS keeps a signal stream's consumer after its gateway vanished without deleting it (a crash); at least 10s")
 }
 
@@ -47,6 +50,10 @@ func (c *gatewayConfig) check() error {
 	}
 	if c.sseInactive < 10*time.Second {
 		return fmt.Errorf("%w: --sse-inactive-threshold %v: want at least 10s (a stream's reader pulls every 5s)", errUsage, c.sseInactive)
+	}
+	var err error
+	if c.keys, err = c.keyFlags.load(); err != nil {
+		return err
 	}
 	if c.maxBody <= 0 {
 		return fmt.Errorf("%w: --max-body-bytes must be positive", errUsage)
@@ -108,10 +115,19 @@ func (c *gatewayConfig) serve(p *process, b gatewayBackends, prefix string, e en
 	srv, err := gateway.New(b.deps, gateway.Config{
 		Prefix: prefix, TLSCertFile: c.tlsCert, TLSKeyFile: c.tlsKey, DefaultRate: c.defaultRate,
 		MaxBodyBytes: int64(c.maxBody), RateFailOpen: c.rateFail,
-		SSEMaxPerToken: c.ssePerToken, SSEMaxStreams: c.sseMax,
+		SSEMaxPerToken: c.ssePerToken, SSEMaxStreams: c.sseMax, SecretKeys: c.keys,
 	}, p.log.With("role", "gateway"), p.reg)
 	if err != nil {
 		return nil, err
+	}
+	if c.keys == nil {
+		p.log.Warn("no secret key configured: signing tokens whose secrets are sealed are refused with 503, and none can be created; " +
+			"set --secret-key-file or $" + secretKeyEnv + " (make a key with tickstash token new-key)")
+	} else {
+		p.log.Info("signing secrets sealed with key "+c.keys.Current(), "keys", c.keys.IDs())
+	}
+	if p.nc == nil {
+		p.log.Info("no --nats-url: token revocations reach this gateway within its token cache TTL (2s), and signal streams are off")
 	}
 	ln, err := net.Listen("tcp", c.httpAddr)
 	if err != nil {

@@ -52,13 +52,18 @@ func (s *storeFlags) connect(ctx context.Context) (redis.UniversalClient, error)
 
 func cmdToken(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(e.stderr, `Usage: tickstash token create|list|revoke|rotate-secret [flags]
+		fmt.Fprint(e.stderr, `Usage: tickstash token create|list|revoke|rotate-secret|new-key|reencrypt [flags]
 
   create         issue a token; prints it (and its signing secret) once
   list           list tokens (never their secrets)
   revoke ID      revoke a token; with --nats-url running gateways refuse it at once,
                  otherwise within their token cache TTL (2s)
   rotate-secret ID  give a signing token a new secret; the previous one stays valid beside it
+  new-key        print a new key for sealing signing secrets (--secret-key-file)
+  reencrypt      seal every stored signing secret with the current (first) key
+
+Signing secrets are stored encrypted with the keys of --secret-key-file or
+$TICKSTASH_SECRET_KEY; create --signing and rotate-secret need one.
 `)
 		if len(args) == 0 {
 			return fmt.Errorf("%w: name a subcommand", errUsage)
@@ -72,8 +77,12 @@ func cmdToken(ctx context.Context, args []string, e env) error {
 		return tokenList(ctx, args[1:], e)
 	case "revoke", "rotate-secret":
 		return tokenByID(ctx, args[0], args[1:], e)
+	case "new-key":
+		return tokenNewKey(args[1:], e)
+	case "reencrypt":
+		return tokenReencrypt(ctx, args[1:], e)
 	}
-	return fmt.Errorf("%w: unknown subcommand %q: want create, list, revoke or rotate-secret", errUsage, args[0])
+	return fmt.Errorf("%w: unknown subcommand %q: want create, list, revoke, rotate-secret, new-key or reencrypt", errUsage, args[0])
 }
 
 func tokenCreate(ctx context.Context, args []string, e env) error {
@@ -83,11 +92,13 @@ func tokenCreate(ctx context.Context, args []string, e env) error {
 		"Rate policies: [gcra|bucket|sliding|fixed:]LIMIT/WINDOW[+BURST], comma-separated,\n"+
 		"e.g. 10/s or gcra:10/s+20,sliding:10000/d.", e)
 	var sf storeFlags
+	var kf secretKeyFlags
 	var name, subject, scopes, rate, class string
 	var prefixes []string
 	var ttl time.Duration
 	var signing, scripts, asJSON bool
 	sf.register(f)
+	kf.register(f)
 	f.String(&name, "name", "", "who or what holds the token (required)")
 	f.String(&subject, "subject", "", "the user the token acts for (entitlements, state); empty means --name")
 	f.String(&scopes, "scopes", "", "comma-separated scopes (required)")
@@ -96,7 +107,7 @@ func tokenCreate(ctx context.Context, args []string, e env) error {
 	f.String(&class, "redis", "", "command class on /redis: read or write; implies the redis scope")
 	f.Bool(&scripts, "redis-scripts", false, "allow EVAL/EVALSHA on /redis (scripts can reach undeclared keys: trusted callers only); needs --redis")
 	f.List(&prefixes, "redis-key-prefix", nil, "key prefix every /redis key of the token must start with, e.g. app1:; needs --redis")
-	f.Bool(&signing, "signing", false, "require HMAC-signed requests; prints the signing secret once")
+	f.Bool(&signing, "signing", false, "require HMAC-signed requests; prints the signing secret once (stored encrypted: needs --secret-key-file or $TICKSTASH_SECRET_KEY)")
 	f.Bool(&asJSON, "json", false, "print the token as JSON")
 	if err := f.Parse(args); err != nil {
 		return err
@@ -118,12 +129,19 @@ func tokenCreate(ctx context.Context, args []string, e env) error {
 	if err := spec.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, strings.TrimPrefix(err.Error(), "gateway: invalid token spec: "))
 	}
+	keys, err := kf.load()
+	if err != nil {
+		return err
+	}
+	if signing && keys == nil {
+		return fmt.Errorf("%w: --signing: %v", errUsage, gateway.ErrNoSecretKey)
+	}
 	rdb, err := sf.connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	raw, secret, tok, err := gateway.NewTokenStore(rdb, gateway.TokenStoreConfig{Prefix: sf.prefix}).Create(ctx, spec)
+	raw, secret, tok, err := gateway.NewTokenStore(rdb, gateway.TokenStoreConfig{Prefix: sf.prefix, SecretKeys: keys}).Create(ctx, spec)
 	if err != nil {
 		return err
 	}
@@ -196,7 +214,7 @@ func tokenList(ctx context.Context, args []string, e env) error {
 			redisCol += " " + strings.Join(t.KeyPrefixes, "|")
 		}
 		if t.Signing {
-			status += ",signing"
+			status += ",signing:" + dash(t.SecretKey) // the key the secrets are sealed with; - in clear
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Subject, strings.Join(sc, ","),
 			dash(redisCol), dash(t.Rate), t.ExpiresAt.Format(time.RFC3339), status)
@@ -214,8 +232,10 @@ func dash(s string) string {
 func tokenByID(ctx context.Context, sub string, args []string, e env) error {
 	f := newFlags("token "+sub, "token "+sub+" [flags] ID", e)
 	var sf storeFlags
+	var kf secretKeyFlags
 	var natsURL string
 	sf.register(f)
+	kf.register(f)
 	f.String(&natsURL, "nats-url", "", "NATS URL of the gateways: the change is announced there and running gateways apply it at once; empty: they notice within their token cache TTL (2s)")
 	if err := f.Parse(args); err != nil {
 		return err
@@ -224,12 +244,19 @@ func tokenByID(ctx context.Context, sub string, args []string, e env) error {
 		return fmt.Errorf("%w: give one token id (see tickstash token list)", errUsage)
 	}
 	id := f.fs.Arg(0)
+	keys, err := kf.load()
+	if err != nil {
+		return err
+	}
+	if sub == "rotate-secret" && keys == nil {
+		return fmt.Errorf("%w: %v", errUsage, gateway.ErrNoSecretKey)
+	}
 	rdb, err := sf.connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	cfg := gateway.TokenStoreConfig{Prefix: sf.prefix}
+	cfg := gateway.TokenStoreConfig{Prefix: sf.prefix, SecretKeys: keys}
 	var nc *nats.Conn
 	if natsURL != "" {
 		// A NATS outage must not stop a revocation: the change is stored, and the
@@ -258,7 +285,8 @@ func tokenByID(ctx context.Context, sub string, args []string, e env) error {
 		fmt.Fprintf(e.stderr, "warning: %v: running gateways will notice within their token cache TTL (2s)\n", err)
 		err = nil
 	}
-	if errors.Is(err, gateway.ErrTokenUnknown) || errors.Is(err, gateway.ErrInvalidTokenSpec) {
+	if errors.Is(err, gateway.ErrTokenUnknown) || errors.Is(err, gateway.ErrInvalidTokenSpec) ||
+		errors.Is(err, gateway.ErrSecretKey) {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if err != nil {
@@ -275,6 +303,56 @@ func tokenByID(ctx context.Context, sub string, args []string, e env) error {
 		fmt.Fprintln(e.stderr, "Announced to running gateways on NATS.")
 	case natsURL == "":
 		fmt.Fprintln(e.stderr, "Running gateways notice within their token cache TTL (2s); give --nats-url to tell them at once.")
+	}
+	return nil
+}
+
+func tokenNewKey(args []string, e env) error {
+	f := newFlags("token new-key", "token new-key [--id ID]\n\n"+
+		"Prints a new random AES-256 key as ID:BASE64, for --secret-key-file or $TICKSTASH_SECRET_KEY.\n"+
+		"To rotate: put the new key on the file's first line with the old keys after it, restart\n"+
+		"the gateways, run tickstash token reencrypt, then remove the old keys.", e)
+	var id string
+	f.String(&id, "id", "k"+time.Now().UTC().Format("20060102"), "the key's id, named in every secret it seals")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	k, err := gateway.NewSecretKey(id)
+	if err != nil {
+		return fmt.Errorf("%w: --id: %v", errUsage, err)
+	}
+	fmt.Fprintln(e.stdout, k)
+	return nil
+}
+
+func tokenReencrypt(ctx context.Context, args []string, e env) error {
+	f := newFlags("token reencrypt", "token reencrypt [flags]\n\n"+
+		"Seals every stored signing secret with the current key, the first of --secret-key-file or\n"+
+		"$TICKSTASH_SECRET_KEY (the others must still be there to open the old ones); secrets\n"+
+		"stored in clear by older versions are sealed too. Running it again does nothing.", e)
+	var sf storeFlags
+	var kf secretKeyFlags
+	sf.register(f)
+	kf.register(f)
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	keys, err := kf.load()
+	if err != nil {
+		return err
+	}
+	if keys == nil {
+		return fmt.Errorf("%w: %v", errUsage, gateway.ErrNoSecretKey)
+	}
+	rdb, err := sf.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	n, err := gateway.NewTokenStore(rdb, gateway.TokenStoreConfig{Prefix: sf.prefix, SecretKeys: keys}).Reseal(ctx)
+	fmt.Fprintf(e.stdout, "resealed %d tokens with key %s\n", n, keys.Current())
+	if err != nil {
+		return fmt.Errorf("some tokens were not resealed (the others were): %w", err)
 	}
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -174,5 +176,121 @@ func TestTokenRevokeAnnouncesOnNATS(t *testing.T) {
 	out, errs, code = tokenCLI(append([]string{"token", "revoke", "--nats-url", dead}, append(common, ct2.Record.ID)...)...)
 	if code != 0 || !strings.Contains(out, "revoked") || !strings.Contains(errs, "warning") || !strings.Contains(errs, "token cache TTL") {
 		t.Fatalf("revoke with NATS down: exit %d: %s %s", code, out, errs)
+	}
+}
+
+// The token commands and the gateway read the same keys; reencrypt moves every secret
+// to a new key, after which the old key can go.
+func TestTokenSecretKeysEndToEnd(t *testing.T) {
+	rdb := redistest.Client(t)
+	prefix := redistest.Prefix(t, rdb)
+	t.Setenv("TICKSTASH_SECRET_KEY", "")
+	common := []string{"--redis-url", redistest.URL(), "--key-prefix", prefix}
+	dir := t.TempDir()
+	keyFile := func(name string, keys ...string) string {
+		path := dir + "/" + name
+		if err := os.WriteFile(path, []byte(strings.Join(keys, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	newKey := func(id string) string {
+		out, errs, code := tokenCLI("token", "new-key", "--id", id)
+		if code != 0 || !strings.HasPrefix(out, id+":") {
+			t.Fatalf("new-key: exit %d: %s %s", code, out, errs)
+		}
+		return strings.TrimSpace(out)
+	}
+	k1, k2 := newKey("k1"), newKey("k2")
+	f1, f21, f2 := keyFile("k1", k1), keyFile("k21", k2, k1), keyFile("k2", k2)
+	wrong := keyFile("wrong", newKey("k2"))
+
+	// No key: no signing token, and the message says what to set.
+	_, errs, code := tokenCLI(append([]string{"token", "create", "--name", "s", "--scopes", "usage:read", "--signing"}, common...)...)
+	if code != 2 || !strings.Contains(errs, "--secret-key-file") || !strings.Contains(errs, "TICKSTASH_SECRET_KEY") || !strings.Contains(errs, "new-key") {
+		t.Fatalf("create --signing without a key: exit %d: %s", code, errs)
+	}
+	out, errs, code := tokenCLI(append([]string{"token", "create", "--json", "--name", "s", "--scopes", "usage:read", "--signing", "--secret-key-file", f1}, common...)...)
+	if code != 0 {
+		t.Fatalf("create --signing: exit %d: %s", code, errs)
+	}
+	var ct struct {
+		createdToken
+		Secret string `json:"signing_secret"`
+	}
+	if err := json.Unmarshal([]byte(out), &ct); err != nil || ct.Secret == "" {
+		t.Fatalf("create --json: %v: %s", err, out)
+	}
+	ctx := context.Background()
+	for _, k := range redistest.Keys(t, rdb, prefix+"*") {
+		if rdb.Type(ctx, k).Val() != "hash" {
+			continue
+		}
+		for f, v := range rdb.HGetAll(ctx, k).Val() {
+			if strings.Contains(v, strings.TrimPrefix(ct.Secret, "tss_")) {
+				t.Fatalf("the signing secret is in clear in %s %s", k, f)
+			}
+		}
+	}
+	keysOf := func(path string) *gateway.SecretKeys {
+		b, _ := os.ReadFile(path)
+		k, err := gateway.ParseSecretKeys(string(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	n := 0
+	signedGet := func(base string) (int, string) {
+		n++
+		at := time.Now().Add(time.Duration(n) * time.Second)
+		req, _ := http.NewRequest("GET", base+"/v1/usage", nil)
+		req.Header.Set("Authorization", "Bearer "+ct.Token)
+		req.Header.Set(gateway.HeaderTimestamp, strconv.FormatInt(at.Unix(), 10))
+		req.Header.Set(gateway.HeaderSignature, gateway.Sign(ct.Secret, "GET", "/v1/usage", at, nil))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	gwOld := testGateway(t, rdb, nil, gateway.Config{Prefix: prefix, TokenCacheTTL: -1, SecretKeys: keysOf(f1)})
+	gwNew := testGateway(t, rdb, nil, gateway.Config{Prefix: prefix, TokenCacheTTL: -1, SecretKeys: keysOf(f2)})
+	if status, body := signedGet(gwOld); status != 200 {
+		t.Fatalf("signed, gateway with k1: %d %s", status, body)
+	}
+	if status, body := signedGet(gwNew); status != 503 {
+		t.Fatalf("signed, gateway with k2 only, before reencrypt: %d %s", status, body)
+	}
+	// Rotation: k2 in front, reencrypt, then k1 can go.
+	out, errs, code = tokenCLI(append([]string{"token", "reencrypt", "--secret-key-file", f21}, common...)...)
+	if code != 0 || !strings.Contains(out, "resealed 1 tokens with key k2") {
+		t.Fatalf("reencrypt: exit %d: %s %s", code, out, errs)
+	}
+	if out, _, _ := tokenCLI(append([]string{"token", "list"}, common...)...); !strings.Contains(out, "signing:k2") {
+		t.Fatalf("list after reencrypt: %s", out)
+	}
+	if status, body := signedGet(gwNew); status != 200 {
+		t.Fatalf("signed, gateway with k2 only, after reencrypt: %d %s", status, body)
+	}
+	if status, body := signedGet(gwOld); status != 503 {
+		t.Fatalf("signed, gateway with k1 only, after reencrypt: %d %s", status, body)
+	}
+	// A different key under the id k2, and two sources of keys at once.
+	_, errs, code = tokenCLI(append([]string{"token", "rotate-secret", "--secret-key-file", wrong}, append(common, ct.Record.ID)...)...)
+	if code != 2 || !strings.Contains(errs, "not the one that sealed it") {
+		t.Fatalf("rotate-secret with the wrong key: exit %d: %s", code, errs)
+	}
+	t.Setenv("TICKSTASH_SECRET_KEY", k2)
+	_, errs, code = tokenCLI(append([]string{"token", "reencrypt", "--secret-key-file", f2}, common...)...)
+	if code != 2 || !strings.Contains(errs, "not both") {
+		t.Fatalf("reencrypt with a file and the variable: exit %d: %s", code, errs)
+	}
+	// The variable alone: rotate the secret with it.
+	out, errs, code = tokenCLI(append([]string{"token", "rotate-secret"}, append(common, ct.Record.ID)...)...)
+	if code != 0 || !strings.Contains(out, "signing secret tss_") {
+		t.Fatalf("rotate-secret with $TICKSTASH_SECRET_KEY: exit %d: %s %s", code, out, errs)
 	}
 }

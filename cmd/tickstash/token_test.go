@@ -6,12 +6,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tickstash/tickstash/gateway"
 	"github.com/tickstash/tickstash/internal/redistest"
 )
 
 func TestTokenAndAuditCommands(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
+	key, err := gateway.NewSecretKey("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TICKSTASH_SECRET_KEY", key)
 	run := func(args ...string) (string, int) {
 		var out, errb bytes.Buffer
 		args = append(args[:2:2], append([]string{"--redis-url", redistest.URL(), "--key-prefix", prefix}, args[2:]...)...)
