@@ -294,3 +294,32 @@ func TestTokenSecretKeysEndToEnd(t *testing.T) {
 		t.Fatalf("rotate-secret with $TICKSTASH_SECRET_KEY: exit %d: %s %s", code, out, errs)
 	}
 }
+
+// The gateway role's new flags are checked before anything starts.
+func TestGatewayFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  string
+		code int
+		want string
+	}{
+		{[]string{"--sse-max-per-token", "0"}, "", 2, "-1 for no cap"},
+		{[]string{"--sse-max-streams", "-2"}, "", 2, "-1 for no cap"},
+		{[]string{"--sse-inactive-threshold", "1s"}, "", 2, "at least 10s"},
+		{[]string{"--secret-key-file", "/nonexistent/keys"}, "", 2, "--secret-key-file"},
+		{nil, "k1:not-a-key", 2, "$TICKSTASH_SECRET_KEY"},
+		{[]string{"--help"}, "", 0, "-sse-max-per-token int"},
+		{[]string{"--help"}, "", 0, "-secret-key-file string"},
+	} {
+		t.Run(strings.Join(tc.args, " ")+tc.env, func(t *testing.T) {
+			t.Setenv("TICKSTASH_SECRET_KEY", tc.env)
+			out, errs, code := tokenCLI(append([]string{"gateway", "--admin-addr", "", "--http-addr", "127.0.0.1:0"}, tc.args...)...)
+			if code != tc.code || !strings.Contains(out+errs, tc.want) {
+				t.Fatalf("exit %d, want %d and %q: %s%s", code, tc.code, tc.want, out, errs)
+			}
+			if strings.Contains(errs, "not-a-key") {
+				t.Fatalf("the error shows the key: %s", errs)
+			}
+		})
+	}
+}
