@@ -49,9 +49,12 @@ type tokenCacheEntry struct {
 
 // tokenCache keeps recently authenticated tokens by hash, so that most requests need
 // no Redis round trip for authentication. It is bounded: when full it starts afresh.
+// Announced token changes drop entries (see tokenevents.go).
 type tokenCache struct {
 	mu sync.Mutex
 	m  map[string]tokenCacheEntry
+	// gen counts announced changes: a lookup that overlapped one does not cache its result.
+	gen uint64
 }
 
 const tokenCacheMax = 10_000
@@ -78,9 +81,11 @@ func (s *Server) authenticate(r *http.Request, st *reqState) (Token, string, err
 	st.credential = true
 	hash := hashToken(raw)
 	now := s.cfg.Now()
+	var gen uint64
 	if s.cfg.TokenCacheTTL > 0 {
 		s.tcache.mu.Lock()
 		e, ok := s.tcache.m[hash]
+		gen = s.tcache.gen
 		s.tcache.mu.Unlock()
 		if ok && now.Sub(e.at) < s.cfg.TokenCacheTTL {
 			if err := s.tokens.usable(&e.tok); err != nil {
@@ -100,7 +105,9 @@ func (s *Server) authenticate(r *http.Request, st *reqState) (Token, string, err
 		if len(s.tcache.m) >= tokenCacheMax {
 			s.tcache.m = map[string]tokenCacheEntry{}
 		}
-		s.tcache.m[hash] = tokenCacheEntry{tok: tok, at: now}
+		if s.tcache.gen == gen {
+			s.tcache.m[hash] = tokenCacheEntry{tok: tok, at: now}
+		}
 		s.tcache.mu.Unlock()
 	}
 	return tok, "", nil
@@ -151,6 +158,15 @@ func (s *Server) wrap(rt *route) http.Handler {
 		}
 		tok, reason, err := s.authenticate(r, st)
 		if err != nil {
+			if errors.Is(err, ErrNoSecretKey) || errors.Is(err, ErrSecretKey) {
+				// The operator's mistake, not the caller's: say so in the log, not to the caller.
+				s.log.ErrorContext(r.Context(), "cannot open a token's signing secret", "err", err, "request_id", st.id)
+				s.m.authFailures.WithLabelValues("secret_key").Inc()
+				w.Header().Set("Retry-After", "60")
+				writeProblemFor(w, r, st, http.StatusServiceUnavailable,
+					"the gateway cannot verify this token's signatures: its signing-secret key is not configured here (see the gateway log)")
+				return
+			}
 			if reason == "error" {
 				s.writeErrorFor(w, r, st, fmt.Errorf("%w: %w", ErrUnavailable, err))
 				return

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
 
@@ -23,6 +24,11 @@ type Deps struct {
 	// Redis keeps tokens, signature nonces, the audit stream, usage counters and rate
 	// limits. Required.
 	Redis redis.UniversalClient
+	// NATS carries token changes (tokenevents.go): the server drops a revoked or
+	// rotated token from its cache as soon as the change is announced, and announces
+	// the changes made through Tokens. Nil means changes made elsewhere reach this
+	// server within Config.TokenCacheTTL.
+	NATS *nats.Conn
 	// RESTRedis runs the commands of /redis. Nil means a RESP2 client to the same
 	// servers as Redis (the REST protocol's replies are RESP2-shaped).
 	RESTRedis redis.UniversalClient

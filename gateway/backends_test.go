@@ -416,7 +416,7 @@ func TestSSEOverJetStream(t *testing.T) {
 		}
 	}
 	e := start(t, func(d *gateway.Deps, c *gateway.Config) {
-		src, err := signals.NewStreamSource(nc, sc)
+		src, err := signals.NewStreamSource(nc, signals.StreamSourceConfig{StreamConfig: sc})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,7 +25,11 @@
 // `tickstash token create` command) and kept in Redis only as SHA-256 hashes. Each
 // carries scopes (a route needs one), an expiry, an optional rate policy (ParseRate),
 // a command class and key prefixes for /redis, and optionally a signing secret: such
-// tokens must sign every request (see Sign and signing.go for the scheme).
+// tokens must sign every request (see Sign and signing.go for the scheme). Signing
+// secrets are stored encrypted under Config.SecretKeys (secretkeys.go); revocations
+// and rotations are announced over NATS (Deps.NATS) so that every gateway drops its
+// cached copy at once (tokenevents.go). Signal streams are capped per token and per
+// server (Config.SSEMaxPerToken, SSEMaxStreams).
 //
 // Errors are application/problem+json (RFC 9457) with a request id, except on /redis,
 // which answers {"error": "..."} like Upstash. Statuses: 400 bad input, 401 missing,

@@ -41,6 +41,19 @@ type env struct {
 	reg    *prometheus.Registry
 }
 
+// testSecretKeys seal the signing secrets of the tests' gateways.
+var testSecretKeys = func() *gateway.SecretKeys {
+	k, err := gateway.NewSecretKey("test")
+	if err != nil {
+		panic(err)
+	}
+	keys, err := gateway.ParseSecretKeys(k)
+	if err != nil {
+		panic(err)
+	}
+	return keys
+}()
+
 // start runs a gateway on a loopback port against the real Redis, under a key prefix
 // of its own. mod may change the Deps and Config.
 func start(t *testing.T, mod func(*gateway.Deps, *gateway.Config)) *env {
@@ -49,7 +62,8 @@ func start(t *testing.T, mod func(*gateway.Deps, *gateway.Config)) *env {
 	prefix := redistest.Prefix(t, rdb)
 	clock := &testClock{t: time.Now()}
 	deps := gateway.Deps{Redis: rdb}
-	cfg := gateway.Config{Prefix: prefix, Now: clock.Now, TokenCacheTTL: -1, UsageFlushInterval: 50 * time.Millisecond}
+	cfg := gateway.Config{Prefix: prefix, Now: clock.Now, TokenCacheTTL: -1, UsageFlushInterval: 50 * time.Millisecond,
+		SecretKeys: testSecretKeys}
 	if mod != nil {
 		mod(&deps, &cfg)
 	}

@@ -19,6 +19,9 @@ type metrics struct {
 	usageErrors   prometheus.Counter
 	redisCommands *prometheus.CounterVec // outcome
 	sseClients    prometheus.Gauge
+	sseRefused    *prometheus.CounterVec // cap
+	sseLeft       prometheus.Counter
+	tokenEvents   *prometheus.CounterVec // event
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -35,7 +38,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"route"}),
 		authFailures: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "tickstash_gateway_auth_failures_total",
-			Help: "Requests refused by authentication or authorization, by reason (missing, malformed, unknown, expired, revoked, scope, signature, redis_command, redis_key).",
+			Help: "Requests refused by authentication or authorization, by reason (missing, malformed, unknown, expired, revoked, scope, signature, secret_key, redis_command, redis_key).",
 		}, []string{"reason"}),
 		sigFailures: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "tickstash_gateway_signature_failures_total",
@@ -64,6 +67,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		sseClients: f.NewGauge(prometheus.GaugeOpts{
 			Name: "tickstash_gateway_sse_clients",
 			Help: "Open Server-Sent Events streams of signals.",
+		}),
+		sseRefused: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "tickstash_gateway_sse_refused_total",
+			Help: "Signal streams refused with 429 by a cap, by cap (token: the token's own, total: the server's).",
+		}, []string{"cap"}),
+		tokenEvents: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "tickstash_gateway_token_events_total",
+			Help: "Token changes received over NATS, by event (revoked, rotated, other, malformed); each drops the token from the cache.",
+		}, []string{"event"}),
+		sseLeft: f.NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_gateway_sse_consumers_left_total",
+			Help: "Signal streams whose JetStream consumer could not be deleted when they ended (the server drops it after its inactivity threshold).",
 		}),
 	}
 }

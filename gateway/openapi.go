@@ -81,6 +81,9 @@ func responsesOf(rt *route) map[string]any {
 		out["403"] = with(problem, "The token lacks the scope (or, on /redis, the command or key is refused)")
 		out["429"] = with(problem, "Rate limited, or too many refused requests without a token from this address; see Retry-After (and RateLimit)")
 		out["503"] = with(problem, "Backend unavailable or not configured")
+		if rt.stream {
+			out["429"] = with(problem, "Rate limited, or the token's or the server's cap of open streams is reached; see Retry-After")
+		}
 	}
 	for _, code := range rt.errs {
 		out[strconv.Itoa(code)] = with(problem, http.StatusText(code))

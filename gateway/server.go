@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
@@ -39,9 +40,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// TLSCertFile and TLSKeyFile, both set, make Serve speak HTTPS; both empty means plain HTTP.
 	TLSCertFile, TLSKeyFile string
-	// TokenCacheTTL is how long a token looked up in Redis is reused in process: a
-	// revocation takes up to this long to reach a running server. 0 means 2s; a negative
-	// value looks every request's token up.
+	// TokenCacheTTL is how long a token looked up in Redis is reused in process. A
+	// revocation announced over NATS (Deps.NATS) drops it at once; one that is not
+	// announced, or whose announcement is lost, takes up to this long to reach a running
+	// server. 0 means 2s; a negative value looks every request's token up.
 	TokenCacheTTL time.Duration
 	// DefaultRate is the rate policy (ParseRate syntax) of tokens created without one;
 	// "" means such tokens are not rate limited.
@@ -76,6 +78,21 @@ type Config struct {
 	UsageFlushInterval time.Duration
 	// SSEHeartbeat is the interval of comment lines on idle SSE streams; 0 means 15s.
 	SSEHeartbeat time.Duration
+	// SSEMaxPerToken caps the signal streams one token holds open on this server at
+	// once; more are refused with 429 and Retry-After. Each stream holds a JetStream
+	// consumer, so the caps keep one token from exhausting the server's consumer limit.
+	// 0 means 8; a negative value means no cap.
+	SSEMaxPerToken int
+	// SSEMaxStreams caps the signal streams open on this server at once, across
+	// tokens (429 beyond it). 0 means 1000; a negative value means no cap.
+	SSEMaxStreams int
+	// SSERetryAfter is the Retry-After of a stream refused by a cap; 0 means 5s.
+	SSERetryAfter time.Duration
+	// SecretKeys open the signing secrets stored in Redis (secretkeys.go) and seal those
+	// that Tokens writes. nil means none: tokens without signing work, a signing token
+	// whose secret is sealed is answered 503 (and logged), and Tokens refuses to create
+	// signing tokens.
+	SecretKeys *SecretKeys
 	// Now is the clock of token expiry, signatures and usage days; nil means time.Now.
 	Now func() time.Time
 }
@@ -97,6 +114,13 @@ func (c Config) withDefaults() Config {
 	def(&c.UsageRetention, 35*24*time.Hour)
 	def(&c.UsageFlushInterval, time.Second)
 	def(&c.SSEHeartbeat, 15*time.Second)
+	def(&c.SSERetryAfter, 5*time.Second)
+	if c.SSEMaxPerToken == 0 {
+		c.SSEMaxPerToken = 8
+	}
+	if c.SSEMaxStreams == 0 {
+		c.SSEMaxStreams = 1000
+	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 20
 	}
@@ -147,6 +171,7 @@ type Server struct {
 	audit   *auditor
 	limits  limiters
 	scripts scriptAliases
+	streams streamCaps
 
 	unmatched routeMetrics // of requests no route matches
 
@@ -179,13 +204,14 @@ func New(deps Deps, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*S
 	s := &Server{
 		deps: deps, cfg: cfg, log: log, m: newMetrics(reg), reg: reg,
 		mux:      http.NewServeMux(),
-		tokens:   NewTokenStore(deps.Redis, TokenStoreConfig{Prefix: cfg.Prefix, Now: cfg.Now}),
+		tokens:   NewTokenStore(deps.Redis, TokenStoreConfig{Prefix: cfg.Prefix, Now: cfg.Now, Publisher: publisherOf(deps.NATS), SecretKeys: cfg.SecretKeys}),
 		keys:     newKeyspace(cfg.Prefix),
 		shutdown: make(chan struct{}),
 	}
 	s.tcache.m = map[string]tokenCacheEntry{}
 	s.limits.m = map[string]*limiterEntry{}
 	s.scripts.m = map[string]string{}
+	s.streams.perToken = map[string]int{}
 	s.rest = deps.RESTRedis
 	if s.rest == nil {
 		s.rest = resp2Clone(deps.Redis)
@@ -200,6 +226,14 @@ func New(deps Deps, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*S
 	}
 	s.h = s.outer(s.mux)
 	return s, nil
+}
+
+// publisherOf returns nc as a Publisher, or nil (not a nil *nats.Conn in an interface).
+func publisherOf(nc *nats.Conn) Publisher {
+	if nc == nil {
+		return nil
+	}
+	return nc
 }
 
 // resp2Clone returns a client to the same servers that speaks RESP2, whose replies
@@ -226,10 +260,19 @@ func (s *Server) Handler() http.Handler { return s.h }
 
 // Serve answers HTTP (HTTPS when Config has a TLS pair) on ln until ctx ends, then shuts
 // down gracefully: it stops accepting, ends SSE streams, waits up to
-// Config.ShutdownTimeout for requests in flight, and flushes usage counts. It returns
-// nil after a clean shutdown, the server's error if it fails, or the Shutdown error if
-// the deadline passes.
+// Config.ShutdownTimeout for requests in flight, and flushes usage counts. With
+// Deps.NATS it listens to token changes while it serves. It returns nil after a clean
+// shutdown, the server's error if it fails (or if it cannot subscribe to token
+// changes), or the Shutdown error if the deadline passes.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.deps.NATS != nil {
+		sub, err := s.subscribeTokenEvents()
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		defer func() { _ = sub.Unsubscribe() }()
+	}
 	srv := &http.Server{
 		Handler:           s.h,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,

@@ -3,14 +3,17 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tickstash/tickstash/market"
+	"github.com/tickstash/tickstash/signals"
 )
 
 // handleSignals streams signals as Server-Sent Events:
@@ -22,6 +25,10 @@ import (
 // A client that reconnects with Last-Event-ID: <seq> (or ?last_event_id=) resumes after
 // that signal. Signals the token's subject is not entitled to are skipped. Idle streams
 // get a comment line every Config.SSEHeartbeat; the stream ends when the server shuts down.
+//
+// A token holds at most Config.SSEMaxPerToken streams at once and the server at most
+// Config.SSEMaxStreams; beyond either the answer is 429 with Retry-After. Each stream's
+// JetStream consumer ends with it (see signals.StreamSource).
 func (s *Server) handleSignals(w http.ResponseWriter, r *http.Request) {
 	if s.deps.Signals == nil {
 		s.writeError(w, r, errNotConfigured)
@@ -55,12 +62,37 @@ func (s *Server) handleSignals(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Symbols = append(f.Symbols, sym)
 	}
-	subject := stateOf(r).token.Subject
+	st := stateOf(r)
+	subject := st.token.Subject
+	release, refusal := s.streams.acquire(st.token.ID, s.cfg.SSEMaxPerToken, s.cfg.SSEMaxStreams)
+	if refusal != "" {
+		s.m.sseRefused.WithLabelValues(refusal).Inc()
+		st.denial = "sse cap " + refusal
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((s.cfg.SSERetryAfter+time.Second-1)/time.Second), 10))
+		detail := fmt.Sprintf("token %s already holds %d signal streams on this server, its limit: close one or retry later", st.token.ID, s.cfg.SSEMaxPerToken)
+		if refusal == "total" {
+			detail = fmt.Sprintf("this server already serves %d signal streams, its limit: retry later", s.cfg.SSEMaxStreams)
+		}
+		writeProblem(w, r, http.StatusTooManyRequests, detail)
+		return
+	}
+	defer release()
 
 	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
 	events := make(chan SignalEvent, 64)
 	errc := make(chan error, 1)
+	streamDone := false
+	// The stream's consumer is deleted before the handler returns, so that a gateway
+	// shutting down has cleaned up before NATS drains.
+	defer func() {
+		cancel()
+		if !streamDone {
+			if err := <-errc; errors.Is(err, signals.ErrConsumerLeft) {
+				s.m.sseLeft.Inc()
+				s.log.Warn("signal stream ended", "err", err, "request_id", st.id)
+			}
+		}
+	}()
 	go func() {
 		errc <- s.deps.Signals.Stream(ctx, f, after, func(e SignalEvent) error {
 			select {
@@ -99,8 +131,12 @@ func (s *Server) handleSignals(w http.ResponseWriter, r *http.Request) {
 		case <-s.shutdown:
 			return
 		case err := <-errc:
+			streamDone = true
+			if errors.Is(err, signals.ErrConsumerLeft) {
+				s.m.sseLeft.Inc()
+			}
 			if err != nil && ctx.Err() == nil {
-				s.log.Warn("signal stream ended", "err", err, "request_id", stateOf(r).id)
+				s.log.Warn("signal stream ended", "err", err, "request_id", st.id)
 				write([]byte("event: error\ndata: {\"error\":\"signal source failed; reconnect with Last-Event-ID\"}\n\n"))
 			}
 			return
@@ -128,6 +164,39 @@ func (s *Server) handleSignals(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// streamCaps counts the open signal streams, per token and in all.
+type streamCaps struct {
+	mu       sync.Mutex
+	total    int
+	perToken map[string]int
+}
+
+// acquire takes a place for a stream of token, or names the cap that refuses it
+// ("token" or "total"); a negative cap is no cap. release gives the place back.
+func (c *streamCaps) acquire(token string, perToken, total int) (release func(), refusal string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case perToken >= 0 && c.perToken[token] >= perToken:
+		return nil, "token"
+	case total >= 0 && c.total >= total:
+		return nil, "total"
+	}
+	c.total++
+	c.perToken[token]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.total--
+			if c.perToken[token]--; c.perToken[token] <= 0 {
+				delete(c.perToken, token)
+			}
+		})
+	}, ""
 }
 
 var strategyName = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	_ "embed"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -105,10 +106,15 @@ type Token struct {
 	RedisScripts bool       `json:"redis_scripts,omitempty"`
 	KeyPrefixes  []string   `json:"key_prefixes,omitempty"`
 	Signing      bool       `json:"signing,omitempty"`
-	// Secrets are the active signing secrets, newest first (two during a rotation).
+	// Secrets are the active signing secrets, newest first (two during a rotation), in
+	// clear. Authenticate and Create fill them in; List leaves them out.
 	Secrets []string `json:"-"`
+	// SecretKey is the id of the key the stored secrets are sealed with; "" for none
+	// (a token without signing, or secrets stored before encryption).
+	SecretKey string `json:"secret_key,omitempty"`
 
-	hash string
+	hash   string
+	sealed []string // Secrets as stored (secretkeys.go)
 }
 
 // Has reports whether the token grants scope s.
@@ -120,6 +126,14 @@ type TokenStoreConfig struct {
 	Prefix string
 	// Now is the clock for expiry; nil means time.Now.
 	Now func() time.Time
+	// SecretKeys seal the signing secrets written and open those read; nil means none:
+	// Create refuses signing tokens and Authenticate refuses a signing token whose
+	// secret is sealed, each with an error wrapping ErrNoSecretKey.
+	SecretKeys *SecretKeys
+	// Publisher announces revocations and secret rotations to running gateways
+	// (tokenevents.go); nil announces nothing, and gateways notice changes within their
+	// token cache TTL.
+	Publisher Publisher
 }
 
 // TokenStore keeps tokens in Redis as SHA-256 hashes of the secret token string: the
@@ -128,6 +142,8 @@ type TokenStore struct {
 	rdb  redis.UniversalClient
 	keys keyspace
 	now  func() time.Time
+	pub  Publisher
+	sk   *SecretKeys
 }
 
 // NewTokenStore returns a store over rdb.
@@ -135,7 +151,7 @@ func NewTokenStore(rdb redis.UniversalClient, cfg TokenStoreConfig) *TokenStore 
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &TokenStore{rdb: rdb, keys: newKeyspace(cfg.Prefix), now: cfg.Now}
+	return &TokenStore{rdb: rdb, keys: newKeyspace(cfg.Prefix), now: cfg.Now, pub: cfg.Publisher, sk: cfg.SecretKeys}
 }
 
 const tokenPrefix = "tsk_"
@@ -226,10 +242,15 @@ func ParseScopes(s string) ([]Scope, error) {
 
 // Create issues a token. It returns the secret token string (shown once: only its hash
 // is stored), the signing secret when spec.Signing (also shown once), and the record.
-// It returns an error wrapping ErrInvalidTokenSpec for a bad spec.
+// The signing secret is stored sealed with the store's SecretKeys. It returns an error
+// wrapping ErrInvalidTokenSpec for a bad spec, or ErrNoSecretKey for a signing token
+// when the store has no secret key.
 func (s *TokenStore) Create(ctx context.Context, spec TokenSpec) (raw, signingSecret string, tok Token, err error) {
 	if err := spec.Validate(); err != nil {
 		return "", "", Token{}, err
+	}
+	if spec.Signing && s.sk == nil {
+		return "", "", Token{}, fmt.Errorf("gateway: create a signing token: %w", ErrNoSecretKey)
 	}
 	now := s.now().UTC().Truncate(time.Millisecond)
 	raw = tokenPrefix + randomString(32)
@@ -245,6 +266,11 @@ func (s *TokenStore) Create(ctx context.Context, spec TokenSpec) (raw, signingSe
 	if spec.Signing {
 		signingSecret = "tss_" + randomString(32)
 		tok.Secrets = []string{signingSecret}
+		sealed, err := s.sk.seal(tok.ID, signingSecret)
+		if err != nil {
+			return "", "", Token{}, fmt.Errorf("gateway: create token: %w", err)
+		}
+		tok.sealed, tok.SecretKey = []string{sealed}, s.sk.Current()
 	}
 	key := s.keys.token(tok.hash)
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -278,7 +304,7 @@ func (t *Token) fields() map[string]any {
 		"created": t.CreatedAt.UnixMilli(), "expires": t.ExpiresAt.UnixMilli(), "revoked": boolInt(t.Revoked),
 		"rate": t.Rate, "redis": string(t.Redis), "scripts": boolInt(t.RedisScripts),
 		"prefixes": strings.Join(t.KeyPrefixes, "\n"), "signing": boolInt(t.Signing),
-		"secrets": strings.Join(t.Secrets, ","), "hash": t.hash,
+		"secrets": strings.Join(t.sealed, ","), "hash": t.hash,
 	}
 }
 
@@ -302,7 +328,8 @@ func tokenFromFields(h map[string]string) (Token, error) {
 		t.KeyPrefixes = strings.Split(h["prefixes"], "\n")
 	}
 	if h["secrets"] != "" {
-		t.Secrets = strings.Split(h["secrets"], ",")
+		t.sealed = strings.Split(h["secrets"], ",")
+		t.SecretKey = sealedWith(t.sealed[0])
 	}
 	c, err1 := strconv.ParseInt(h["created"], 10, 64)
 	e, err2 := strconv.ParseInt(h["expires"], 10, 64)
@@ -315,7 +342,8 @@ func tokenFromFields(h map[string]string) (Token, error) {
 
 // Authenticate returns the token whose secret string is raw. It returns an error
 // wrapping ErrTokenMalformed, ErrTokenUnknown, ErrTokenExpired or ErrTokenRevoked when
-// the token cannot be used, or a Redis error.
+// the token cannot be used, ErrNoSecretKey or ErrSecretKey when its signing secrets do
+// not open with the store's SecretKeys, or a Redis error.
 func (s *TokenStore) Authenticate(ctx context.Context, raw string) (Token, error) {
 	if !tokenShaped(raw) {
 		return Token{}, ErrTokenMalformed
@@ -324,7 +352,38 @@ func (s *TokenStore) Authenticate(ctx context.Context, raw string) (Token, error
 	if err != nil {
 		return Token{}, err
 	}
-	return tok, s.usable(&tok)
+	if err := s.usable(&tok); err != nil {
+		return tok, err
+	}
+	if err := s.openSecrets(&tok); err != nil {
+		return Token{}, err
+	}
+	return tok, nil
+}
+
+// openSecrets fills in t.Secrets from the stored ones.
+func (s *TokenStore) openSecrets(t *Token) error {
+	t.Secrets = make([]string, 0, len(t.sealed))
+	for _, stored := range t.sealed {
+		secret, err := s.sk.open(t.ID, stored)
+		if err != nil {
+			return err
+		}
+		t.Secrets = append(t.Secrets, secret)
+	}
+	return nil
+}
+
+// sealSecrets seals secrets of token id with the current key.
+func (s *TokenStore) sealSecrets(id string, secrets []string) (string, error) {
+	out := make([]string, len(secrets))
+	for i, secret := range secrets {
+		var err error
+		if out[i], err = s.sk.seal(id, secret); err != nil {
+			return "", err
+		}
+	}
+	return strings.Join(out, ","), nil
 }
 
 // usable checks expiry and revocation at the store's clock.
@@ -393,8 +452,11 @@ func (s *TokenStore) hashOf(ctx context.Context, id string) (string, error) {
 }
 
 // Revoke marks token id revoked; the record stays until its expiry so that its use is
-// reported as revoked. Servers that cache tokens notice within Config.TokenCacheTTL.
-// It returns an error wrapping ErrTokenUnknown for an id it does not know.
+// reported as revoked. With a Publisher the revocation is announced, and running
+// servers subscribed to it (Deps.NATS) refuse the token at once; others notice within
+// Config.TokenCacheTTL. It returns an error wrapping ErrTokenUnknown for an id it does
+// not know, or ErrTokenEventNotSent when the token is revoked but the announcement
+// failed.
 func (s *TokenStore) Revoke(ctx context.Context, id string) error {
 	hash, err := s.hashOf(ctx, id)
 	if err != nil {
@@ -410,13 +472,15 @@ func (s *TokenStore) Revoke(ctx context.Context, id string) error {
 	if err := s.rdb.HSet(ctx, s.keys.token(hash), "revoked", 1).Err(); err != nil {
 		return fmt.Errorf("gateway: revoke %s: %w", id, err)
 	}
-	return nil
+	return s.announce(id, TokenRevoked)
 }
 
 // RotateSecret gives a signing token a new secret and keeps the newest previous one
 // active beside it, so callers can switch over; the secret before that stops working.
-// It returns the new secret, or an error wrapping ErrTokenUnknown or
-// ErrInvalidTokenSpec (the token does not sign).
+// Both are stored sealed with the current secret key. The rotation is announced like a
+// revocation. It returns the new secret, or an error wrapping ErrTokenUnknown,
+// ErrInvalidTokenSpec (the token does not sign), ErrNoSecretKey or ErrSecretKey; with
+// ErrTokenEventNotSent it returns the new secret too, which is stored.
 func (s *TokenStore) RotateSecret(ctx context.Context, id string) (string, error) {
 	hash, err := s.hashOf(ctx, id)
 	if err != nil {
@@ -429,13 +493,93 @@ func (s *TokenStore) RotateSecret(ctx context.Context, id string) (string, error
 	if !t.Signing {
 		return "", fmt.Errorf("%w: token %s was not created with signing", ErrInvalidTokenSpec, id)
 	}
+	if s.sk == nil {
+		return "", fmt.Errorf("gateway: rotate %s: %w", id, ErrNoSecretKey)
+	}
+	if err := s.openSecrets(&t); err != nil {
+		return "", fmt.Errorf("gateway: rotate %s: %w", id, err)
+	}
 	secret := "tss_" + randomString(32)
 	secrets := []string{secret}
 	if len(t.Secrets) > 0 {
 		secrets = append(secrets, t.Secrets[0])
 	}
-	if err := s.rdb.HSet(ctx, s.keys.token(hash), "secrets", strings.Join(secrets, ",")).Err(); err != nil {
+	sealed, err := s.sealSecrets(id, secrets)
+	if err != nil {
 		return "", fmt.Errorf("gateway: rotate %s: %w", id, err)
 	}
-	return secret, nil
+	n, err := tokenSecretsCAS.Run(ctx, s.rdb, []string{s.keys.token(hash)}, strings.Join(t.sealed, ","), sealed).Int()
+	if err != nil {
+		return "", fmt.Errorf("gateway: rotate %s: %w", id, err)
+	}
+	if n == 0 {
+		return "", fmt.Errorf("gateway: rotate %s: the token expired or was rotated meanwhile; run again", id)
+	}
+	return secret, s.announce(id, TokenRotated)
+}
+
+// Reseal seals every stored signing secret with the current secret key: after a key is
+// added in front of the others, it moves every token to it, so that the old key can be
+// dropped. Secrets already sealed with the current key are left alone, and a secret
+// rotated meanwhile is not overwritten. It returns how many tokens it resealed, and an
+// error (wrapping ErrNoSecretKey without a key, ErrSecretKey for secrets that do not
+// open) naming every token it could not reseal; it reseals the others all the same.
+func (s *TokenStore) Reseal(ctx context.Context) (int, error) {
+	if s.sk == nil {
+		return 0, fmt.Errorf("gateway: reseal: %w", ErrNoSecretKey)
+	}
+	idx, err := s.rdb.HGetAll(ctx, s.keys.tokens()).Result()
+	if err != nil {
+		return 0, fmt.Errorf("gateway: reseal: list tokens: %w", err)
+	}
+	n := 0
+	var errs []error
+	for id, hash := range idx {
+		done, err := s.reseal(ctx, id, hash)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if done {
+			n++
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+//go:embed token_secrets_cas.lua
+var tokenSecretsCASLua string
+
+var tokenSecretsCAS = redis.NewScript(tokenSecretsCASLua)
+
+// reseal reseals one token's secrets; a concurrent rotation wins (it seals with the
+// current key too).
+func (s *TokenStore) reseal(ctx context.Context, id, hash string) (bool, error) {
+	key := s.keys.token(hash)
+	stored, err := s.rdb.HGet(ctx, key, "secrets").Result()
+	if errors.Is(err, redis.Nil) || (err == nil && stored == "") {
+		return false, nil // expired, or no signing
+	}
+	if err != nil {
+		return false, fmt.Errorf("gateway: reseal %s: %w", id, err)
+	}
+	t := Token{ID: id, sealed: strings.Split(stored, ",")}
+	current := true
+	for _, p := range t.sealed {
+		current = current && sealedWith(p) == s.sk.Current()
+	}
+	if current {
+		return false, nil
+	}
+	if err := s.openSecrets(&t); err != nil {
+		return false, fmt.Errorf("gateway: reseal %s: %w", id, err)
+	}
+	sealed, err := s.sealSecrets(id, t.Secrets)
+	if err != nil {
+		return false, fmt.Errorf("gateway: reseal %s: %w", id, err)
+	}
+	n, err := tokenSecretsCAS.Run(ctx, s.rdb, []string{key}, stored, sealed).Int()
+	if err != nil {
+		return false, fmt.Errorf("gateway: reseal %s: %w", id, err)
+	}
+	return n == 1, nil
 }

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -58,7 +61,7 @@ func TestStreamSourceResumeLastPerSubjectAndFilters(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	src, err := NewStreamSource(nc, sc)
+	src, err := NewStreamSource(nc, StreamSourceConfig{StreamConfig: sc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +108,7 @@ func TestStreamSourceResumeLastPerSubjectAndFilters(t *testing.T) {
 func TestStreamSourceWaitsForTheStream(t *testing.T) {
 	nc := connect(t, testNATSURL())
 	sc := uniqueStream(t, nc)
-	src, err := NewStreamSource(nc, sc)
+	src, err := NewStreamSource(nc, StreamSourceConfig{StreamConfig: sc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,4 +135,106 @@ func TestStreamSourceWaitsForTheStream(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("no event after the stream appeared")
 	}
+}
+
+// consumerCount returns how many consumers the stream has.
+func consumerCount(t *testing.T, nc *nats.Conn, stream string) int {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatalf("stream %s: %v", stream, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatalf("stream %s: %v", stream, err)
+	}
+	return info.State.Consumers
+}
+
+// waitConsumers waits up to limit for the stream to have want consumers.
+func waitConsumers(t *testing.T, nc *nats.Conn, stream string, want int, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		n := consumerCount(t, nc, stream)
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream %s has %d consumers after %v, want %d", stream, n, limit, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A Stream call's consumer goes away with it: deleted when the call returns (the
+// client left), and dropped by the server after InactiveThreshold when the reader's
+// process vanished without deleting it.
+func TestStreamSourceLeavesNoConsumers(t *testing.T) {
+	nc := connect(t, testNATSURL())
+	sc := uniqueStream(t, nc)
+	ctx := context.Background()
+	dist, err := NewDistributor(ctx, nc, DistributorConfig{StreamConfig: sc, Memory: true}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dist.Publish(ctx, testSignal("rsi", "BTC-USDT", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewStreamSource(nc, StreamSourceConfig{StreamConfig: sc, InactiveThreshold: time.Second}); err == nil {
+		t.Fatal("an InactiveThreshold below a reader's pull interval was accepted")
+	}
+	src, err := NewStreamSource(nc, StreamSourceConfig{StreamConfig: sc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Many readers that each leave after their first event.
+	for i := 0; i < 20; i++ {
+		readStream(t, src, StreamFilter{}, 0, 1)
+	}
+	waitConsumers(t, nc, sc.Stream, 0, 5*time.Second)
+
+	// A reader whose connection dies cannot delete its consumer: Stream says so, and
+	// the server drops it after the threshold.
+	crashNC := connect(t, testNATSURL(), nats.MaxReconnects(0))
+	crashed, err := NewStreamSource(crashNC, StreamSourceConfig{StreamConfig: sc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashed.cfg.InactiveThreshold = time.Second // below the minimum: this reader pulls no more
+	got := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- crashed.Stream(ctx, StreamFilter{}, 0, func(StreamEvent) error {
+			select {
+			case got <- struct{}{}:
+			default:
+			}
+			return nil
+		})
+	}()
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event")
+	}
+	if n := consumerCount(t, nc, sc.Stream); n != 1 {
+		t.Fatalf("%d consumers while one reader reads", n)
+	}
+	crashNC.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrConsumerLeft) {
+			t.Fatalf("Stream after its connection closed: %v, want ErrConsumerLeft", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stream did not return after its connection closed")
+	}
+	waitConsumers(t, nc, sc.Stream, 0, 15*time.Second)
 }

@@ -24,6 +24,11 @@ type gatewayConfig struct {
 
 	auditRetention time.Duration
 	auditMaxLen    int
+	ssePerToken int
+	sseMax      int
+	sseInactive time.Duration
+	keyFlags    secretKeyFlags
+	keys        *gateway.SecretKeys // loaded by check
 }
 
 func (c *gatewayConfig) register(f *flags, defaultAddr string) {
@@ -35,6 +40,10 @@ func (c *gatewayConfig) register(f *flags, defaultAddr string) {
 	f.Bool(&c.rateFail, "rate-fail-open", false, "let requests through when the rate limiter cannot reach Redis (default: refuse with 503)")
 	f.Duration(&c.auditRetention, "audit-retention", 30*24*time.Hour, "how long audit records are kept (older entries are trimmed)")
 	f.Int(&c.auditMaxLen, "audit-max-len", 100_000, "hard bound of the audit stream of authenticated requests, should the retention hold more")
+	f.Int(&c.ssePerToken, "sse-max-per-token", 8, "signal streams (SSE) one token may hold open on this gateway at once; more get 429 with Retry-After; -1 means no cap")
+	f.Int(&c.sseMax, "sse-max-streams", 1000, "signal streams (SSE) this gateway serves at once, across tokens (429 beyond); each holds a JetStream consumer, so keep caps times gateways under the server's consumer limit; -1 means no cap")
+	c.keyFlags.register(f)
+	f.Duration(&c.sseInactive, "sse-inactive-threshold", 30*time.Second, "how long NATS keeps a signal stream's consumer after its gateway vanished without deleting it (a crash); at least 10s")
 }
 
 func (c *gatewayConfig) check() error {
@@ -43,6 +52,16 @@ func (c *gatewayConfig) check() error {
 	}
 	if c.auditRetention <= 0 || c.auditMaxLen <= 0 {
 		return fmt.Errorf("%w: --audit-retention and --audit-max-len must be positive", errUsage)
+	}
+	if c.ssePerToken == 0 || c.ssePerToken < -1 || c.sseMax == 0 || c.sseMax < -1 {
+		return fmt.Errorf("%w: --sse-max-per-token and --sse-max-streams must be positive, or -1 for no cap", errUsage)
+	}
+	if c.sseInactive < 10*time.Second {
+		return fmt.Errorf("%w: --sse-inactive-threshold %v: want at least 10s (a stream's reader pulls every 5s)", errUsage, c.sseInactive)
+	}
+	var err error
+	if c.keys, err = c.keyFlags.load(); err != nil {
+		return err
 	}
 	if c.maxBody <= 0 {
 		return fmt.Errorf("%w: --max-body-bytes must be positive", errUsage)
@@ -55,7 +74,7 @@ func (c *gatewayConfig) check() error {
 	return nil
 }
 
-// gatewayBackends is what gatewayDeps builds: the gateway's backends, the background
+// gatewayBackends is what gatewayConfig.deps builds: the gateway's backends, the background
 // work some of them need while the gateway serves, or the error that stopped them.
 type gatewayBackends struct {
 	deps gateway.Deps
@@ -65,10 +84,10 @@ type gatewayBackends struct {
 	err        error
 }
 
-// gatewayDeps gives the gateway every backend this process can offer: market data,
+// deps gives the gateway every backend this process can offer: market data,
 // jobs, leaderboards, sessions, user state and feature flags over Redis; signals over
 // JetStream when the process has a NATS connection (with entitlements from Redis).
-func gatewayDeps(p *process, prefix string, market *cache.MarketStore, jobs *analysis.Queue) gatewayBackends {
+func (c *gatewayConfig) deps(p *process, prefix string, market *cache.MarketStore, jobs *analysis.Queue) gatewayBackends {
 	lb, err := p.leaderboards(prefix)
 	if err != nil {
 		return gatewayBackends{err: err}
@@ -76,7 +95,7 @@ func gatewayDeps(p *process, prefix string, market *cache.MarketStore, jobs *ana
 	fl := featureflags.New(p.rdb, p.nc, featureflags.Config{Prefix: prefix}, p.log.With("role", "gateway"), p.reg)
 	b := gatewayBackends{
 		deps: gateway.Deps{
-			Redis: p.rdb, Market: market, Jobs: jobs, Leaderboards: lb,
+			Redis: p.rdb, NATS: p.nc, Market: market, Jobs: jobs, Leaderboards: lb,
 			Sessions:  cache.NewSessionStore(p.rdb, cache.SessionConfig{Prefix: prefix}, p.reg),
 			UserState: cache.NewUserStateStore(p.rdb, cache.UserStateConfig{Prefix: prefix}, p.reg),
 			Flags:     fl,
@@ -84,7 +103,7 @@ func gatewayDeps(p *process, prefix string, market *cache.MarketStore, jobs *ana
 		background: []func(context.Context) error{fl.Run},
 	}
 	if p.nc != nil {
-		src, err := signals.NewStreamSource(p.nc, signals.StreamConfig{})
+		src, err := signals.NewStreamSource(p.nc, signals.StreamSourceConfig{InactiveThreshold: c.sseInactive})
 		if err != nil {
 			return gatewayBackends{err: err}
 		}
@@ -105,9 +124,19 @@ func (c *gatewayConfig) serve(p *process, b gatewayBackends, prefix string, e en
 		Prefix: prefix, TLSCertFile: c.tlsCert, TLSKeyFile: c.tlsKey, DefaultRate: c.defaultRate,
 		MaxBodyBytes: int64(c.maxBody), RateFailOpen: c.rateFail,
 		AuditRetention: c.auditRetention, AuditMaxLen: int64(c.auditMaxLen),
+		SSEMaxPerToken: c.ssePerToken, SSEMaxStreams: c.sseMax, SecretKeys: c.keys,
 	}, p.log.With("role", "gateway"), p.reg)
 	if err != nil {
 		return nil, err
+	}
+	if c.keys == nil {
+		p.log.Warn("no secret key configured: signing tokens whose secrets are sealed are refused with 503, and none can be created; " +
+			"set --secret-key-file or $" + secretKeyEnv + " (make a key with tickstash token new-key)")
+	} else {
+		p.log.Info("signing secrets sealed with key "+c.keys.Current(), "keys", c.keys.IDs())
+	}
+	if p.nc == nil {
+		p.log.Info("no --nats-url: token revocations reach this gateway within its token cache TTL (2s), and signal streams are off")
 	}
 	ln, err := net.Listen("tcp", c.httpAddr)
 	if err != nil {

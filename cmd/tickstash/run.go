@@ -606,7 +606,7 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 		p.log.Info("signals started", "strategies", len(rs.signals.loaded))
 	}
 	if rs.gateway != nil && rs.gateway.httpAddr != "" {
-		serve, err := rs.gateway.serve(p, gatewayDeps(p, sc.prefix, store, queue), sc.prefix, e)
+		serve, err := rs.gateway.serve(p, rs.gateway.deps(p, sc.prefix, store, queue), sc.prefix, e)
 		if err != nil {
 			return err
 		}

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tickstash/tickstash/cache"
@@ -21,23 +23,47 @@ type storeFlags struct {
 	prefix   string
 }
 
+// register registers --redis-url and --key-prefix, named and read from the environment
+// as in every other command, so that TICKSTASH_KEY_PREFIX means the same store for the
+// gateway and for these commands. --store-prefix, their former name, stays an alias.
 func (s *storeFlags) register(f *flags) {
 	f.String(&s.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL of the gateway's keys")
-	f.String(&s.prefix, "store-prefix", cache.DefaultPrefix, "prefix of tickstash's Redis keys: the gateway's --key-prefix")
+	f.String(&s.prefix, "key-prefix", cache.DefaultPrefix, "prefix of tickstash's Redis keys: the same as the gateway's --key-prefix")
+	f.fs.StringVar(&s.prefix, "store-prefix", s.prefix, "former name of --key-prefix")
+}
+
+// check refuses a store prefix the gateway would not use; a trailing ':' is what the
+// /redis key prefix (--redis-key-prefix) looks like, the former meaning of --key-prefix
+// in token create.
+func (s *storeFlags) check() error {
+	if s.prefix == "" || strings.ContainsAny(s.prefix, "{}") || strings.HasSuffix(s.prefix, ":") {
+		return fmt.Errorf("%w: --key-prefix %q: the prefix of tickstash's own keys (as the gateway's --key-prefix, e.g. ts) must be non-empty, without braces and without a trailing ':'; "+
+			"a /redis key prefix for a token is --redis-key-prefix", errUsage, s.prefix)
+	}
+	return nil
 }
 
 func (s *storeFlags) connect(ctx context.Context) (redis.UniversalClient, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
 	return cache.Connect(ctx, s.redisURL)
 }
 
 func cmdToken(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(e.stderr, `Usage: tickstash token create|list|revoke|rotate-secret [flags]
+		fmt.Fprint(e.stderr, `Usage: tickstash token create|list|revoke|rotate-secret|new-key|reencrypt [flags]
 
   create         issue a token; prints it (and its signing secret) once
   list           list tokens (never their secrets)
-  revoke ID      revoke a token (running gateways notice within their token cache TTL)
+  revoke ID      revoke a token; with --nats-url running gateways refuse it at once,
+                 otherwise within their token cache TTL (2s)
   rotate-secret ID  give a signing token a new secret; the previous one stays valid beside it
+  new-key        print a new key for sealing signing secrets (--secret-key-file)
+  reencrypt      seal every stored signing secret with the current (first) key
+
+Signing secrets are stored encrypted with the keys of --secret-key-file or
+$TICKSTASH_SECRET_KEY; create --signing and rotate-secret need one.
 `)
 		if len(args) == 0 {
 			return fmt.Errorf("%w: name a subcommand", errUsage)
@@ -51,8 +77,12 @@ func cmdToken(ctx context.Context, args []string, e env) error {
 		return tokenList(ctx, args[1:], e)
 	case "revoke", "rotate-secret":
 		return tokenByID(ctx, args[0], args[1:], e)
+	case "new-key":
+		return tokenNewKey(args[1:], e)
+	case "reencrypt":
+		return tokenReencrypt(ctx, args[1:], e)
 	}
-	return fmt.Errorf("%w: unknown subcommand %q: want create, list, revoke or rotate-secret", errUsage, args[0])
+	return fmt.Errorf("%w: unknown subcommand %q: want create, list, revoke, rotate-secret, new-key or reencrypt", errUsage, args[0])
 }
 
 func tokenCreate(ctx context.Context, args []string, e env) error {
@@ -62,20 +92,22 @@ func tokenCreate(ctx context.Context, args []string, e env) error {
 		"Rate policies: [gcra|bucket|sliding|fixed:]LIMIT/WINDOW[+BURST], comma-separated,\n"+
 		"e.g. 10/s or gcra:10/s+20,sliding:10000/d.", e)
 	var sf storeFlags
+	var kf secretKeyFlags
 	var name, subject, scopes, rate, class string
 	var prefixes []string
 	var ttl time.Duration
 	var signing, scripts, asJSON bool
 	sf.register(f)
+	kf.register(f)
 	f.String(&name, "name", "", "who or what holds the token (required)")
 	f.String(&subject, "subject", "", "the user the token acts for (entitlements, state); empty means --name")
 	f.String(&scopes, "scopes", "", "comma-separated scopes (required)")
 	f.Duration(&ttl, "ttl", 365*24*time.Hour, "lifetime of the token")
 	f.String(&rate, "rate", "", "rate policy; empty means the gateway's default")
-	f.String(&class, "redis", "", "command class on /redis: read or write (needs the redis scope)")
-	f.Bool(&scripts, "redis-scripts", false, "allow EVAL/EVALSHA on /redis (scripts can reach undeclared keys: trusted callers only)")
-	f.List(&prefixes, "key-prefix", nil, "key prefix every /redis key must start with")
-	f.Bool(&signing, "signing", false, "require HMAC-signed requests; prints the signing secret once")
+	f.String(&class, "redis", "", "command class on /redis: read or write; implies the redis scope")
+	f.Bool(&scripts, "redis-scripts", false, "allow EVAL/EVALSHA on /redis (scripts can reach undeclared keys: trusted callers only); needs --redis")
+	f.List(&prefixes, "redis-key-prefix", nil, "key prefix every /redis key of the token must start with, e.g. app1:; needs --redis")
+	f.Bool(&signing, "signing", false, "require HMAC-signed requests; prints the signing secret once (stored encrypted: needs --secret-key-file or $TICKSTASH_SECRET_KEY)")
 	f.Bool(&asJSON, "json", false, "print the token as JSON")
 	if err := f.Parse(args); err != nil {
 		return err
@@ -84,17 +116,32 @@ func tokenCreate(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return fmt.Errorf("%w: --scopes: %v", errUsage, err)
 	}
+	if class == "" && (len(prefixes) > 0 || scripts) {
+		return fmt.Errorf("%w: --redis-key-prefix and --redis-scripts are for /redis: give --redis read or --redis write too", errUsage)
+	}
+	if class != "" && !slices.Contains(sc, gateway.ScopeRedis) {
+		// A command class without the scope makes a token that /redis refuses.
+		sc = append(sc, gateway.ScopeRedis)
+		fmt.Fprintf(e.stderr, "--redis %s implies the redis scope: added it.\n", class)
+	}
 	spec := gateway.TokenSpec{Name: name, Subject: subject, Scopes: sc, TTL: ttl, Rate: rate,
 		Redis: gateway.RedisClass(class), RedisScripts: scripts, KeyPrefixes: prefixes, Signing: signing}
 	if err := spec.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, strings.TrimPrefix(err.Error(), "gateway: invalid token spec: "))
+	}
+	keys, err := kf.load()
+	if err != nil {
+		return err
+	}
+	if signing && keys == nil {
+		return fmt.Errorf("%w: --signing: %v", errUsage, gateway.ErrNoSecretKey)
 	}
 	rdb, err := sf.connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	raw, secret, tok, err := gateway.NewTokenStore(rdb, gateway.TokenStoreConfig{Prefix: sf.prefix}).Create(ctx, spec)
+	raw, secret, tok, err := gateway.NewTokenStore(rdb, gateway.TokenStoreConfig{Prefix: sf.prefix, SecretKeys: keys}).Create(ctx, spec)
 	if err != nil {
 		return err
 	}
@@ -167,7 +214,7 @@ func tokenList(ctx context.Context, args []string, e env) error {
 			redisCol += " " + strings.Join(t.KeyPrefixes, "|")
 		}
 		if t.Signing {
-			status += ",signing"
+			status += ",signing:" + dash(t.SecretKey) // the key the secrets are sealed with; - in clear
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Subject, strings.Join(sc, ","),
 			dash(redisCol), dash(t.Rate), t.ExpiresAt.Format(time.RFC3339), status)
@@ -185,7 +232,11 @@ func dash(s string) string {
 func tokenByID(ctx context.Context, sub string, args []string, e env) error {
 	f := newFlags("token "+sub, "token "+sub+" [flags] ID", e)
 	var sf storeFlags
+	var kf secretKeyFlags
+	var natsURL string
 	sf.register(f)
+	kf.register(f)
+	f.String(&natsURL, "nats-url", "", "NATS URL of the gateways: the change is announced there and running gateways apply it at once; empty: they notice within their token cache TTL (2s)")
 	if err := f.Parse(args); err != nil {
 		return err
 	}
@@ -193,27 +244,115 @@ func tokenByID(ctx context.Context, sub string, args []string, e env) error {
 		return fmt.Errorf("%w: give one token id (see tickstash token list)", errUsage)
 	}
 	id := f.fs.Arg(0)
+	keys, err := kf.load()
+	if err != nil {
+		return err
+	}
+	if sub == "rotate-secret" && keys == nil {
+		return fmt.Errorf("%w: %v", errUsage, gateway.ErrNoSecretKey)
+	}
 	rdb, err := sf.connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	store := gateway.NewTokenStore(rdb, gateway.TokenStoreConfig{Prefix: sf.prefix})
+	cfg := gateway.TokenStoreConfig{Prefix: sf.prefix, SecretKeys: keys}
+	var nc *nats.Conn
+	if natsURL != "" {
+		// A NATS outage must not stop a revocation: the change is stored, and the
+		// gateways' caches expire.
+		if nc, err = nats.Connect(natsURL, nats.Name("tickstash token")); err != nil {
+			fmt.Fprintf(e.stderr, "warning: nats at %s: %v: running gateways will notice within their token cache TTL (2s)\n", natsURL, err)
+		} else {
+			defer nc.Close()
+			cfg.Publisher = nc
+		}
+	}
+	store := gateway.NewTokenStore(rdb, cfg)
+	var secret string
 	if sub == "revoke" {
 		err = store.Revoke(ctx, id)
-		if err == nil {
-			fmt.Fprintf(e.stdout, "revoked %s\n", id)
-		}
 	} else {
-		var secret string
 		secret, err = store.RotateSecret(ctx, id)
-		if err == nil {
-			fmt.Fprintf(e.stdout, "signing secret %s\n", secret)
-			fmt.Fprintln(e.stderr, "The previous secret stays valid beside it until the next rotation.")
+	}
+	if err == nil && nc != nil {
+		if ferr := nc.FlushTimeout(5 * time.Second); ferr != nil {
+			err = fmt.Errorf("%w: %w", gateway.ErrTokenEventNotSent, ferr)
 		}
 	}
-	if errors.Is(err, gateway.ErrTokenUnknown) || errors.Is(err, gateway.ErrInvalidTokenSpec) {
+	announced := err == nil && nc != nil
+	if errors.Is(err, gateway.ErrTokenEventNotSent) {
+		fmt.Fprintf(e.stderr, "warning: %v: running gateways will notice within their token cache TTL (2s)\n", err)
+		err = nil
+	}
+	if errors.Is(err, gateway.ErrTokenUnknown) || errors.Is(err, gateway.ErrInvalidTokenSpec) ||
+		errors.Is(err, gateway.ErrSecretKey) {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if sub == "revoke" {
+		fmt.Fprintf(e.stdout, "revoked %s\n", id)
+	} else {
+		fmt.Fprintf(e.stdout, "signing secret %s\n", secret)
+		fmt.Fprintln(e.stderr, "The previous secret stays valid beside it until the next rotation.")
+	}
+	switch {
+	case announced:
+		fmt.Fprintln(e.stderr, "Announced to running gateways on NATS.")
+	case natsURL == "":
+		fmt.Fprintln(e.stderr, "Running gateways notice within their token cache TTL (2s); give --nats-url to tell them at once.")
+	}
+	return nil
+}
+
+func tokenNewKey(args []string, e env) error {
+	f := newFlags("token new-key", "token new-key [--id ID]\n\n"+
+		"Prints a new random AES-256 key as ID:BASE64, for --secret-key-file or $TICKSTASH_SECRET_KEY.\n"+
+		"To rotate: put the new key on the file's first line with the old keys after it, restart\n"+
+		"the gateways, run tickstash token reencrypt, then remove the old keys.", e)
+	var id string
+	f.String(&id, "id", "k"+time.Now().UTC().Format("20060102"), "the key's id, named in every secret it seals")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	k, err := gateway.NewSecretKey(id)
+	if err != nil {
+		return fmt.Errorf("%w: --id: %v", errUsage, err)
+	}
+	fmt.Fprintln(e.stdout, k)
+	return nil
+}
+
+func tokenReencrypt(ctx context.Context, args []string, e env) error {
+	f := newFlags("token reencrypt", "token reencrypt [flags]\n\n"+
+		"Seals every stored signing secret with the current key, the first of --secret-key-file or\n"+
+		"$TICKSTASH_SECRET_KEY (the others must still be there to open the old ones); secrets\n"+
+		"stored in clear by older versions are sealed too. Running it again does nothing.", e)
+	var sf storeFlags
+	var kf secretKeyFlags
+	sf.register(f)
+	kf.register(f)
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	keys, err := kf.load()
+	if err != nil {
+		return err
+	}
+	if keys == nil {
+		return fmt.Errorf("%w: %v", errUsage, gateway.ErrNoSecretKey)
+	}
+	rdb, err := sf.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	n, err := gateway.NewTokenStore(rdb, gateway.TokenStoreConfig{Prefix: sf.prefix, SecretKeys: keys}).Reseal(ctx)
+	fmt.Fprintf(e.stdout, "resealed %d tokens with key %s\n", n, keys.Current())
+	if err != nil {
+		return fmt.Errorf("some tokens were not resealed (the others were): %w", err)
+	}
+	return nil
 }

@@ -6,19 +6,25 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tickstash/tickstash/gateway"
 	"github.com/tickstash/tickstash/internal/redistest"
 )
 
 func TestTokenAndAuditCommands(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
+	key, err := gateway.NewSecretKey("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TICKSTASH_SECRET_KEY", key)
 	run := func(args ...string) (string, int) {
 		var out, errb bytes.Buffer
-		args = append(args[:2:2], append([]string{"--redis-url", redistest.URL(), "--store-prefix", prefix}, args[2:]...)...)
+		args = append(args[:2:2], append([]string{"--redis-url", redistest.URL(), "--key-prefix", prefix}, args[2:]...)...)
 		code := Main(context.Background(), args, strings.NewReader(""), &out, &errb)
 		return out.String() + errb.String(), code
 	}
-	out, code := run("token", "create", "--name", "bot", "--scopes", "market:read,redis", "--redis", "read", "--key-prefix", "app:", "--signing")
+	out, code := run("token", "create", "--name", "bot", "--scopes", "market:read,redis", "--redis", "read", "--redis-key-prefix", "app:", "--signing")
 	if code != 0 || !strings.Contains(out, "token          tsk_") || !strings.Contains(out, "signing secret tss_") {
 		t.Fatalf("create: %d %s", code, out)
 	}
