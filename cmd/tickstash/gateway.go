@@ -24,11 +24,11 @@ type gatewayConfig struct {
 
 	auditRetention time.Duration
 	auditMaxLen    int
-	ssePerToken int
-	sseMax      int
-	sseInactive time.Duration
-	keyFlags    secretKeyFlags
-	keys        *gateway.SecretKeys // loaded by check
+	ssePerToken    int
+	sseMax         int
+	sseInactive    time.Duration
+	keyFlags       secretKeyFlags
+	keys           *gateway.SecretKeys // loaded by check
 }
 
 func (c *gatewayConfig) register(f *flags, defaultAddr string) {
