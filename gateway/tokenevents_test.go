@@ -85,6 +85,9 @@ func TestTokenChangesPushedToEveryGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A fresh timestamp: the same request signed again, even with the new secret, is a
+	// replay of the one above.
+	b.clock.Add(time.Second)
 	waitStatus(t, b, "/v1/usage", sraw, 200, 5*time.Second, signed(secret2))
 	if got := counterOf(t, b, "tickstash_gateway_token_events_total", "rotated"); got != 1 {
 		t.Fatalf("token_events_total{event=rotated} = %v, want 1", got)
