@@ -117,6 +117,9 @@ func fromDecimal(d decimal.Decimal) (fixed, error) {
 		return fixed{}, nil
 	}
 	exp := d.Exponent()
+	if exp > maxScale || exp < -10*maxScale {
+		return fixed{}, fmt.Errorf("%w: %s does not fit 18 digits", ErrNumber, d)
+	}
 	c := d.Coefficient()
 	// Drop trailing zeros of the coefficient so the scale is the significant one.
 	ten := decimal.New(10, 0).BigInt()
