@@ -97,6 +97,7 @@ type Book struct {
 	pscale, qscale int
 	ptext, qtext   int
 	status         Status
+	scratch        [96]byte // one level's checksum text
 }
 
 // New returns an empty book of a market; it is StateEmpty until MarkLive.

@@ -18,7 +18,7 @@ const checksumLevels = 10
 // alike, as Kraken does. It does not allocate.
 func (b *Book) KrakenChecksum() uint32 {
 	var crc uint32
-	var buf [2 * 48]byte
+	buf := b.scratch[:]
 	for _, s := range [2]Side{Ask, Bid} {
 		sd := b.side(s)
 		i := 0

@@ -19,6 +19,7 @@ type side struct {
 	worst int32
 	n     int
 	rng   uint32
+	idx   index
 }
 
 type node struct {
@@ -41,6 +42,7 @@ func (s *side) clear() {
 	s.init()
 	s.nodes = s.nodes[:1]
 	s.free, s.root, s.best, s.worst, s.n = 0, 0, 0, 0, 0
+	s.idx.clear()
 }
 
 func (s *side) random() uint32 {
@@ -56,28 +58,27 @@ func (s *side) random() uint32 {
 // book changed.
 func (s *side) set(key, qty int64) bool {
 	s.init()
-	var pred, succ int32
-	for t := s.root; t != 0; {
+	if t := s.idx.get(key); t != 0 {
 		n := &s.nodes[t]
-		switch {
-		case key == n.key:
-			if qty != 0 {
-				changed := n.qty != qty
-				n.qty = qty
-				return changed
-			}
-			s.unlink(t)
-			s.root = s.remove(s.root, key)
-			s.release(t)
-			return true
-		case key < n.key:
-			succ, t = t, n.left
-		default:
-			pred, t = t, n.right
+		if qty != 0 {
+			changed := n.qty != qty
+			n.qty = qty
+			return changed
 		}
+		s.delete(t)
+		return true
 	}
 	if qty == 0 {
 		return false
+	}
+	var pred, succ int32
+	for t := s.root; t != 0; {
+		n := &s.nodes[t]
+		if key < n.key {
+			succ, t = t, n.left
+		} else {
+			pred, t = t, n.right
+		}
 	}
 	x := s.alloc()
 	s.nodes[x] = node{key: key, qty: qty, prev: pred, next: succ, prio: s.random()}
@@ -92,8 +93,18 @@ func (s *side) set(key, qty int64) bool {
 		s.worst = x
 	}
 	s.root = s.insert(s.root, x)
+	s.idx.put(key, x)
 	s.n++
 	return true
+}
+
+// delete removes node t from the list, the tree and the index.
+func (s *side) delete(t int32) {
+	key := s.nodes[t].key
+	s.unlink(t)
+	s.root = s.remove(s.root, key)
+	s.idx.del(key)
+	s.release(t)
 }
 
 func (s *side) alloc() int32 {
@@ -182,11 +193,7 @@ func (s *side) merge(a, b int32) int32 {
 // truncate removes the worst levels until at most depth remain.
 func (s *side) truncate(depth int) {
 	for s.n > depth && s.worst != 0 {
-		x := s.worst
-		key := s.nodes[x].key
-		s.unlink(x)
-		s.root = s.remove(s.root, key)
-		s.release(x)
+		s.delete(s.worst)
 	}
 }
 
@@ -211,25 +218,19 @@ func (s *side) scale(keyExp, qtyExp int) {
 	if keyExp == 0 && qtyExp == 0 {
 		return
 	}
+	s.idx.clear()
 	for x := s.best; x != 0; x = s.nodes[x].next {
 		n := &s.nodes[x]
 		n.key, _ = rescale(n.key, 0, keyExp)
 		n.qty, _ = rescale(n.qty, 0, qtyExp)
+		s.idx.put(n.key, x)
 	}
 }
 
 // get returns the quantity at key, zero if there is no such level.
 func (s *side) get(key int64) int64 {
-	for t := s.root; t != 0; {
-		n := &s.nodes[t]
-		switch {
-		case key == n.key:
-			return n.qty
-		case key < n.key:
-			t = n.left
-		default:
-			t = n.right
-		}
+	if t := s.idx.get(key); t != 0 {
+		return s.nodes[t].qty
 	}
 	return 0
 }
