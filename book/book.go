@@ -97,12 +97,12 @@ type Book struct {
 	pscale, qscale int
 	ptext, qtext   int
 	status         Status
-	scratch        [96]byte // one level's checksum text
+	scratch        []byte // the checksum text
 }
 
 // New returns an empty book of a market; it is StateEmpty until MarkLive.
 func New(ex market.Exchange, sym market.Symbol) *Book {
-	b := &Book{exchange: ex, symbol: sym}
+	b := &Book{exchange: ex, symbol: sym, scratch: make([]byte, 0, 2*checksumLevels*48)}
 	b.bids.init()
 	b.asks.init()
 	b.status.Reason = "waiting for a snapshot"

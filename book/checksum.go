@@ -17,20 +17,19 @@ const checksumLevels = 10
 // quantities, which is the wire's when the exchange formats every level of a market
 // alike, as Kraken does. It does not allocate.
 func (b *Book) KrakenChecksum() uint32 {
-	var crc uint32
-	buf := b.scratch[:]
+	buf := b.scratch[:0]
 	for _, s := range [2]Side{Ask, Bid} {
 		sd := b.side(s)
 		i := 0
 		for x := sd.best; x != 0 && i < checksumLevels; x = sd.nodes[x].next {
 			nd := &sd.nodes[x]
-			out := appendDigits(buf[:0], b.price(s, nd), b.ptext-b.pscale)
-			out = appendDigits(out, nd.qty, b.qtext-b.qscale)
-			crc = crc32.Update(crc, crc32.IEEETable, out)
+			buf = appendDigits(buf, b.price(s, nd), b.ptext-b.pscale)
+			buf = appendDigits(buf, nd.qty, b.qtext-b.qscale)
 			i++
 		}
 	}
-	return crc
+	b.scratch = buf[:0] // keep a grown buffer
+	return crc32.ChecksumIEEE(buf)
 }
 
 // appendDigits appends m's decimal digits followed by zeros trailing zeros; m = 0
