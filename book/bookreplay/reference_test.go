@@ -76,6 +76,9 @@ func (b *refBook) sorted(bid bool) []refLevel {
 
 func (b *refBook) truncate(depth int) {
 	for _, bid := range []bool{true, false} {
+		if (bid && len(b.bids) <= depth) || (!bid && len(b.asks) <= depth) {
+			continue
+		}
 		s := b.sorted(bid)
 		for _, l := range s[min(depth, len(s)):] {
 			if bid {
@@ -87,12 +90,40 @@ func (b *refBook) truncate(depth int) {
 	}
 }
 
+// top10 returns the best ten levels of a side, best first, by selection.
+func (b *refBook) top10(bid bool) []refLevel {
+	m := b.asks
+	if bid {
+		m = b.bids
+	}
+	better := func(x, y refLevel) bool {
+		if bid {
+			return x.price.GreaterThan(y.price)
+		}
+		return x.price.LessThan(y.price)
+	}
+	var top []refLevel
+	for _, l := range m {
+		i := len(top)
+		for i > 0 && better(l, top[i-1]) {
+			i--
+		}
+		if i >= 10 {
+			continue
+		}
+		top = append(top[:i], append([]refLevel{l}, top[i:]...)...)
+		if len(top) > 10 {
+			top = top[:10]
+		}
+	}
+	return top
+}
+
 // checksum follows Kraken's documented recipe on the wire text.
 func (b *refBook) checksum() uint32 {
 	var sb strings.Builder
 	for _, bid := range []bool{false, true} {
-		s := b.sorted(bid)
-		for _, l := range s[:min(10, len(s))] {
+		for _, l := range b.top10(bid) {
 			sb.WriteString(strings.TrimLeft(strings.ReplaceAll(l.priceText, ".", ""), "0"))
 			sb.WriteString(strings.TrimLeft(strings.ReplaceAll(l.qtyText, ".", ""), "0"))
 		}
@@ -103,6 +134,24 @@ func (b *refBook) checksum() uint32 {
 // reference rebuilds every book of a capture and returns them by symbol, with the
 // number of checksums verified (Kraken). It fails the test on any inconsistency.
 func reference(t *testing.T, path string) (map[string]*refBook, int) {
+	t.Helper()
+	if c, ok := refCache[path]; ok {
+		return c.books, c.checksums
+	}
+	books, sums := buildReference(t, path)
+	refCache[path] = refEntry{books, sums}
+	return books, sums
+}
+
+// refCache keeps the references of the unmodified captures (tests only read them).
+var refCache = map[string]refEntry{}
+
+type refEntry struct {
+	books     map[string]*refBook
+	checksums int
+}
+
+func buildReference(t *testing.T, path string) (map[string]*refBook, int) {
 	t.Helper()
 	r, err := capture.Open(path)
 	if err != nil {
