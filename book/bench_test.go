@@ -275,3 +275,81 @@ func (c *cpuClock) stop(ops int) {
 		c.b.ReportMetric(float64(ops)/used.Seconds(), "ops/cpu-s")
 	}
 }
+
+// BenchmarkDecodeAndSync runs whole recorded depth messages through the exchange's
+// depth decoder and a Syncer — sequence rules, truncation, Kraken's checksum after
+// every update, the crossing check — pass after pass (each pass starts with the
+// captures' snapshots, so every pass verifies). One op is one message.
+func BenchmarkDecodeAndSync(b *testing.B) {
+	for _, f := range []struct {
+		name, file string
+		rules      book.Rules
+		ex         market.Exchange
+		dec        func() depthDecoder
+	}{
+		{"binance", "binance-spot-2021.jsonl", book.RulesBinance, market.Binance, func() depthDecoder { return binance.NewDepthDecoder(market.Binance, nil) }},
+		{"coinbase", "coinbase-exchange-2021.jsonl", book.RulesCoinbase, market.Coinbase, func() depthDecoder { return coinbase.NewExchangeDepthDecoder() }},
+		{"kraken", "kraken-v1-2021.jsonl", book.RulesKraken, market.Kraken, func() depthDecoder { return kraken.NewDepthDecoder(0) }},
+	} {
+		b.Run(f.name, func(b *testing.B) {
+			type msg struct {
+				http       bool
+				url        string
+				data       []byte
+				recordTime time.Time
+			}
+			var msgs []msg
+			r, err := capture.Open(captureDir + f.file)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r.SetHTTP(true)
+			for {
+				rec, err := r.Next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				isSnap := rec.Type == capture.TypeHTTP && binance.IsDepthSnapshotURL(rec.Addr)
+				if rec.Type == capture.TypeRecv || isSnap {
+					msgs = append(msgs, msg{isSnap, rec.Addr, append([]byte(nil), rec.Data...), rec.Time})
+				}
+			}
+			r.Close()
+			dec := f.dec()
+			s := book.NewSyncer(f.ex, f.rules, book.SyncConfig{})
+			var recs []book.Depth
+			pass := func() {
+				for i := range msgs {
+					m := &msgs[i]
+					if m.http {
+						d, err := dec.(*binance.DepthDecoder).DecodeSnapshot(m.url, m.data, m.recordTime)
+						if err != nil {
+							b.Fatal(err)
+						}
+						recs = append(recs[:0], d)
+					} else if recs, err = dec.Decode(recs[:0], m.data, m.recordTime); err != nil {
+						b.Fatal(err)
+					}
+					s.Apply(recs)
+				}
+			}
+			pass()
+			b.ReportAllocs()
+			cpu := startCPU(b)
+			n := 0
+			for n < b.N {
+				pass()
+				n += len(msgs)
+			}
+			cpu.stop(n)
+			st := s.Stats()
+			if st.Stale != 0 {
+				b.Fatalf("a book went stale: %+v", st)
+			}
+			b.ReportMetric(float64(st.Levels)/float64(st.Messages), "levels/msg")
+		})
+	}
+}
