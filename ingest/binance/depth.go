@@ -17,6 +17,7 @@ type DepthDecoder struct {
 	dec    *Decoder // for its symbol cache
 	sc     wire.Scanner
 	levels []book.RawLevel
+	bad    error // a level error met while reading levels
 }
 
 // NewDepthDecoder returns a depth decoder for ex (market.Binance or
@@ -67,7 +68,7 @@ func (d *DepthDecoder) update(dst []book.Depth, data []byte, recv time.Time) ([]
 	if !sc.Object() {
 		return dst, wsfeed.Errorf(wsfeed.ReasonJSON, "data: %v", sc.Err())
 	}
-	d.levels = d.levels[:0]
+	d.levels, d.bad = d.levels[:0], nil
 	var e, s, first, last, et []byte
 	for key, ok := sc.Key(); ok; key, ok = sc.Key() {
 		switch string(key) {
@@ -97,6 +98,9 @@ func (d *DepthDecoder) update(dst []book.Depth, data []byte, recv time.Time) ([]
 		if string(e) != "" && string(e) != "depthUpdate" {
 			return dst, nil // another stream's event
 		}
+	}
+	if d.bad != nil {
+		return dst, d.bad
 	}
 	if err := sc.Err(); err != nil {
 		return dst, wsfeed.Errorf(wsfeed.ReasonJSON, "data: %v", err)
@@ -144,8 +148,11 @@ func (d *DepthDecoder) readLevels(side book.Side) {
 			}
 			i++
 		}
+		if sc.Err() != nil {
+			return
+		}
 		if i < 2 {
-			sc.Skip() // reports an error: a level needs a price and a quantity
+			d.bad = wsfeed.Errorf(wsfeed.ReasonField, "level of %d fields, want price and quantity", i)
 			return
 		}
 		d.levels = append(d.levels, book.RawLevel{Side: side, Price: v[0], Qty: v[1]})
@@ -169,7 +176,7 @@ func (d *DepthDecoder) DecodeSnapshot(rawURL string, body []byte, recv time.Time
 	if !sc.Object() {
 		return book.Depth{}, wsfeed.Errorf(wsfeed.ReasonJSON, "snapshot: %v", sc.Err())
 	}
-	d.levels = d.levels[:0]
+	d.levels, d.bad = d.levels[:0], nil
 	var last []byte
 	for key, ok := sc.Key(); ok; key, ok = sc.Key() {
 		switch string(key) {
@@ -184,6 +191,9 @@ func (d *DepthDecoder) DecodeSnapshot(rawURL string, body []byte, recv time.Time
 		}
 	}
 	sc.End()
+	if d.bad != nil {
+		return book.Depth{}, d.bad
+	}
 	if err := sc.Err(); err != nil {
 		return book.Depth{}, wsfeed.Errorf(wsfeed.ReasonJSON, "snapshot: %v", err)
 	}
