@@ -1,6 +1,7 @@
 package book
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -151,15 +152,7 @@ func (s *Syncer) Books() []*Book {
 	for _, e := range s.books {
 		out = append(out, e.book)
 	}
-	slices.SortFunc(out, func(a, b *Book) int {
-		if a.symbol < b.symbol {
-			return -1
-		}
-		if a.symbol > b.symbol {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b *Book) int { return cmp.Compare(a.symbol, b.symbol) })
 	return out
 }
 

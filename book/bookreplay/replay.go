@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -234,7 +235,7 @@ func runFile(ctx context.Context, path string, cfg Config, sum *Summary) error {
 			final[b.Symbol()] = b
 		}
 	}
-	sortSymbols(order)
+	slices.Sort(order)
 	var line []byte
 	for _, sym := range order {
 		b := final[sym]
@@ -250,14 +251,6 @@ func runFile(ctx context.Context, path string, cfg Config, sum *Summary) error {
 		}
 	}
 	return nil
-}
-
-func sortSymbols(s []market.Symbol) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }
 
 func addStats(dst *book.Stats, s book.Stats) {

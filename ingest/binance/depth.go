@@ -1,7 +1,13 @@
 package binance
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tickstash/tickstash/book"
@@ -17,7 +23,8 @@ type DepthDecoder struct {
 	dec    *Decoder // for its symbol cache
 	sc     wire.Scanner
 	levels []book.RawLevel
-	bad    error // a level error met while reading levels
+	bad    error  // a level error met while reading levels
+	body   []byte // the last fetched snapshot
 }
 
 // NewDepthDecoder returns a depth decoder for ex (market.Binance or
@@ -208,4 +215,41 @@ func (d *DepthDecoder) DecodeSnapshot(rawURL string, body []byte, recv time.Time
 func IsDepthSnapshotURL(rawURL string) bool {
 	u, err := url.Parse(rawURL)
 	return err == nil && (u.Path == "/api/v3/depth" || u.Path == "/api/v1/depth")
+}
+
+// FetchSnapshot fetches the REST depth snapshot of a market (native name, e.g.
+// "BTCUSDT") from restURL + "/api/v3/depth" with limit levels a side (zero means 1000,
+// the most Binance sends) and decodes it, for a Syncer whose book went stale or has
+// not synced yet. client nil means http.DefaultClient. The record's levels alias a
+// body kept until the next call. Errors: the request, a status other than 200, or a
+// body that does not decode.
+func (d *DepthDecoder) FetchSnapshot(ctx context.Context, client *http.Client, restURL, native string, limit int) (book.Depth, error) {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	if limit <= 0 {
+		limit = 1000
+	}
+	u := strings.TrimSuffix(restURL, "/") + "/api/v3/depth?symbol=" + url.QueryEscape(native) + "&limit=" + strconv.Itoa(limit)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return book.Depth{}, fmt.Errorf("binance: depth snapshot %s: %w", native, err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return book.Depth{}, fmt.Errorf("binance: depth snapshot %s: %w", native, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return book.Depth{}, fmt.Errorf("binance: depth snapshot %s: HTTP %s; retry later (a 429 or 418 means the request weight limit was hit)", native, resp.Status)
+	}
+	d.body, err = io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return book.Depth{}, fmt.Errorf("binance: depth snapshot %s: %w", native, err)
+	}
+	dep, err := d.DecodeSnapshot(u, d.body, time.Now())
+	if err != nil {
+		return book.Depth{}, fmt.Errorf("binance: depth snapshot %s: %w", native, err)
+	}
+	return dep, nil
 }

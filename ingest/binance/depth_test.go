@@ -1,7 +1,11 @@
 package binance
 
 import (
+	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,4 +81,28 @@ func TestDepthSnapshot(t *testing.T) {
 func isDecodeError(err error) bool {
 	var de *wsfeed.DecodeError
 	return errors.As(err, &de)
+}
+
+func TestFetchSnapshot(t *testing.T) {
+	var asked string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = r.URL.String()
+		if r.URL.Query().Get("symbol") == "NOPE" {
+			http.Error(w, "no", http.StatusBadRequest)
+			return
+		}
+		w.Write([]byte(`{"lastUpdateId":42,"bids":[["1.5","2"]],"asks":[["1.6","3"]]}`))
+	}))
+	defer srv.Close()
+	dec := NewDepthDecoder(market.Binance, nil)
+	d, err := dec.FetchSnapshot(context.Background(), srv.Client(), srv.URL+"/", "BTCUSDT", 0)
+	if err != nil || d.Kind != book.Snapshot || d.Symbol != "BTC-USDT" || d.Last != 42 || len(d.Levels) != 2 {
+		t.Fatalf("%+v %v", d, err)
+	}
+	if asked != "/api/v3/depth?symbol=BTCUSDT&limit=1000" {
+		t.Fatalf("asked %s", asked)
+	}
+	if _, err := dec.FetchSnapshot(context.Background(), srv.Client(), srv.URL, "NOPE", 5); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Fatalf("bad status: %v", err)
+	}
 }
