@@ -63,6 +63,7 @@ type Reader struct {
 	// Conn and Addr strings are reused while they repeat, to spare an allocation per
 	// line.
 	conn, addr string
+	http       bool // return http records (SetHTTP)
 }
 
 // Open opens a capture file; names ending in ".zst" are decompressed. It reads the
@@ -227,7 +228,7 @@ func (r *Reader) parse(line []byte) (Record, bool, error) {
 			typ = sc.Str()
 		case "conn":
 			conn = sc.Str()
-		case "addr":
+		case "addr", "url":
 			addr = sc.Str()
 		case "ts":
 			ts = sc.Number()
@@ -246,6 +247,11 @@ func (r *Reader) parse(line []byte) (Record, bool, error) {
 	switch string(typ) {
 	case TypeConnect, TypeSend, TypeRecv:
 		rec.Type = string(typ) // constant strings: no allocation for these
+	case TypeHTTP:
+		if !r.http {
+			return Record{}, false, nil
+		}
+		rec.Type = TypeHTTP
 	default:
 		return Record{}, false, nil
 	}
