@@ -43,8 +43,10 @@ func newPublisherMetrics(reg prometheus.Registerer) *publisherMetrics {
 
 // roleMetrics are the Role's.
 type roleMetrics struct {
-	generated *prometheus.CounterVec
-	updates   *prometheus.CounterVec
+	generated   *prometheus.CounterVec
+	updates     *prometheus.CounterVec
+	redelivered prometheus.Counter
+	retries     prometheus.Counter
 }
 
 func newRoleMetrics(reg prometheus.Registerer) *roleMetrics {
@@ -58,6 +60,14 @@ func newRoleMetrics(reg prometheus.Registerer) *roleMetrics {
 			Name: "tickstash_signals_updates_total",
 			Help: "Analysis updates handled, by result: ok, bad (undecodable), no_close, error.",
 		}, []string{"result"}),
+		redelivered: f.NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_signals_updates_redelivered_total",
+			Help: "Analysis updates delivered again because a signals role died or stopped before acknowledging them.",
+		}),
+		retries: f.NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_signals_update_retries_total",
+			Help: "Retries of an analysis update whose handling failed (Redis or the signal publish); it is retried in place until it succeeds.",
+		}),
 	}
 }
 

@@ -24,11 +24,24 @@ type signalsConfig struct {
 	maxAge     time.Duration
 	maxBytes   int
 	dupWindow  time.Duration
+	ackWait    time.Duration
 	stream     signals.StreamConfig
 	loaded     []signals.Strategy
+	// contract is the analyze role's (run) or own (signals alone).
+	contract *analysisContract
+	own      analysisContract
+	columns  []string
 }
 
-func (c *signalsConfig) register(f *flags) {
+// register registers the role's flags; shared is the analyze role's contract when both
+// roles run in one process (nil: the role registers the contract's flags itself).
+func (c *signalsConfig) register(f *flags, shared *analysisContract) {
+	if shared == nil {
+		c.own.register(f)
+		shared = &c.own
+	}
+	c.contract = shared
+	f.Duration(&c.ackWait, "signals-ack-wait", 30*time.Second, "how long an analysis update handed to a signals role may go unacknowledged before it is delivered again (bounds the delay after a role dies)")
 	f.String(&c.strategies, "strategies", "", "strategy file (YAML or JSON) with the rules that turn analysis results into signals; empty means the built-in rsi-reversal, trend and breakout strategies")
 	f.Duration(&c.maxAge, "signals-max-age", 7*24*time.Hour, "how long the JetStream stream keeps signals")
 	f.Int(&c.maxBytes, "signals-max-bytes", 1<<30, "size bound of the signal stream; the oldest go first")
@@ -42,7 +55,8 @@ func registerStream(f *flags, sc *signals.StreamConfig) {
 	f.String(&sc.SubjectPrefix, "signals-subject-prefix", signals.DefaultSubjectPrefix, "signals are published on <prefix>.<strategy>.<exchange>.<symbol>")
 }
 
-// check loads and validates the strategies, so a bad file stops start-up with its line.
+// check loads and validates the strategies, also against the analyzer's indicators, so
+// a bad file stops start-up with its line.
 func (c *signalsConfig) check() error {
 	var err error
 	if c.strategies == "" {
@@ -53,10 +67,13 @@ func (c *signalsConfig) check() error {
 	if err != nil {
 		return err
 	}
-	if c.maxAge <= 0 || c.dupWindow <= 0 || c.maxBytes == 0 {
-		return fmt.Errorf("%w: --signals-max-age, --signals-dup-window and --signals-max-bytes must be positive", errUsage)
+	if c.maxAge <= 0 || c.dupWindow <= 0 || c.maxBytes == 0 || c.ackWait <= 0 {
+		return fmt.Errorf("%w: --signals-max-age, --signals-dup-window, --signals-max-bytes and --signals-ack-wait must be positive", errUsage)
 	}
-	return nil
+	if c.columns, err = c.contract.check(); err != nil {
+		return err
+	}
+	return signals.CheckColumns(c.loaded, c.columns)
 }
 
 // role builds the distributor (creating or updating the stream) and the signals role.
@@ -67,8 +84,8 @@ func (c *signalsConfig) role(ctx context.Context, p *process, prefix string, sto
 	if err != nil {
 		return nil, err
 	}
-	return signals.NewRole(p.nc, p.rdb, dist, store, signals.RoleConfig{Strategies: c.loaded, Prefix: prefix},
-		p.log.With("role", "signals"), p.reg)
+	return signals.NewRole(ctx, p.nc, p.rdb, dist, store, signals.RoleConfig{Strategies: c.loaded, Columns: c.columns,
+		Stream: c.contract.stream, AckWait: c.ackWait, Prefix: prefix}, p.log.With("role", "signals"), p.reg)
 }
 
 func cmdSignals(ctx context.Context, args []string, e env) error {
@@ -84,15 +101,17 @@ func cmdSignals(ctx context.Context, args []string, e env) error {
 	}
 	f := newFlags("signals", "signals [flags] | signals tail|entitle|permissions [flags]\n\n"+
 		"Without a subcommand, runs the signals role alone: evaluates the strategies' rules on\n"+
-		"every analysis result (core NATS ts.analysis.>) and publishes the signals on JetStream,\n"+
-		"subjects ts.signals.<strategy>.<exchange>.<symbol>, each exactly once.\n\n"+
+		"every analysis update (JetStream stream TS_ANALYSIS, durable consumer tickstash-signals,\n"+
+		"acknowledged after the signals are stored) and publishes the signals on JetStream,\n"+
+		"subjects ts.signals.<strategy>.<exchange>.<symbol>, each exactly once. Strategies whose\n"+
+		"rules read a column the analyzer does not compute (--indicators) are refused.\n\n"+
 		"  tail         print signals as JSON lines, a bot in one command\n"+
 		"  entitle      set which strategies and symbols a user may receive\n"+
 		"  permissions  print a nats-server authorization block enforcing the entitlements", e)
 	var sc serverConfig
 	var gc signalsConfig
 	sc.register(f, false)
-	gc.register(f)
+	gc.register(f, nil)
 	if err := f.Parse(args); err != nil {
 		return err
 	}
@@ -135,14 +154,15 @@ func cmdSignalsTail(ctx context.Context, args []string, e env) error {
 }
 
 func cmdSignalsEntitle(ctx context.Context, args []string, e env) error {
-	f := newFlags("signals entitle", "signals entitle --user U --strategies S1,S2|* --symbols X,Y|* | --user U --revoke | --list", e)
+	f := newFlags("signals entitle", "signals entitle --user U --strategies S1,S2|'*' --symbols X,Y|'*' | --user U --revoke | --list\n\n"+
+		"Both --strategies and --symbols are required to entitle: '*' grants all of them.", e)
 	var redisURL, prefix, user, strats, syms string
 	var revoke, list bool
 	f.String(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis holding the entitlements")
 	f.String(&prefix, "key-prefix", cache.DefaultPrefix, "prefix of every Redis key")
 	f.String(&user, "user", "", "the bot user")
-	f.String(&strats, "strategies", "", "strategies the user may receive, comma-separated; * for all")
-	f.String(&syms, "symbols", "", "symbols the user may receive, comma-separated; * for all")
+	f.String(&strats, "strategies", "", "strategies the user may receive, comma-separated; '*' for all (required)")
+	f.String(&syms, "symbols", "", "symbols the user may receive, comma-separated; '*' for all (required)")
 	f.Bool(&revoke, "revoke", false, "remove the user's entitlement")
 	f.Bool(&list, "list", false, "print every entitlement as JSON lines")
 	if err := f.Parse(args); err != nil {
@@ -162,6 +182,13 @@ func cmdSignalsEntitle(ctx context.Context, args []string, e env) error {
 		}
 	}
 	if !list && !revoke {
+		// An entitlement without strategies or symbols would be stored and allow nothing.
+		if len(ent.Strategies) == 0 {
+			return fmt.Errorf("%w: --strategies is required: list the strategies %s may receive (e.g. rsi-reversal,trend), or '*' for all", errUsage, user)
+		}
+		if len(ent.Symbols) == 0 {
+			return fmt.Errorf("%w: --symbols is required: list the symbols %s may receive (e.g. BTC-USDT,ETH-USD), or '*' for all", errUsage, user)
+		}
 		if err := ent.Validate(); err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
