@@ -79,7 +79,7 @@ type RoleConfig struct {
 // update whose handling failed, or whose Role died, is delivered again; handling it
 // twice publishes nothing new (the saved point makes it old news, and a signal
 // republished before the point was saved has the same id, dropped by the signal
-// stream). Updates are handled one at a time, in delivery order.
+// stream). Updates are handled one at a time, in stream order, across all instances.
 type Role struct {
 	cons    jetstream.Consumer
 	rdb     stateStore
@@ -153,7 +153,13 @@ func NewRole(ctx context.Context, nc *nats.Conn, rdb stateStore, pub Publisher, 
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       cfg.AckWait,
 		MaxDeliver:    -1,
-		MaxAckPending: 1024,
+		// One update in flight across every instance: updates are handled in stream
+		// order even when a Role dies holding some (its successor would otherwise take
+		// newer updates first and ignore the redelivered older ones as old news,
+		// missing their crosses). It caps the rate at one update per handling round
+		// trip (state read, signal publish, state write, ack): milliseconds, while
+		// analysis produces one update per market and interval per candle.
+		MaxAckPending: 1,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("signals: role: durable consumer %s on stream %s: %w", cfg.Durable, cfg.Stream.Stream(), err)

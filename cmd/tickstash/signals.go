@@ -31,6 +31,8 @@ type signalsConfig struct {
 	contract *analysisContract
 	own      analysisContract
 	columns  []string
+	// skipped are the built-in strategies left out because the indicators do not feed them.
+	skipped []string
 }
 
 // register registers the role's flags; shared is the analyze role's contract when both
@@ -42,7 +44,7 @@ func (c *signalsConfig) register(f *flags, shared *analysisContract) {
 	}
 	c.contract = shared
 	f.Duration(&c.ackWait, "signals-ack-wait", 30*time.Second, "how long an analysis update handed to a signals role may go unacknowledged before it is delivered again (bounds the delay after a role dies)")
-	f.String(&c.strategies, "strategies", "", "strategy file (YAML or JSON) with the rules that turn analysis results into signals; empty means the built-in rsi-reversal, trend and breakout strategies")
+	f.String(&c.strategies, "strategies", "", "strategy file (YAML or JSON) with the rules that turn analysis results into signals; empty means the built-in rsi-reversal, trend and breakout strategies (those --indicators feeds)")
 	f.Duration(&c.maxAge, "signals-max-age", 7*24*time.Hour, "how long the JetStream stream keeps signals")
 	f.Int(&c.maxBytes, "signals-max-bytes", 1<<30, "size bound of the signal stream; the oldest go first")
 	f.Duration(&c.dupWindow, "signals-dup-window", 10*time.Minute, "window in which a republished signal id is dropped as a duplicate (covers the longest publish retry)")
@@ -73,7 +75,24 @@ func (c *signalsConfig) check() error {
 	if c.columns, err = c.contract.check(); err != nil {
 		return err
 	}
-	return signals.CheckColumns(c.loaded, c.columns)
+	if c.strategies != "" {
+		return signals.CheckColumns(c.loaded, c.columns)
+	}
+	// Of the built-in strategies, run those the indicators feed.
+	var fed []signals.Strategy
+	for _, s := range c.loaded {
+		if signals.CheckColumns([]signals.Strategy{s}, c.columns) == nil {
+			fed = append(fed, s)
+		} else {
+			c.skipped = append(c.skipped, s.Name)
+		}
+	}
+	if len(fed) == 0 {
+		return fmt.Errorf("%w: none of the built-in strategies can fire with --indicators %q: add rsi:14 (rsi-reversal), macd:12,26,9 sma:20 sma:50 (trend) or bbands:20,2 (breakout), or give --strategies",
+			errUsage, c.contract.indicators)
+	}
+	c.loaded = fed
+	return nil
 }
 
 // role builds the distributor (creating or updating the stream) and the signals role.
@@ -83,6 +102,9 @@ func (c *signalsConfig) role(ctx context.Context, p *process, prefix string, sto
 	}, p.log.With("role", "signals"), p.reg)
 	if err != nil {
 		return nil, err
+	}
+	if len(c.skipped) > 0 {
+		p.log.Warn("built-in strategies left out: --indicators lacks their columns", "strategies", c.skipped, "indicators", c.contract.indicators)
 	}
 	return signals.NewRole(ctx, p.nc, p.rdb, dist, store, signals.RoleConfig{Strategies: c.loaded, Columns: c.columns,
 		Stream: c.contract.stream, AckWait: c.ackWait, Prefix: prefix}, p.log.With("role", "signals"), p.reg)

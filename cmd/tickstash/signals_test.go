@@ -192,8 +192,17 @@ func TestSignalsRefusesStrategyOutsideIndicators(t *testing.T) {
 	// The built-in strategies are fed by the built-in indicators.
 	c.strategies = ""
 	c.contract.indicators = strings.Join(analysis.DefaultIndicators, " ")
-	if err := c.check(); err != nil {
-		t.Errorf("built-in strategies against the default indicators: %v", err)
+	if err := c.check(); err != nil || len(c.loaded) != 3 {
+		t.Errorf("built-in strategies against the default indicators: %d loaded, %v", len(c.loaded), err)
+	}
+	// Of the built-in strategies, those the indicators feed run; none fed is an error.
+	c.contract.indicators = "sma:2 rsi:14"
+	if err := c.check(); err != nil || len(c.loaded) != 1 || c.loaded[0].Name != "rsi-reversal" || len(c.skipped) != 2 {
+		t.Errorf("built-in strategies with rsi:14 only: %v loaded, %v skipped, %v", c.loaded, c.skipped, err)
+	}
+	c.contract.indicators, c.skipped = "sma:2 obv", nil
+	if err := c.check(); err == nil || !strings.Contains(err.Error(), "none of the built-in strategies") || !strings.Contains(err.Error(), "add rsi:14") {
+		t.Errorf("built-in strategies with no column they read: %v", err)
 	}
 }
 
