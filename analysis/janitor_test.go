@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,7 +34,8 @@ func consumers(tb testing.TB, q *Queue) []string {
 // TestWorkerRestartsLeaveNoConsumers starts and cleanly stops 24 workers one after the
 // other, each running a job: the group ends with no consumer (it used to keep 24).
 func TestWorkerRestartsLeaveNoConsumers(t *testing.T) {
-	q, reg := newTestQueue(t, nil, QueueConfig{})
+	q, qreg := newTestQueue(t, nil, QueueConfig{})
+	reg := prometheus.NewRegistry()
 	for i := range 24 {
 		id := mustEnqueue(t, q, spec("R"+strconv.Itoa(i)+"-USD"))
 		w := NewWorker(q, nil, nil, WorkerConfig{PollInterval: 10 * time.Millisecond,
@@ -48,6 +50,12 @@ func TestWorkerRestartsLeaveNoConsumers(t *testing.T) {
 			t.Fatalf("restart %d: consumers %v left in the group after a clean stop", i, cs)
 		}
 		reg = prometheus.NewRegistry()
+	}
+	if n, err := testutil.GatherAndCount(qreg, "tickstash_analysis_queue_consumers"); err != nil || n != 1 {
+		t.Fatalf("consumers gauge: %d series, %v", n, err)
+	}
+	if err := testutil.GatherAndCompare(qreg, strings.NewReader("# HELP tickstash_analysis_queue_consumers Consumers in the queue's group: live workers plus dead ones not yet removed by a janitor.\n# TYPE tickstash_analysis_queue_consumers gauge\ntickstash_analysis_queue_consumers 0\n"), "tickstash_analysis_queue_consumers"); err != nil {
+		t.Error(err)
 	}
 }
 

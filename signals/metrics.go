@@ -1,6 +1,10 @@
 package signals
 
 import (
+	"context"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -69,6 +73,30 @@ func newRoleMetrics(reg prometheus.Registerer) *roleMetrics {
 			Help: "Retries of an analysis update whose handling failed (Redis or the signal publish); it is retried in place until it succeeds.",
 		}),
 	}
+}
+
+var descUpdatesPending = prometheus.NewDesc("tickstash_signals_updates_pending",
+	"Analysis updates in the stream not yet acknowledged by a signals role: waiting plus in hand (read from JetStream at scrape time). It grows while no signals role runs.",
+	nil, nil)
+
+// pendingCollector reads the durable consumer's backlog when Prometheus scrapes.
+type pendingCollector struct {
+	cons         jetstream.Consumer
+	scrapeErrors prometheus.Counter
+}
+
+func (c *pendingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descUpdatesPending }
+
+// Collect sends the gauge, or nothing and a scrape error when JetStream does not answer.
+func (c *pendingCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	info, err := c.cons.Info(ctx)
+	if err != nil {
+		c.scrapeErrors.Inc()
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descUpdatesPending, prometheus.GaugeValue, float64(info.NumPending)+float64(info.NumAckPending))
 }
 
 // subscriberMetrics are the Client's.

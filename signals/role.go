@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
 
@@ -163,6 +164,12 @@ func NewRole(ctx context.Context, nc *nats.Conn, rdb stateStore, pub Publisher, 
 	})
 	if err != nil {
 		return nil, fmt.Errorf("signals: role: durable consumer %s on stream %s: %w", cfg.Durable, cfg.Stream.Stream(), err)
+	}
+	if reg != nil {
+		reg.MustRegister(&pendingCollector{cons: r.cons, scrapeErrors: promauto.With(reg).NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_signals_updates_scrape_errors_total",
+			Help: "Scrapes that could not read the analysis update backlog from JetStream.",
+		})})
 	}
 	return r, nil
 }

@@ -119,12 +119,17 @@ func TestRoleProcessesUpdatesPublishedWhileDown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	f := newRoleFixture(t, ctx)
-	stop := f.run(t, ctx, f.dist, prometheus.NewRegistry())
+	reg1 := prometheus.NewRegistry()
+	stop := f.run(t, ctx, f.dist, reg1)
 	f.publishCrosses(t, ctx, 0, 4)
 	expectSignals(t, f.signals, 3)
+	waitFor(t, "no update pending", func() bool { return gauge(t, reg1, "tickstash_signals_updates_pending") == 0 })
 	stop()
 
 	f.publishCrosses(t, ctx, 4, 10) // nobody is reading
+	if v := gauge(t, reg1, "tickstash_signals_updates_pending"); v != 6 {
+		t.Errorf("pending updates while no role runs = %v, want 6", v)
+	}
 	reg := prometheus.NewRegistry()
 	stop = f.run(t, ctx, f.dist, reg)
 	defer stop()
@@ -132,6 +137,22 @@ func TestRoleProcessesUpdatesPublishedWhileDown(t *testing.T) {
 	if v := counter(t, reg, "tickstash_signals_updates_total"); v != 6 {
 		t.Errorf("the restarted role handled %v updates, want the 6 published while it was down", v)
 	}
+}
+
+// gauge returns the value of the gauge name in reg, failing tb if it is not there.
+func gauge(tb testing.TB, reg *prometheus.Registry, name string) float64 {
+	tb.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	tb.Fatalf("no gauge %s", name)
+	return 0
 }
 
 // TestRoleRetriesFailedUpdate makes the signal publish fail twice: the update is retried
