@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -81,7 +80,7 @@ var descUpdatesPending = prometheus.NewDesc("tickstash_signals_updates_pending",
 
 // pendingCollector reads the durable consumer's backlog when Prometheus scrapes.
 type pendingCollector struct {
-	cons         jetstream.Consumer
+	r            *Role
 	scrapeErrors prometheus.Counter
 }
 
@@ -91,7 +90,7 @@ func (c *pendingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descUpda
 func (c *pendingCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	info, err := c.cons.Info(ctx)
+	info, err := c.r.consumer().Info(ctx)
 	if err != nil {
 		c.scrapeErrors.Inc()
 		return

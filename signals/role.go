@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -82,6 +83,8 @@ type RoleConfig struct {
 // republished before the point was saved has the same id, dropped by the signal
 // stream). Updates are handled one at a time, in stream order, across all instances.
 type Role struct {
+	js      jetstream.JetStream
+	mu      sync.Mutex // guards cons, made again if it vanishes
 	cons    jetstream.Consumer
 	rdb     stateStore
 	pub     Publisher
@@ -139,20 +142,34 @@ func NewRole(ctx context.Context, nc *nats.Conn, rdb stateStore, pub Publisher, 
 	if nc == nil {
 		return r, nil
 	}
-	js, err := jetstream.New(nc)
-	if err != nil {
+	var err error
+	if r.js, err = jetstream.New(nc); err != nil {
 		return nil, fmt.Errorf("signals: jetstream: %w", err)
 	}
-	if _, err := cfg.Stream.Ensure(ctx, js); err != nil {
-		return nil, fmt.Errorf("signals: role: %w", err)
+	if err := r.ensure(ctx); err != nil {
+		return nil, err
 	}
-	r.cons, err = js.CreateOrUpdateConsumer(ctx, cfg.Stream.Stream(), jetstream.ConsumerConfig{
-		Durable:       cfg.Durable,
+	if reg != nil {
+		reg.MustRegister(&pendingCollector{r: r, scrapeErrors: promauto.With(reg).NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_signals_updates_scrape_errors_total",
+			Help: "Scrapes that could not read the analysis update backlog from JetStream.",
+		})})
+	}
+	return r, nil
+}
+
+// ensure creates or updates the update stream and the durable consumer.
+func (r *Role) ensure(ctx context.Context) error {
+	if _, err := r.cfg.Stream.Ensure(ctx, r.js); err != nil {
+		return fmt.Errorf("signals: role: %w", err)
+	}
+	cons, err := r.js.CreateOrUpdateConsumer(ctx, r.cfg.Stream.Stream(), jetstream.ConsumerConfig{
+		Durable:       r.cfg.Durable,
 		Description:   "tickstash signals role",
-		FilterSubject: cfg.Stream.Subjects(),
+		FilterSubject: r.cfg.Stream.Subjects(),
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       cfg.AckWait,
+		AckWait:       r.cfg.AckWait,
 		MaxDeliver:    -1,
 		// One update in flight across every instance: updates are handled in stream
 		// order even when a Role dies holding some (its successor would otherwise take
@@ -163,15 +180,18 @@ func NewRole(ctx context.Context, nc *nats.Conn, rdb stateStore, pub Publisher, 
 		MaxAckPending: 1,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("signals: role: durable consumer %s on stream %s: %w", cfg.Durable, cfg.Stream.Stream(), err)
+		return fmt.Errorf("signals: role: durable consumer %s on stream %s: %w", r.cfg.Durable, r.cfg.Stream.Stream(), err)
 	}
-	if reg != nil {
-		reg.MustRegister(&pendingCollector{cons: r.cons, scrapeErrors: promauto.With(reg).NewCounter(prometheus.CounterOpts{
-			Name: "tickstash_signals_updates_scrape_errors_total",
-			Help: "Scrapes that could not read the analysis update backlog from JetStream.",
-		})})
-	}
-	return r, nil
+	r.mu.Lock()
+	r.cons = cons
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *Role) consumer() jetstream.Consumer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cons
 }
 
 // Run handles the analysis updates until ctx ends, then returns nil after the update in
@@ -182,16 +202,21 @@ func NewRole(ctx context.Context, nc *nats.Conn, rdb stateStore, pub Publisher, 
 // any other failure (Redis, publishing) is retried in place, with a pause doubling up to
 // 5s, before the next update is taken.
 func (r *Role) Run(ctx context.Context) error {
-	if r.cons == nil {
+	if r.js == nil {
 		return errors.New("signals: role: made without a NATS connection; it can only Handle")
 	}
 	r.log.Info("signals role started", "stream", r.cfg.Stream.Stream(), "consumer", r.cfg.Durable, "strategies", len(r.cfg.Strategies))
 	for ctx.Err() == nil {
-		it, err := r.cons.Messages(jetstream.PullMaxMessages(64), jetstream.PullHeartbeat(time.Second),
+		it, err := r.consumer().Messages(jetstream.PullMaxMessages(64), jetstream.PullHeartbeat(time.Second),
 			jetstream.PullExpiry(5*time.Second))
 		if err != nil {
+			// The stream or consumer may be gone (deleted, or a broker that lost its
+			// memory store): make them again, then read on.
 			r.log.Warn("signals: reading analysis updates", "err", err)
 			sleepCtx(ctx, time.Second)
+			if err := r.ensure(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("signals: recreating the analysis update consumer", "err", err)
+			}
 			continue
 		}
 		stop := context.AfterFunc(ctx, it.Stop)
@@ -202,12 +227,22 @@ func (r *Role) Run(ctx context.Context) error {
 					break
 				}
 				r.log.Warn("signals: reading analysis updates", "err", err)
+				if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+					break
+				}
 				continue
 			}
 			r.handleMsg(ctx, m)
 		}
 		stop()
 		it.Stop()
+		if ctx.Err() == nil {
+			// The iterator ended on its own: the consumer may be gone.
+			if err := r.ensure(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("signals: recreating the analysis update consumer", "err", err)
+				sleepCtx(ctx, time.Second)
+			}
+		}
 	}
 	return nil
 }

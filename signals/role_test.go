@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tickstash/tickstash/internal/redistest"
@@ -239,4 +240,26 @@ func TestPutRefusesEntitlementGrantingNothing(t *testing.T) {
 	if ents, err := store.List(ctx); err != nil || len(ents) != 0 {
 		t.Errorf("List = %v, %v; want nothing stored", ents, err)
 	}
+}
+
+// TestRoleRecreatesDeletedConsumer deletes the durable consumer under a running role:
+// the role makes it again and goes on turning updates into signals.
+func TestRoleRecreatesDeletedConsumer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	f := newRoleFixture(t, ctx)
+	stop := f.run(t, ctx, f.dist, prometheus.NewRegistry())
+	defer stop()
+	f.publishCrosses(t, ctx, 0, 2)
+	expectSignals(t, f.signals, 1)
+	js, _ := jetstream.New(connect(t, testNATSURL()))
+	if err := js.DeleteConsumer(ctx, f.as.Name, "tickstash-signals"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the consumer made again", func() bool {
+		_, err := js.Consumer(ctx, f.as.Name, "tickstash-signals")
+		return err == nil
+	})
+	f.publishCrosses(t, ctx, 2, 4)
+	expectSignals(t, f.signals, 2)
 }
