@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -187,6 +188,9 @@ func (s AnalysisStream) Ensure(ctx context.Context, js jetstream.JetStream) (jet
 	return st, nil
 }
 
+// publishTimeout bounds one attempt to publish an update.
+const publishTimeout = 5 * time.Second
+
 // AnalysisPublisher publishes analysis updates to the stream, each with its MsgID. It is
 // safe for concurrent use.
 type AnalysisPublisher struct {
@@ -208,17 +212,34 @@ func NewAnalysisPublisher(ctx context.Context, nc *nats.Conn, s AnalysisStream) 
 }
 
 // PublishUpdate publishes u and returns once the stream has stored it; duplicate reports
-// that the stream already held its MsgID (an earlier run's publish got through). It
-// returns an error if u does not encode or the stream did not acknowledge it (then
-// publishing u again is safe).
+// that the stream already held its MsgID (an earlier run's publish got through). If the
+// stream is gone, it creates it again and publishes once more. It returns an
+// error if u does not encode or the stream did not acknowledge it (then publishing u
+// again is safe).
 func (p *AnalysisPublisher) PublishUpdate(ctx context.Context, u *AnalysisUpdate) (duplicate bool, err error) {
 	data, err := EncodeAnalysisUpdate(u)
 	if err != nil {
 		return false, err
 	}
 	subject := p.stream.Subject(u.Exchange, u.Symbol, u.Interval)
-	ack, err := p.js.Publish(ctx, subject, data, jetstream.WithMsgID(u.MsgID()),
-		jetstream.WithExpectStream(p.stream.Name))
+	publish := func() (*jetstream.PubAck, error) {
+		// A publish to a subject no stream holds waits for a reply that never comes
+		// when core NATS subscribers (live readers) are there: bound each attempt.
+		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+		defer cancel()
+		return p.js.Publish(pctx, subject, data, jetstream.WithMsgID(u.MsgID()), jetstream.WithExpectStream(p.stream.Name))
+	}
+	ack, err := publish()
+	if err != nil && ctx.Err() == nil {
+		// The stream may be gone (deleted, or lost by a broker with memory storage):
+		// make it again rather than fail every job until someone does.
+		if _, serr := p.js.Stream(ctx, p.stream.Name); errors.Is(serr, jetstream.ErrStreamNotFound) {
+			if _, err := p.stream.Ensure(ctx, p.js); err != nil {
+				return false, err
+			}
+			ack, err = publish()
+		}
+	}
 	if err != nil {
 		return false, fmt.Errorf("pipeline: publish analysis update on %s: %w", subject, err)
 	}

@@ -121,7 +121,7 @@ func TestAnalysisPublisherDeduplicates(t *testing.T) {
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
 	s := AnalysisStream{Name: "TT_PIPE_" + id, SubjectPrefix: "ttpipe." + id, Memory: true, MaxAge: time.Hour}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	js, _ := jetstream.New(nc)
 	defer func() { _ = js.DeleteStream(context.Background(), s.Name) }()
@@ -157,6 +157,19 @@ func TestAnalysisPublisherDeduplicates(t *testing.T) {
 	// A second publisher (another analysis process) shares the stream as it is.
 	if _, err := NewAnalysisPublisher(ctx, nc, s); err != nil {
 		t.Errorf("second publisher: %v", err)
+	}
+	// The stream deleted under the publisher is made again by the next publish (which
+	// first waits out one attempt: the live reader keeps the request from failing fast).
+	if err := js.DeleteStream(ctx, s.Name); err != nil {
+		t.Fatal(err)
+	}
+	u.CandleTime = u.CandleTime.Add(time.Minute)
+	if dup, err := pub.PublishUpdate(ctx, &u); err != nil || dup {
+		t.Fatalf("publish after the stream was deleted: duplicate %v, %v", dup, err)
+	}
+	st, _ = js.Stream(ctx, s.Name)
+	if info, err := st.Info(ctx); err != nil || info.State.Msgs != 1 {
+		t.Errorf("the stream made again holds %v (%v), want 1 update", info, err)
 	}
 }
 
