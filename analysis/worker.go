@@ -135,8 +135,9 @@ type Worker struct {
 }
 
 // NewWorker returns a worker of q. It reads candles from store and publishes results with
-// pub (nil: results are stored only); log receives operational messages (nil: discarded). Its metrics are registered
-// with reg. An invalid analyzer spec in cfg makes Run fail at once.
+// pub (nil: results are stored only); log receives operational messages (nil:
+// discarded). Its metrics are registered with reg. An invalid analyzer spec in cfg makes
+// Run fail at once.
 func NewWorker(q *Queue, store CandleReader, pub Publisher, cfg WorkerConfig, log *slog.Logger, reg prometheus.Registerer) *Worker {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 4
@@ -217,9 +218,9 @@ func (w *Worker) Consumer() string { return w.cfg.Consumer }
 // Run processes jobs until ctx ends, then stops taking jobs, lets in-flight jobs finish
 // for up to WorkerConfig.ShutdownTimeout, hands the rest back to the queue, removes its
 // consumer from the group and returns nil. While it runs, its janitor removes the
-// consumers of dead workers (see QueueConfig.ConsumerIdle). Redis errors do not stop it: it retries with backoff and jobs it cannot settle are
-// reclaimed by a worker after the lease. It returns an error only for an invalid
-// configuration.
+// consumers of dead workers (see QueueConfig.ConsumerIdle). Redis errors do not stop it:
+// it retries with backoff and jobs it cannot settle are reclaimed by a worker after the
+// lease. It returns an error only for an invalid configuration.
 func (w *Worker) Run(ctx context.Context) error {
 	if w.specErr != nil {
 		return w.specErr
