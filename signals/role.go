@@ -175,8 +175,9 @@ func (r *Role) ensure(ctx context.Context) error {
 		// order even when a Role dies holding some (its successor would otherwise take
 		// newer updates first and ignore the redelivered older ones as old news,
 		// missing their crosses). It caps the rate at one update per handling round
-		// trip (state read, signal publish, state write, ack): milliseconds, while
-		// analysis produces one update per market and interval per candle.
+		// trip (state read, signal publish, state write, ack), about a millisecond
+		// (BenchmarkRoleUpdates), while analysis produces one update per market and
+		// interval per candle.
 		MaxAckPending: 1,
 	})
 	if err != nil {
