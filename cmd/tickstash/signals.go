@@ -119,9 +119,11 @@ func cmdSignals(ctx context.Context, args []string, e env) error {
 			return cmdSignalsEntitle(ctx, args[1:], e)
 		case "permissions":
 			return cmdSignalsPermissions(ctx, args[1:], e)
+		case "check":
+			return cmdSignalsCheck(args[1:], e)
 		}
 	}
-	f := newFlags("signals", "signals [flags] | signals tail|entitle|permissions [flags]\n\n"+
+	f := newFlags("signals", "signals [flags] | signals tail|entitle|permissions|check [flags]\n\n"+
 		"Without a subcommand, runs the signals role alone: evaluates the strategies' rules on\n"+
 		"every analysis update (JetStream stream TS_ANALYSIS, durable consumer tickstash-signals,\n"+
 		"acknowledged after the signals are stored) and publishes the signals on JetStream,\n"+
@@ -129,7 +131,8 @@ func cmdSignals(ctx context.Context, args []string, e env) error {
 		"rules read a column the analyzer does not compute (--indicators) are refused.\n\n"+
 		"  tail         print signals as JSON lines, a bot in one command\n"+
 		"  entitle      set which strategies and symbols a user may receive\n"+
-		"  permissions  print a nats-server authorization block enforcing the entitlements", e)
+		"  permissions  print a nats-server authorization block enforcing the entitlements\n"+
+		"  check        check a strategy file against the analyzer's --indicators, starting nothing", e)
 	var sc serverConfig
 	var gc signalsConfig
 	sc.register(f, false)
@@ -138,9 +141,33 @@ func cmdSignals(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	if f.fs.NArg() > 0 {
-		return fmt.Errorf("%w: unknown subcommand %q: want tail, entitle or permissions", errUsage, f.fs.Arg(0))
+		return fmt.Errorf("%w: unknown subcommand %q: want tail, entitle, permissions or check", errUsage, f.fs.Arg(0))
 	}
 	return runRoles(ctx, &sc, roles{signals: &gc}, false, e)
+}
+
+func cmdSignalsCheck(args []string, e env) error {
+	f := newFlags("signals check", "signals check [--strategies FILE] [--indicators \"...\"]\n\n"+
+		"Checks a strategy file as the signals role does at start-up, including that every rule reads\n"+
+		"only columns the analyzer computes, and prints the strategies that would run.", e)
+	var c signalsConfig
+	f.String(&c.strategies, "strategies", "", "strategy file (YAML or JSON); empty means the built-in strategies")
+	c.own.register(f)
+	c.contract = &c.own
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	c.maxAge, c.dupWindow, c.maxBytes, c.ackWait = time.Hour, time.Minute, 1, time.Second // not checked here
+	if err := c.check(); err != nil {
+		return err
+	}
+	for _, s := range c.loaded {
+		fmt.Fprintf(e.stdout, "ok  %s (%d rules)\n", s.Name, len(s.Rules))
+	}
+	for _, name := range c.skipped {
+		fmt.Fprintf(e.stdout, "off %s: --indicators lacks its columns\n", name)
+	}
+	return nil
 }
 
 func cmdSignalsTail(ctx context.Context, args []string, e env) error {

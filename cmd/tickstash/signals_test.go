@@ -178,8 +178,21 @@ func TestSignalsRefusesStrategyOutsideIndicators(t *testing.T) {
 			t.Errorf("exit %d, stderr %q; want it to say %q", code, errb.String(), want)
 		}
 	}
-	// The check itself, without starting anything: the default indicators lack the
-	// column, the default indicators plus bbands:20,2.5 have it.
+	// `signals check` says the same without starting anything, and passes once the
+	// indicator is added.
+	out.Reset()
+	errb.Reset()
+	if code := Main(context.Background(), []string{"signals", "check", "--strategies", file}, strings.NewReader(""), &out, &errb); code == 0 ||
+		!strings.Contains(errb.String(), "wide.yaml:6:") || !strings.Contains(errb.String(), "add bbands:20,2.5") {
+		t.Errorf("signals check: exit %d, %q", code, errb.String())
+	}
+	out.Reset()
+	if code := Main(context.Background(), []string{"signals", "check", "--strategies", file, "--indicators", "rsi:14 bbands:20,2.5"},
+		strings.NewReader(""), &out, &errb); code != 0 || out.String() != "ok  wide-bands (2 rules)\n" {
+		t.Errorf("signals check with the indicator: exit %d, %q", code, out.String())
+	}
+	// The check itself: the default indicators lack the column, the default indicators
+	// plus bbands:20,2.5 have it.
 	c := signalsConfig{strategies: file, maxAge: time.Hour, maxBytes: 1, dupWindow: time.Minute, ackWait: time.Second}
 	c.contract = &analysisContract{indicators: strings.Join(analysis.DefaultIndicators, " ")}
 	if err := c.check(); err == nil {
