@@ -150,30 +150,55 @@ func (p *failingPublisher) PublishUpdate(_ context.Context, u *Result) (bool, er
 	return len(p.ids) > 1, nil
 }
 
-// TestWorkerRetriesJobWhenPublishFails: a job whose update the stream did not take is not
-// acknowledged but retried, and the retry publishes the same message id.
-func TestWorkerRetriesJobWhenPublishFails(t *testing.T) {
-	q, _ := newTestQueue(t, nil, QueueConfig{BackoffBase: 10 * time.Millisecond})
+// TestWorkerRetriesPublishInPlace: an update the stream did not take is published again,
+// with the same message id, before the job is acknowledged, without using up one of the
+// job's deliveries.
+func TestWorkerRetriesPublishInPlace(t *testing.T) {
+	q, _ := newTestQueue(t, nil, QueueConfig{})
 	candles := testCandles("BTC-USDT", 60)
 	store := &memCandles{m: map[market.Symbol][]market.Candle{"BTC-USDT": candles}}
-	pub := &failingPublisher{fails: 1}
+	pub := &failingPublisher{fails: 2}
 	w := NewWorker(q, store, pub, WorkerConfig{PollInterval: 10 * time.Millisecond, Analyzers: map[string][]string{"default": {"sma:5"}}}, nil, prometheus.NewRegistry())
 	startWorker(t, w)
 	id := mustEnqueue(t, q, spec("BTC-USDT"))
 	st := waitState(t, q, id, JobDone)
-	if st.Attempts != 2 {
-		t.Errorf("attempts %d, want 2", st.Attempts)
+	if st.Attempts != 1 {
+		t.Errorf("attempts %d, want 1", st.Attempts)
 	}
 	pub.mu.Lock()
 	defer pub.mu.Unlock()
 	want := Result{Analyzer: "default", Exchange: "binance", Symbol: "BTC-USDT", Interval: market.Interval1m, CandleTime: candles[59].OpenTime}
-	if len(pub.ids) != 2 || pub.ids[0] != want.MsgID() || pub.ids[1] != want.MsgID() {
-		t.Errorf("published ids %v, want %s twice", pub.ids, want.MsgID())
+	if len(pub.ids) != 3 || pub.ids[0] != want.MsgID() || pub.ids[2] != want.MsgID() {
+		t.Errorf("published ids %v, want %s three times", pub.ids, want.MsgID())
 	}
-	if v := testutil.ToFloat64(w.publishErrors); v != 1 {
-		t.Errorf("publish errors = %v, want 1", v)
+	if v := testutil.ToFloat64(w.publishErrors); v != 2 {
+		t.Errorf("publish errors = %v, want 2", v)
 	}
 	if v := testutil.ToFloat64(w.duplicates); v != 1 {
 		t.Errorf("duplicates = %v, want 1", v)
+	}
+}
+
+// TestWorkerRetriesJobWhenPublishTimesOut: a publish still failing at the job's timeout
+// fails the delivery; the job is retried and its retry republishes the same id.
+func TestWorkerRetriesJobWhenPublishTimesOut(t *testing.T) {
+	q, _ := newTestQueue(t, nil, QueueConfig{BackoffBase: 10 * time.Millisecond})
+	candles := testCandles("BTC-USDT", 60)
+	store := &memCandles{m: map[market.Symbol][]market.Candle{"BTC-USDT": candles}}
+	pub := &failingPublisher{fails: 3} // 100ms + 200ms of waits exceed the 250ms timeout
+	w := NewWorker(q, store, pub, WorkerConfig{PollInterval: 10 * time.Millisecond, JobTimeout: 250 * time.Millisecond,
+		Analyzers: map[string][]string{"default": {"sma:5"}}}, nil, prometheus.NewRegistry())
+	startWorker(t, w)
+	id := mustEnqueue(t, q, spec("BTC-USDT"))
+	if st := waitState(t, q, id, JobDone); st.Attempts != 2 {
+		t.Errorf("attempts %d, want 2", st.Attempts)
+	}
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	for _, got := range pub.ids {
+		if got != pub.ids[0] {
+			t.Errorf("published ids %v, want one id", pub.ids)
+			break
+		}
 	}
 }

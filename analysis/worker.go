@@ -195,7 +195,7 @@ func NewWorker(q *Queue, store CandleReader, pub Publisher, cfg WorkerConfig, lo
 	}, []string{"outcome"})
 	w.publishErrors = f.NewCounter(prometheus.CounterOpts{
 		Name: "tickstash_analysis_publish_errors_total",
-		Help: "Result updates the analysis stream did not acknowledge; the job is retried (the result is stored regardless).",
+		Help: "Attempts to publish a result update that the analysis stream did not acknowledge; each is retried (the result is stored regardless).",
 	})
 	w.duplicates = f.NewCounter(prometheus.CounterOpts{
 		Name: "tickstash_analysis_updates_duplicate_total",
@@ -425,15 +425,30 @@ func (w *Worker) run(ctx context.Context, d *delivery) error {
 		return err
 	}
 	if w.pub != nil {
-		// The job is acknowledged only after the next stage has the update: a failed
-		// publish retries the job, which republishes the same MsgID.
-		dup, err := w.pub.PublishUpdate(ctx, res)
-		if err != nil {
+		// The job is acknowledged only after the next stage has the update. A failed
+		// publish is retried in place (the heartbeat keeps the lease) until the job's
+		// timeout, so that a NATS outage does not use up the job's deliveries; past it,
+		// the job is retried and republishes the same MsgID.
+		wait := 100 * time.Millisecond
+		for {
+			dup, err := w.pub.PublishUpdate(ctx, res)
+			if err == nil {
+				if dup {
+					w.duplicates.Inc()
+				}
+				break
+			}
 			w.publishErrors.Inc()
-			return fmt.Errorf("analysis: job %s: %w", d.id, err)
-		}
-		if dup {
-			w.duplicates.Inc()
+			if ctx.Err() != nil {
+				return fmt.Errorf("analysis: job %s: %w", d.id, err)
+			}
+			w.log.Warn("analysis: publish result; retrying", "target", t, "retry_in", wait, "err", err)
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("analysis: job %s: %w", d.id, err)
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, 5*time.Second)
 		}
 	}
 	return nil
