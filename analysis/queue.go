@@ -65,6 +65,11 @@ type QueueConfig struct {
 	// ResultTTL is the TTL of each target's latest result and indicator state. 0 means
 	// 24h.
 	ResultTTL time.Duration
+	// ConsumerIdle is how long a consumer of the group may go without reading while it
+	// holds no pending entry before the workers' janitors remove it as dead (a worker
+	// removes its own when it stops cleanly). A live consumer reads every PollInterval;
+	// one removed by mistake is recreated by its next read. 0 means 10×Lease.
+	ConsumerIdle time.Duration
 	// DefaultAnalyzer is the analyzer CandleClosed enqueues and Enqueue uses for a
 	// JobSpec without one; "" means "default".
 	DefaultAnalyzer string
@@ -82,6 +87,9 @@ func (c QueueConfig) withDefaults() QueueConfig {
 	}
 	if c.Lease <= 0 {
 		c.Lease = 30 * time.Second
+	}
+	if c.ConsumerIdle <= 0 {
+		c.ConsumerIdle = 10 * c.Lease
 	}
 	if c.MaxDeliveries <= 0 {
 		c.MaxDeliveries = 5
@@ -282,6 +290,17 @@ func (q *Queue) CandleClosed(ctx context.Context, c market.Candle) error {
 	_, err := q.Enqueue(ctx, JobSpec{Exchange: c.Exchange, Symbol: c.Symbol, Interval: c.Interval,
 		Analyzer: q.cfg.DefaultAnalyzer, Watermark: c.OpenTime})
 	return err
+}
+
+// Length returns how many entries the job stream holds: jobs waiting plus running (the
+// gauge tickstash_analysis_queue_length). Acknowledged entries are deleted, so 0 means
+// every job enqueued so far was settled (or waits in the delayed set for a retry).
+func (q *Queue) Length(ctx context.Context) (int64, error) {
+	n, err := q.rdb.XLen(ctx, q.keys.stream()).Result()
+	if err != nil {
+		return 0, fmt.Errorf("analysis: queue length: %w", err)
+	}
+	return n, nil
 }
 
 // Status returns the state of job id. It returns an error wrapping ErrJobNotFound if the

@@ -71,6 +71,8 @@ var (
 		"Entries delivered to workers and not yet acknowledged.", nil, nil)
 	descDead = prometheus.NewDesc("tickstash_analysis_dead_letter_length",
 		"Entries in the dead-letter stream.", nil, nil)
+	descConsumers = prometheus.NewDesc("tickstash_analysis_queue_consumers",
+		"Consumers in the queue's group: live workers plus dead ones not yet removed by a janitor.", nil, nil)
 )
 
 // queueCollector reads the queue gauges from Redis when Prometheus scrapes.
@@ -80,7 +82,7 @@ type queueCollector struct {
 }
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLength, descDelayed, descLag, descPending, descDead} {
+	for _, d := range []*prometheus.Desc{descLength, descDelayed, descLag, descPending, descDead, descConsumers} {
 		ch <- d
 	}
 }
@@ -104,14 +106,15 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descLength, prometheus.GaugeValue, float64(xlen.Val()))
 	ch <- prometheus.MustNewConstMetric(descDelayed, prometheus.GaugeValue, float64(zcard.Val()))
 	ch <- prometheus.MustNewConstMetric(descDead, prometheus.GaugeValue, float64(dlen.Val()))
-	var lag, pending int64
+	var lag, pending, consumers int64
 	if gs, err := groups.Result(); err == nil {
 		for _, g := range gs {
 			if g.Name == c.q.cfg.Group {
-				lag, pending = max(g.Lag, 0), g.Pending
+				lag, pending, consumers = max(g.Lag, 0), g.Pending, g.Consumers
 			}
 		}
 	}
+	ch <- prometheus.MustNewConstMetric(descConsumers, prometheus.GaugeValue, float64(consumers))
 	ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(lag))
 	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(pending))
 }

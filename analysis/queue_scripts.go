@@ -27,6 +27,8 @@ var (
 	retryLua string
 	//go:embed results_store.lua
 	storeResultLua string
+	//go:embed queue_janitor.lua
+	janitorLua string
 
 	enqueueScript     = redis.NewScript(enqueueLua)
 	claimScript       = redis.NewScript(claimLibLua + claimLua)
@@ -36,4 +38,5 @@ var (
 	deadLetterScript  = redis.NewScript(deadLetterLua)
 	retryScript       = redis.NewScript(retryLua)
 	storeResultScript = redis.NewScript(storeResultLua)
+	janitorScript     = redis.NewScript(janitorLua)
 )

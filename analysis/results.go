@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/tickstash/tickstash/market"
+	"github.com/tickstash/tickstash/pipeline"
 )
 
 // ErrNoResult is returned by LatestResult when no result is stored for the target (never
@@ -35,33 +33,10 @@ var DefaultIndicators = []string{
 	"stoch:14,3,3", "obv", "adx:14", "vwap:session",
 }
 
-// Result is the latest analysis of one target, as stored in Redis and published on
-// NATS subject ts.analysis.<exchange>.<symbol>.<interval>.
-type Result struct {
-	Exchange market.Exchange `json:"exchange"`
-	Symbol   market.Symbol   `json:"symbol"`
-	Interval market.Interval `json:"interval"`
-	Analyzer string          `json:"analyzer"`
-	// CandleTime is the open time of the newest closed candle the values end at.
-	CandleTime time.Time `json:"candle_time"`
-	// Close is that candle's close price, exact (absent when the candle was not among
-	// those loaded), so that rules comparing price with indicators need no extra read.
-	Close decimal.Decimal `json:"close,omitzero"`
-	// Values maps each output column (Spec.Columns, e.g. "rsi_14") to its value at
-	// CandleTime. Columns not yet defined there are absent.
-	Values map[string]float64 `json:"values"`
-	// Candles is how many candles this run fed to the indicators (the rest of their
-	// history came from the saved streaming state).
-	Candles    int       `json:"candles"`
-	Watermark  time.Time `json:"watermark,omitzero"`
-	JobID      string    `json:"job_id"`
-	ComputedAt time.Time `json:"computed_at"`
-}
-
-// Subject returns the NATS subject results of the target are published on.
-func Subject(ex market.Exchange, sym market.Symbol, iv market.Interval) string {
-	return "ts.analysis." + string(ex) + "." + string(sym) + "." + iv.String()
-}
+// Result is the latest analysis of one target, as stored in Redis and published to the
+// analysis update stream: the stage contract pipeline.AnalysisUpdate, whose JSON shape
+// and idempotency key (MsgID) the signals role reads with the same definition.
+type Result = pipeline.AnalysisUpdate
 
 // LatestResult returns the latest result of the default analyzer for a market and
 // interval. It returns an error wrapping ErrNoResult if none is stored.

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/tickstash/tickstash/market"
+	"github.com/tickstash/tickstash/pipeline"
 )
 
 // CandleReader loads the newest candles of a market, oldest first; *cache.MarketStore
@@ -24,11 +25,14 @@ type CandleReader interface {
 	LastCandles(ctx context.Context, ex market.Exchange, sym market.Symbol, iv market.Interval, n int) ([]market.Candle, error)
 }
 
-// Publisher sends a real-time notification; *nats.Conn satisfies it (core NATS publish,
-// at most once).
+// Publisher hands a job's result to the next stage; *pipeline.AnalysisPublisher satisfies
+// it (JetStream, Nats-Msg-Id Result.MsgID). PublishUpdate returns once the update is
+// durably stored; duplicate reports that an earlier run of the job had stored it already.
 type Publisher interface {
-	Publish(subject string, data []byte) error
+	PublishUpdate(ctx context.Context, u *Result) (duplicate bool, err error)
 }
+
+var _ Publisher = (*pipeline.AnalysisPublisher)(nil)
 
 // Job is what a HandlerFunc is given.
 type Job struct {
@@ -98,8 +102,8 @@ type WorkerConfig struct {
 
 // Worker takes jobs from a Queue and runs them: it loads the newest candles, computes
 // the analyzer's indicators (resuming their saved streaming state when it still
-// applies), stores the result and state under the delivery's fencing token and
-// publishes the result on NATS.
+// applies), stores the result and state under the delivery's fencing token, publishes
+// the result to the analysis update stream and only then acknowledges the job.
 type Worker struct {
 	q     *Queue
 	store CandleReader
@@ -114,7 +118,9 @@ type Worker struct {
 	duration      prometheus.Histogram
 	completed     *prometheus.CounterVec
 	publishErrors prometheus.Counter
+	duplicates    prometheus.Counter
 	redisErrors   prometheus.Counter
+	removed       *prometheus.CounterVec
 
 	mu      sync.Mutex
 	running map[*delivery]context.CancelFunc
@@ -128,9 +134,10 @@ type Worker struct {
 	housekeepAt atomic.Int64
 }
 
-// NewWorker returns a worker of q. It reads candles from store and publishes results on
-// pub; log receives operational messages (nil: discarded). Its metrics are registered
-// with reg. An invalid analyzer spec in cfg makes Run fail at once.
+// NewWorker returns a worker of q. It reads candles from store and publishes results with
+// pub (nil: results are stored only); log receives operational messages (nil:
+// discarded). Its metrics are registered with reg. An invalid analyzer spec in cfg makes
+// Run fail at once.
 func NewWorker(q *Queue, store CandleReader, pub Publisher, cfg WorkerConfig, log *slog.Logger, reg prometheus.Registerer) *Worker {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 4
@@ -188,8 +195,16 @@ func NewWorker(q *Queue, store CandleReader, pub Publisher, cfg WorkerConfig, lo
 	}, []string{"outcome"})
 	w.publishErrors = f.NewCounter(prometheus.CounterOpts{
 		Name: "tickstash_analysis_publish_errors_total",
-		Help: "Result updates that could not be published on NATS (the result is stored regardless).",
+		Help: "Attempts to publish a result update that the analysis stream did not acknowledge; each is retried (the result is stored regardless).",
 	})
+	w.duplicates = f.NewCounter(prometheus.CounterOpts{
+		Name: "tickstash_analysis_updates_duplicate_total",
+		Help: "Result updates the analysis stream already held (a retried job's republish), dropped by their Nats-Msg-Id.",
+	})
+	w.removed = f.NewCounterVec(prometheus.CounterOpts{
+		Name: "tickstash_analysis_consumers_removed_total",
+		Help: "Consumers removed from the queue's group: stopped (this worker at a clean stop) or idle (a dead worker's, by the janitor).",
+	}, []string{"reason"})
 	w.redisErrors = f.NewCounter(prometheus.CounterOpts{
 		Name: "tickstash_analysis_worker_redis_errors_total",
 		Help: "Redis calls of the worker loop that failed (reads, reclaims, settlements) and were retried.",
@@ -201,10 +216,11 @@ func NewWorker(q *Queue, store CandleReader, pub Publisher, cfg WorkerConfig, lo
 func (w *Worker) Consumer() string { return w.cfg.Consumer }
 
 // Run processes jobs until ctx ends, then stops taking jobs, lets in-flight jobs finish
-// for up to WorkerConfig.ShutdownTimeout, hands the rest back to the queue and returns
-// nil. Redis errors do not stop it: it retries with backoff and jobs it cannot settle are
-// reclaimed by a worker after the lease. It returns an error only for an invalid
-// configuration.
+// for up to WorkerConfig.ShutdownTimeout, hands the rest back to the queue, removes its
+// consumer from the group and returns nil. While it runs, its janitor removes the
+// consumers of dead workers (see QueueConfig.ConsumerIdle). Redis errors do not stop it:
+// it retries with backoff and jobs it cannot settle are reclaimed by a worker after the
+// lease. It returns an error only for an invalid configuration.
 func (w *Worker) Run(ctx context.Context) error {
 	if w.specErr != nil {
 		return w.specErr
@@ -241,6 +257,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	hbCtx, hbStop := context.WithCancel(context.WithoutCancel(ctx))
 	hbDone := make(chan struct{})
 	go w.heartbeat(hbCtx, hbDone)
+	janitorDone := make(chan struct{})
+	go w.janitor(ctx, janitorDone)
 
 	w.fetch(ctx, slots, jobs)
 
@@ -261,6 +279,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	<-ackerDone
 	hbStop()
 	<-hbDone
+	<-janitorDone
+	w.leave()
 	return nil
 }
 
@@ -405,10 +425,30 @@ func (w *Worker) run(ctx context.Context, d *delivery) error {
 		return err
 	}
 	if w.pub != nil {
-		data, _ := json.Marshal(res) // encoded once already by storeResult
-		if err := w.pub.Publish(Subject(d.spec.Exchange, d.spec.Symbol, d.spec.Interval), data); err != nil {
+		// The job is acknowledged only after the next stage has the update. A failed
+		// publish is retried in place (the heartbeat keeps the lease) until the job's
+		// timeout, so that a NATS outage does not use up the job's deliveries; past it,
+		// the job is retried and republishes the same MsgID.
+		wait := 100 * time.Millisecond
+		for {
+			dup, err := w.pub.PublishUpdate(ctx, res)
+			if err == nil {
+				if dup {
+					w.duplicates.Inc()
+				}
+				break
+			}
 			w.publishErrors.Inc()
-			w.log.Warn("analysis: publish result", "target", t, "err", err)
+			if ctx.Err() != nil {
+				return fmt.Errorf("analysis: job %s: %w", d.id, err)
+			}
+			w.log.Warn("analysis: publish result; retrying", "target", t, "retry_in", wait, "err", err)
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("analysis: job %s: %w", d.id, err)
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, 5*time.Second)
 		}
 	}
 	return nil

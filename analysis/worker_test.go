@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/shopspring/decimal"
@@ -20,6 +21,7 @@ import (
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/internal/redistest"
 	"github.com/tickstash/tickstash/market"
+	"github.com/tickstash/tickstash/pipeline"
 )
 
 // testCandles returns n closed 1m candles of binance:sym following a deterministic walk.
@@ -107,8 +109,17 @@ func TestWorkerAnalysesStoresAndPublishes(t *testing.T) {
 		t.Fatalf("NATS: %v", err)
 	}
 	defer nc.Close()
+	// The update goes to a stream of this test's own; a core NATS subscriber of its
+	// subject (a live reader) receives it too.
+	as := pipeline.AnalysisStream{Name: "TT_AN_" + strings.ToUpper(prefix[3:]), SubjectPrefix: "tt." + prefix[3:] + ".analysis", Memory: true}
+	pub, err := pipeline.NewAnalysisPublisher(ctx, nc, as)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	defer func() { _ = js.DeleteStream(context.Background(), as.Name) }()
 	updates := make(chan *nats.Msg, 10)
-	sub, err := nc.ChanSubscribe(Subject("binance", sym, market.Interval1m), updates)
+	sub, err := nc.ChanSubscribe(as.Subject("binance", sym, market.Interval1m), updates)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +129,7 @@ func TestWorkerAnalysesStoresAndPublishes(t *testing.T) {
 	}
 
 	reg := prometheus.NewRegistry()
-	w := NewWorker(q, store, nc, WorkerConfig{Concurrency: 2, PollInterval: 20 * time.Millisecond}, nil, reg)
+	w := NewWorker(q, store, pub, WorkerConfig{Concurrency: 2, PollInterval: 20 * time.Millisecond}, nil, reg)
 	startWorker(t, w)
 
 	// want computes the expected values: the batch kernels over the same closed bars.
@@ -197,6 +208,17 @@ func TestWorkerAnalysesStoresAndPublishes(t *testing.T) {
 	check(second, candles, 1)
 	if got := testutil.ToFloat64(w.completed.WithLabelValues("done")); got != 2 {
 		t.Errorf("done counter = %v, want 2", got)
+	}
+	st2, err := js.Stream(ctx, as.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []market.Candle{candles[118], candles[119]} {
+		u := Result{Analyzer: "default", Exchange: "binance", Symbol: sym, Interval: market.Interval1m, CandleTime: c.OpenTime}
+		m, err := st2.GetMsg(ctx, uint64(i+1))
+		if err != nil || m.Header.Get(jetstream.MsgIDHeader) != u.MsgID() {
+			t.Errorf("stream message %d: %v, id %q; want id %q", i+1, err, m.Header.Get(jetstream.MsgIDHeader), u.MsgID())
+		}
 	}
 }
 

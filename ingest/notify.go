@@ -7,16 +7,12 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tickstash/tickstash/market"
+	"github.com/tickstash/tickstash/pipeline"
 )
 
-// CandleSubject returns the core NATS subject on which closed candles are announced:
-// ts.candles.<exchange>.<symbol>.<interval>, e.g. ts.candles.binance.BTC-USDT.1m.
-func CandleSubject(c *market.Candle) string {
-	return "ts.candles." + string(c.Exchange) + "." + string(c.Symbol) + "." + c.Interval.String()
-}
-
-// NATSNotifier is a CandleSink that publishes each closed candle, as its JSON record, on
-// core NATS (fire and forget: live updates, not a durable log).
+// NATSNotifier is a CandleSink that announces each closed candle on core NATS, as the
+// stage contract pipeline defines it (subject pipeline.CandleClosedSubject, the candle's
+// JSON record): fire and forget, live updates, not a durable log.
 type NATSNotifier struct {
 	nc *nats.Conn
 }
@@ -26,15 +22,16 @@ var _ CandleSink = (*NATSNotifier)(nil)
 // NewNATSNotifier returns a notifier publishing on nc.
 func NewNATSNotifier(nc *nats.Conn) *NATSNotifier { return &NATSNotifier{nc: nc} }
 
-// CandleClosed publishes c on CandleSubject(c). It fails only when the connection is
-// closed or its reconnect buffer is full.
+// CandleClosed publishes c on pipeline.CandleClosedSubject. It fails only when the
+// connection is closed or its reconnect buffer is full.
 func (n *NATSNotifier) CandleClosed(_ context.Context, c market.Candle) error {
-	b, err := c.MarshalJSON()
+	b, err := pipeline.EncodeCandleClosed(&c)
 	if err != nil {
-		return fmt.Errorf("ingest: encode candle: %w", err)
+		return fmt.Errorf("ingest: %w", err)
 	}
-	if err := n.nc.Publish(CandleSubject(&c), b); err != nil {
-		return fmt.Errorf("ingest: publish candle on %s: %w", CandleSubject(&c), err)
+	subject := pipeline.CandleClosedSubject(c.Exchange, c.Symbol, c.Interval)
+	if err := n.nc.Publish(subject, b); err != nil {
+		return fmt.Errorf("ingest: publish candle on %s: %w", subject, err)
 	}
 	return nil
 }

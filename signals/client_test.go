@@ -7,10 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tickstash/tickstash/internal/redistest"
 	"github.com/tickstash/tickstash/market"
+	"github.com/tickstash/tickstash/pipeline"
 	"github.com/tickstash/tickstash/ratelimit"
 )
 
@@ -149,12 +151,14 @@ func TestNATSPermissions(t *testing.T) {
 	}
 }
 
-// TestRoleRun sends analysis updates on core NATS and receives the signal they raise.
+// TestRoleRun publishes analysis updates to their stream and receives the signal they
+// raise; a malformed update is dropped without stopping the role.
 func TestRoleRun(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
 	nc := connect(t, testNATSURL())
 	sc := uniqueStream(t, nc)
+	as := uniqueAnalysisStream(t, nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	d, err := NewDistributor(ctx, nc, DistributorConfig{StreamConfig: sc, MaxAge: time.Hour}, nil, prometheus.NewRegistry())
@@ -162,9 +166,8 @@ func TestRoleRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	strategies, _ := ParseStrategies("s.yaml", []byte("strategies:\n  - name: macd\n    intervals: [1m]\n    rules: [{type: macd}]\n"))
-	subject := sc.SubjectPrefix + ".analysis"
 	reg := prometheus.NewRegistry()
-	role, err := NewRole(nc, rdb, d, nil, RoleConfig{Strategies: strategies, Prefix: prefix, Subject: subject + ".>", QueueGroup: "-"}, nil, reg)
+	role, err := NewRole(ctx, nc, rdb, d, nil, RoleConfig{Strategies: strategies, Prefix: prefix, Stream: as}, nil, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,21 +176,25 @@ func TestRoleRun(t *testing.T) {
 	go func() { done <- role.Run(runCtx) }()
 	c, _ := NewClient(nc, ClientConfig{StreamConfig: sc}, nil)
 	ch, _ := collect(t, ctx, c, SubscribeOptions{From: FromAll})
-	time.Sleep(200 * time.Millisecond)
+	js, _ := jetstream.New(nc)
+	if _, err := js.Publish(ctx, as.SubjectPrefix+".junk", []byte("{")); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := pipeline.NewAnalysisPublisher(ctx, nc, as)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, v := range [][2]float64{{-1, 0}, {0.5, 0.1}} {
-		// The analysis.Result JSON, plus close.
-		msg := `{"exchange":"binance","symbol":"BTC-USDT","interval":"1m","analyzer":"default",` +
-			`"candle_time":"` + market.FormatTime(t0.Add(time.Duration(i)*time.Minute)) + `","close":"95000.25",` +
-			`"values":{"macd_12_26_9":` + ftoa(v[0]) + `,"macd_signal_12_26_9":` + ftoa(v[1]) + `},"job_id":"j"}`
-		if err := nc.Publish(subject+".binance.BTC-USDT.1m", []byte(msg)); err != nil {
+		u := macdUpdate(i, v[0], v[1])
+		if _, err := pub.PublishUpdate(ctx, &u); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_ = nc.Publish(subject+".junk", []byte("{"))
 	got := receive(t, ch, 1, 5*time.Second)
 	if got[0].Strategy != "macd" || got[0].Side != market.Buy || got[0].Price.String() != "95000.25" {
 		t.Errorf("signal %+v", got[0])
 	}
+	waitFor(t, "the malformed update counted", func() bool { return counter(t, reg, "tickstash_signals_updates_total") == 3 })
 	stop()
 	if err := <-done; err != nil {
 		t.Errorf("Run = %v", err)

@@ -13,12 +13,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tickstash/tickstash/market"
+	"github.com/tickstash/tickstash/pipeline"
 )
 
 // Defaults of StreamConfig.
 const (
-	DefaultStream        = "TS_SIGNALS"
-	DefaultSubjectPrefix = "ts.signals"
+	DefaultStream        = pipeline.DefaultSignalStream
+	DefaultSubjectPrefix = pipeline.DefaultSignalPrefix
 )
 
 // ErrInvalidSignal is wrapped by Distributor.Publish for each signal that failed
@@ -47,8 +48,7 @@ func (c StreamConfig) withDefaults() StreamConfig {
 
 // Subject returns the subject of a signal: <prefix>.<strategy>.<exchange>.<symbol>.
 func (c StreamConfig) Subject(strategy string, ex market.Exchange, sym market.Symbol) string {
-	c = c.withDefaults()
-	return c.SubjectPrefix + "." + strategy + "." + string(ex) + "." + string(sym)
+	return pipeline.SignalSubject(c.SubjectPrefix, strategy, ex, sym)
 }
 
 // DistributorConfig configures a Distributor.

@@ -21,6 +21,10 @@ const Any = "*"
 // ErrNoEntitlement is returned by EntitlementStore.Get for a user without entitlements.
 var ErrNoEntitlement = errors.New("signals: no entitlement")
 
+// ErrGrantsNothing is returned by EntitlementStore.Put for an entitlement with no
+// strategies or no symbols: it would allow nothing (Any grants all).
+var ErrGrantsNothing = errors.New("signals: entitlement grants nothing")
+
 // Entitlement says which signals a user may receive: those of one of Strategies on one
 // of Symbols. Empty lists grant nothing; Any grants all.
 type Entitlement struct {
@@ -110,10 +114,15 @@ func NewEntitlementStore(rdb redis.UniversalClient, cfg EntitlementConfig) *Enti
 }
 
 // Put stores e, replacing the user's previous entitlement, for EntitlementConfig.TTL.
-// It returns a validation error or the Redis error.
+// It returns a validation error, an error wrapping ErrGrantsNothing if e lists no
+// strategy or no symbol, or the Redis error. (To take a user's signals away, Delete.)
 func (s *EntitlementStore) Put(ctx context.Context, e Entitlement) error {
 	if err := e.Validate(); err != nil {
 		return err
+	}
+	if len(e.Strategies) == 0 || len(e.Symbols) == 0 {
+		return fmt.Errorf("%w: %s has %d strategies and %d symbols; list at least one of each, or %q for all",
+			ErrGrantsNothing, e.User, len(e.Strategies), len(e.Symbols), Any)
 	}
 	data, err := json.Marshal(e)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tickstash/tickstash/market"
+	"github.com/tickstash/tickstash/pipeline"
 )
 
 // testNATSURL is the real NATS the tests use: TICKSTASH_TEST_NATS_URL or 127.0.0.1:4222.
@@ -56,6 +57,49 @@ func uniqueStream(tb testing.TB, nc *nats.Conn) StreamConfig {
 		_ = js.DeleteStream(ctx, sc.Stream)
 	})
 	return sc
+}
+
+// uniqueAnalysisStream returns an analysis update stream of its own for tb (in memory)
+// and deletes it at the end.
+func uniqueAnalysisStream(tb testing.TB, nc *nats.Conn) pipeline.AnalysisStream {
+	tb.Helper()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	as := pipeline.AnalysisStream{Name: "TT_AN_" + id, SubjectPrefix: "tt" + id + ".analysis", Memory: true}
+	tb.Cleanup(func() {
+		if nc.IsClosed() {
+			return
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = js.DeleteStream(ctx, as.Name)
+	})
+	return as
+}
+
+// macdUpdate is the analysis update of BTC-USDT 1m at the i-th minute with MACD and
+// signal line values, closing at 95000.25.
+func macdUpdate(i int, macd, signal float64) pipeline.AnalysisUpdate {
+	return pipeline.AnalysisUpdate{Exchange: market.Binance, Symbol: "BTC-USDT", Interval: market.Interval1m,
+		Analyzer: "default", CandleTime: t0.Add(time.Duration(i) * time.Minute), Close: decimal.RequireFromString("95000.25"),
+		Values: map[string]float64{"macd_12_26_9": macd, "macd_signal_12_26_9": signal}, JobID: "j"}
+}
+
+// waitFor polls cond until it holds, failing tb after 20s.
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

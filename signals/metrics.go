@@ -1,6 +1,9 @@
 package signals
 
 import (
+	"context"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -43,8 +46,10 @@ func newPublisherMetrics(reg prometheus.Registerer) *publisherMetrics {
 
 // roleMetrics are the Role's.
 type roleMetrics struct {
-	generated *prometheus.CounterVec
-	updates   *prometheus.CounterVec
+	generated   *prometheus.CounterVec
+	updates     *prometheus.CounterVec
+	redelivered prometheus.Counter
+	retries     prometheus.Counter
 }
 
 func newRoleMetrics(reg prometheus.Registerer) *roleMetrics {
@@ -58,7 +63,39 @@ func newRoleMetrics(reg prometheus.Registerer) *roleMetrics {
 			Name: "tickstash_signals_updates_total",
 			Help: "Analysis updates handled, by result: ok, bad (undecodable), no_close, error.",
 		}, []string{"result"}),
+		redelivered: f.NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_signals_updates_redelivered_total",
+			Help: "Analysis updates delivered again because a signals role died or stopped before acknowledging them.",
+		}),
+		retries: f.NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_signals_update_retries_total",
+			Help: "Retries of an analysis update whose handling failed (Redis or the signal publish); it is retried in place until it succeeds.",
+		}),
 	}
+}
+
+var descUpdatesPending = prometheus.NewDesc("tickstash_signals_updates_pending",
+	"Analysis updates in the stream not yet acknowledged by a signals role: waiting plus in hand (read from JetStream at scrape time). It grows while no signals role runs.",
+	nil, nil)
+
+// pendingCollector reads the durable consumer's backlog when Prometheus scrapes.
+type pendingCollector struct {
+	r            *Role
+	scrapeErrors prometheus.Counter
+}
+
+func (c *pendingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descUpdatesPending }
+
+// Collect sends the gauge, or nothing and a scrape error when JetStream does not answer.
+func (c *pendingCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	info, err := c.r.consumer().Info(ctx)
+	if err != nil {
+		c.scrapeErrors.Inc()
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descUpdatesPending, prometheus.GaugeValue, float64(info.NumPending)+float64(info.NumAckPending))
 }
 
 // subscriberMetrics are the Client's.

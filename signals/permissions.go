@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/tickstash/tickstash/market"
 )
 
 // PermissionsConfig configures NATSPermissions.
@@ -56,7 +58,7 @@ func FilterSubjects(e Entitlement, sc StreamConfig) []string {
 	var out []string
 	for _, st := range strategies {
 		for _, sym := range symbols {
-			out = append(out, sc.SubjectPrefix+"."+st+".*."+sym)
+			out = append(out, sc.Subject(st, "*", market.Symbol(sym)))
 		}
 	}
 	slices.Sort(out)

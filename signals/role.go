@@ -6,14 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
 
 	"github.com/tickstash/tickstash/market"
+	"github.com/tickstash/tickstash/pipeline"
 )
 
 // CandleReader loads the newest candles of a market, oldest first; *cache.MarketStore
@@ -43,12 +47,22 @@ type RoleConfig struct {
 	// Strategies are evaluated on every analysis update they apply to; at least one
 	// (LoadStrategies reads them from a file).
 	Strategies []Strategy
-	// Subject is the core NATS subject of analysis updates. The zero value means
-	// "ts.analysis.>".
-	Subject string
-	// QueueGroup shares the updates between Role instances. The zero value means
-	// "tickstash-signals"; "-" subscribes without a queue group.
-	QueueGroup string
+	// Columns, if not nil, are the analysis columns the analyzer computes; NewRole then
+	// refuses strategies with a rule reading another column (see CheckColumns). nil
+	// skips the check.
+	Columns []string
+	// Stream is the JetStream stream of analysis updates; NewRole creates or updates it
+	// as the analysis workers do. The zero value is pipeline's default, TS_ANALYSIS on
+	// ts.analysis.>.
+	Stream pipeline.AnalysisStream
+	// Durable names the durable consumer that every Role instance shares: each update
+	// goes to one of them, and a restarted Role resumes after the last update
+	// acknowledged. The zero value means "tickstash-signals".
+	Durable string
+	// AckWait is how long an update handed to a Role may go unacknowledged before the
+	// stream delivers it again (to this or another instance): it bounds the delay after a
+	// Role dies mid-update. The zero value means 30s.
+	AckWait time.Duration
 	// Prefix starts the Redis keys of the rule state. The zero value means "ts".
 	Prefix string
 	// StateTTL is how long a strategy remembers the previous update of a market and
@@ -56,19 +70,22 @@ type RoleConfig struct {
 	// plus one hour, so that a role restarted within that time neither misses nor
 	// repeats a cross.
 	StateTTL time.Duration
-	// Buffer is how many updates may wait while one is handled; more are dropped by
-	// NATS as a slow consumer. The zero value means 4096.
-	Buffer int
 	// Now is the clock of Signal.Time. The zero value means time.Now.
 	Now func() time.Time
 }
 
-// Role turns analysis updates into signals: it subscribes to the updates on core NATS,
-// evaluates the strategies against each strategy's previous point of the market and
-// interval (kept in Redis with a TTL), publishes the signals they raise and then saves
-// the new points. Updates are handled one at a time, in arrival order.
+// Role turns analysis updates into signals: it reads the updates from their JetStream
+// stream through a durable consumer, evaluates the strategies against each strategy's
+// previous point of the market and interval (kept in Redis with a TTL), publishes the
+// signals they raise, saves the new points and only then acknowledges the update. An
+// update whose handling failed, or whose Role died, is delivered again; handling it
+// twice publishes nothing new (the saved point makes it old news, and a signal
+// republished before the point was saved has the same id, dropped by the signal
+// stream). Updates are handled one at a time, in stream order, across all instances.
 type Role struct {
-	nc      *nats.Conn
+	js      jetstream.JetStream
+	mu      sync.Mutex // guards cons, made again if it vanishes
+	cons    jetstream.Consumer
 	rdb     stateStore
 	pub     Publisher
 	closes  CandleReader
@@ -78,10 +95,15 @@ type Role struct {
 	metrics *roleMetrics
 }
 
-// NewRole returns a Role reading updates from nc, state from rdb, closes from closes (nil:
-// updates without a close are skipped) and publishing with pub. It returns an error if
-// cfg has no strategies or a strategy is invalid or repeated.
-func NewRole(nc *nats.Conn, rdb stateStore, pub Publisher, closes CandleReader, cfg RoleConfig, log *slog.Logger, reg prometheus.Registerer) (*Role, error) {
+// NewRole returns a Role reading updates over nc, state from rdb, closes from closes
+// (nil: updates without a close are skipped) and publishing with pub. It creates or
+// updates the update stream and the durable consumer, so that every update published
+// after NewRole returns reaches a Role, even one started later (a new consumer starts
+// with the updates published after its creation). nc may be nil for a Role used only
+// through Handle. It returns an error if cfg has no strategies, a strategy is invalid,
+// repeated or reads a column outside cfg.Columns, or the stream or consumer cannot be
+// created.
+func NewRole(ctx context.Context, nc *nats.Conn, rdb stateStore, pub Publisher, closes CandleReader, cfg RoleConfig, log *slog.Logger, reg prometheus.Registerer) (*Role, error) {
 	if len(cfg.Strategies) == 0 {
 		return nil, errors.New("signals: role: no strategies")
 	}
@@ -98,14 +120,16 @@ func NewRole(nc *nats.Conn, rdb stateStore, pub Publisher, closes CandleReader, 
 			return nil, fmt.Errorf("signals: role: strategy %q has no rules or no intervals", s.Name)
 		}
 	}
-	if cfg.Subject == "" {
-		cfg.Subject = "ts.analysis.>"
+	if cfg.Columns != nil {
+		if err := CheckColumns(cfg.Strategies, cfg.Columns); err != nil {
+			return nil, err
+		}
 	}
-	if cfg.QueueGroup == "" {
-		cfg.QueueGroup = "tickstash-signals"
+	if cfg.Durable == "" {
+		cfg.Durable = "tickstash-signals"
 	}
-	if cfg.Buffer <= 0 {
-		cfg.Buffer = 4096
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 30 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -113,46 +137,151 @@ func NewRole(nc *nats.Conn, rdb stateStore, pub Publisher, closes CandleReader, 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Role{nc: nc, rdb: rdb, pub: pub, closes: closes, cfg: cfg, keys: newKeyspace(cfg.Prefix),
-		log: log, metrics: newRoleMetrics(reg)}, nil
+	r := &Role{rdb: rdb, pub: pub, closes: closes, cfg: cfg, keys: newKeyspace(cfg.Prefix),
+		log: log, metrics: newRoleMetrics(reg)}
+	if nc == nil {
+		return r, nil
+	}
+	var err error
+	if r.js, err = jetstream.New(nc); err != nil {
+		return nil, fmt.Errorf("signals: jetstream: %w", err)
+	}
+	if err := r.ensure(ctx); err != nil {
+		return nil, err
+	}
+	if reg != nil {
+		reg.MustRegister(&pendingCollector{r: r, scrapeErrors: promauto.With(reg).NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_signals_updates_scrape_errors_total",
+			Help: "Scrapes that could not read the analysis update backlog from JetStream.",
+		})})
+	}
+	return r, nil
 }
 
-// Run subscribes to the analysis updates and handles them until ctx ends, then returns
-// nil after the update in hand is finished (its publish is cut short by ctx). It
-// returns an error if the subscription fails. Errors of single updates are logged and
-// counted in tickstash_signals_updates_total; they do not stop Run.
-func (r *Role) Run(ctx context.Context) error {
-	ch := make(chan *nats.Msg, r.cfg.Buffer)
-	var sub *nats.Subscription
-	var err error
-	if r.cfg.QueueGroup == "-" {
-		sub, err = r.nc.ChanSubscribe(r.cfg.Subject, ch)
-	} else {
-		sub, err = r.nc.ChanQueueSubscribe(r.cfg.Subject, r.cfg.QueueGroup, ch)
+// ensure creates or updates the update stream and the durable consumer.
+func (r *Role) ensure(ctx context.Context) error {
+	if _, err := r.cfg.Stream.Ensure(ctx, r.js); err != nil {
+		return fmt.Errorf("signals: role: %w", err)
 	}
+	cons, err := r.js.CreateOrUpdateConsumer(ctx, r.cfg.Stream.Stream(), jetstream.ConsumerConfig{
+		Durable:       r.cfg.Durable,
+		Description:   "tickstash signals role",
+		FilterSubject: r.cfg.Stream.Subjects(),
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       r.cfg.AckWait,
+		MaxDeliver:    -1,
+		// One update in flight across every instance: updates are handled in stream
+		// order even when a Role dies holding some (its successor would otherwise take
+		// newer updates first and ignore the redelivered older ones as old news,
+		// missing their crosses). It caps the rate at one update per handling round
+		// trip (state read, signal publish, state write, ack), about a millisecond
+		// (BenchmarkRoleUpdates), while analysis produces one update per market and
+		// interval per candle.
+		MaxAckPending: 1,
+	})
 	if err != nil {
-		return fmt.Errorf("signals: subscribe %s: %w", r.cfg.Subject, err)
+		return fmt.Errorf("signals: role: durable consumer %s on stream %s: %w", r.cfg.Durable, r.cfg.Stream.Stream(), err)
 	}
-	defer func() { _ = sub.Unsubscribe() }()
-	if err := r.nc.Flush(); err != nil {
-		return fmt.Errorf("signals: subscribe %s: %w", r.cfg.Subject, err)
+	r.mu.Lock()
+	r.cons = cons
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *Role) consumer() jetstream.Consumer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cons
+}
+
+// Run handles the analysis updates until ctx ends, then returns nil after the update in
+// hand is finished (its publish is cut short by ctx, and it is delivered again later).
+// It returns an error if the Role has no consumer (made without a NATS connection).
+// Errors of single updates are logged and counted in tickstash_signals_updates_total;
+// they do not stop Run: an undecodable update or one without a close price is dropped,
+// any other failure (Redis, publishing) is retried in place, with a pause doubling up to
+// 5s, before the next update is taken.
+func (r *Role) Run(ctx context.Context) error {
+	if r.js == nil {
+		return errors.New("signals: role: made without a NATS connection; it can only Handle")
 	}
-	r.log.Info("signals role started", "subject", r.cfg.Subject, "strategies", len(r.cfg.Strategies))
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case m := <-ch:
-			u, err := DecodeUpdate(m.Data)
+	r.log.Info("signals role started", "stream", r.cfg.Stream.Stream(), "consumer", r.cfg.Durable, "strategies", len(r.cfg.Strategies))
+	for ctx.Err() == nil {
+		it, err := r.consumer().Messages(jetstream.PullMaxMessages(64), jetstream.PullHeartbeat(time.Second),
+			jetstream.PullExpiry(5*time.Second))
+		if err != nil {
+			// The stream or consumer may be gone (deleted, or a broker that lost its
+			// memory store): make them again, then read on.
+			r.log.Warn("signals: reading analysis updates", "err", err)
+			sleepCtx(ctx, time.Second)
+			if err := r.ensure(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("signals: recreating the analysis update consumer", "err", err)
+			}
+			continue
+		}
+		stop := context.AfterFunc(ctx, it.Stop)
+		for {
+			m, err := it.Next()
 			if err != nil {
-				r.metrics.updates.WithLabelValues("bad").Inc()
-				r.log.Warn("signals: dropped analysis update", "subject", m.Subject, "err", err)
+				if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					break
+				}
+				r.log.Warn("signals: reading analysis updates", "err", err)
+				if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+					break
+				}
 				continue
 			}
-			if err := r.Handle(ctx, u); err != nil && ctx.Err() == nil {
-				r.log.Warn("signals: update failed", "subject", m.Subject, "err", err)
+			r.handleMsg(ctx, m)
+		}
+		stop()
+		it.Stop()
+		if ctx.Err() == nil {
+			// The iterator ended on its own: the consumer may be gone.
+			if err := r.ensure(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("signals: recreating the analysis update consumer", "err", err)
+				sleepCtx(ctx, time.Second)
 			}
 		}
+	}
+	return nil
+}
+
+// handleMsg handles one delivered update and settles it with the stream.
+func (r *Role) handleMsg(ctx context.Context, m jetstream.Msg) {
+	if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
+		r.metrics.redelivered.Inc()
+	}
+	u, err := DecodeUpdate(m.Data())
+	if err != nil {
+		r.metrics.updates.WithLabelValues("bad").Inc()
+		r.log.Warn("signals: dropped analysis update", "subject", m.Subject(), "err", err)
+		_ = m.Term()
+		return
+	}
+	// A failed update is retried in place rather than handed back, so that no newer
+	// update of its market overtakes it (it would then be ignored as old news).
+	wait := 50 * time.Millisecond
+	for {
+		err = r.Handle(ctx, u)
+		switch {
+		case err == nil:
+			_ = m.Ack()
+			return
+		case ctx.Err() != nil:
+			_ = m.Nak() // shutting down: to another instance, or to this one after its restart
+			return
+		case errors.Is(err, errNoClose):
+			r.log.Warn("signals: dropped analysis update", "subject", m.Subject(), "err", err)
+			_ = m.Term()
+			return
+		}
+		r.metrics.retries.Inc()
+		r.log.Warn("signals: update failed; retrying", "subject", m.Subject(), "retry_in", wait, "err", err)
+		_ = m.InProgress() // keeps the stream from delivering it elsewhere meanwhile
+		sleepCtx(ctx, wait)
+		wait = min(2*wait, 5*time.Second)
 	}
 }
 

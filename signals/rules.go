@@ -83,6 +83,22 @@ func (r *Rule) Columns() []string {
 	return nil
 }
 
+// Indicators returns the indicator specs (analysis.ParseSpec syntax, as given to
+// --indicators) that compute the rule's Columns.
+func (r *Rule) Indicators() []string {
+	switch r.Kind {
+	case RSICross:
+		return []string{"rsi:" + itoa(r.Period)}
+	case MACDCross:
+		return []string{"macd:" + itoa(r.Fast) + "," + itoa(r.Slow) + "," + itoa(r.Signal)}
+	case BBandsBreak:
+		return []string{"bbands:" + itoa(r.Period) + "," + ftoa(r.Dev)}
+	case MACross:
+		return []string{r.MA + ":" + itoa(r.Fast), r.MA + ":" + itoa(r.Slow)}
+	}
+	return nil
+}
+
 // Name describes the rule in a signal's Rules list, e.g. "rsi_14<30|>70".
 func (r *Rule) Name() string {
 	switch r.Kind {

@@ -117,7 +117,7 @@ func TestRoleNoMissNoRepeatAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	newRole := func(pub Publisher) *Role {
-		r, err := NewRole(nil, rdb, pub, nil, RoleConfig{Strategies: strategies, Prefix: prefix, Now: func() time.Time { return t0.Add(time.Hour) }}, nil, prometheus.NewRegistry())
+		r, err := NewRole(context.Background(), nil, rdb, pub, nil, RoleConfig{Strategies: strategies, Prefix: prefix, Now: func() time.Time { return t0.Add(time.Hour) }}, nil, prometheus.NewRegistry())
 		if err != nil {
 			t.Fatal(err)
 		}

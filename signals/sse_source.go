@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tickstash/tickstash/market"
+	"github.com/tickstash/tickstash/pipeline"
 )
 
 // StreamEvent is one signal as read from the stream, with its place in it.
@@ -177,7 +178,7 @@ func (s *StreamSource) filterSubject(f StreamFilter) string {
 	if strategy == "*" && symbol == "*" {
 		return s.cfg.SubjectPrefix + ".>"
 	}
-	return s.cfg.SubjectPrefix + "." + strategy + ".*." + symbol
+	return pipeline.SignalSubject(s.cfg.SubjectPrefix, strategy, "*", market.Symbol(symbol))
 }
 
 func (f StreamFilter) matches(e StreamEvent) bool {

@@ -45,7 +45,8 @@ type Strategy struct {
 	Intervals []market.Interval
 	// Rules vote on every analysis update; see Evaluate.
 	Rules []Rule
-	// Line is where the strategy starts in its file.
+	// File and Line say where the strategy starts (set by ParseStrategies).
+	File string
 	Line int
 }
 
@@ -65,6 +66,37 @@ func (s *Strategy) Columns() []string {
 	}
 	slices.Sort(cols)
 	return slices.Compact(cols)
+}
+
+// CheckColumns reports the rules that read an analysis column outside columns (those
+// the analyzer computes: analysis.Spec.Columns of its indicators). Such a rule never
+// votes, so its strategy may never fire. The error joins one *StrategyError per rule,
+// naming the strategy, the rule, its line, the missing columns and the indicator to add
+// to the analyzer (--indicators); it wraps ErrStrategyFile. nil means every rule is fed.
+func CheckColumns(strategies []Strategy, columns []string) error {
+	have := map[string]bool{}
+	for _, c := range columns {
+		have[c] = true
+	}
+	var errs []error
+	for _, s := range strategies {
+		for i := range s.Rules {
+			r := &s.Rules[i]
+			var missing []string
+			for _, c := range r.Columns() {
+				if !have[c] {
+					missing = append(missing, c)
+				}
+			}
+			if len(missing) == 0 {
+				continue
+			}
+			errs = append(errs, &StrategyError{File: s.File, Line: r.Line, Reason: fmt.Sprintf(
+				"strategy %q, rule %s reads %s, which the analyzer does not compute, so the rule would never fire: add %s to the analyzer's --indicators (of tickstash analyze/run, and the same list to tickstash signals), or change the rule",
+				s.Name, r.Name(), strings.Join(missing, " and "), strings.Join(r.Indicators(), " "))})
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // LoadStrategies reads and parses a strategy file (see ParseStrategies). Errors name the
@@ -238,7 +270,7 @@ func (p *parser) number(n *yaml.Node, key string) (float64, error) {
 }
 
 func (p *parser) strategy(n *yaml.Node) (Strategy, error) {
-	s := Strategy{Line: n.Line}
+	s := Strategy{File: p.file, Line: n.Line}
 	var rules *yaml.Node
 	err := p.mapping(n, "strategy", func(key string, v *yaml.Node) error {
 		switch key {

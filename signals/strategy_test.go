@@ -17,9 +17,9 @@ func TestLoadStrategies(t *testing.T) {
 	}
 	want := []Strategy{
 		{Name: "rsi-reversal", Exchanges: []market.Exchange{"binance"}, Symbols: []market.Symbol{"BTC-USDT", "ETH-USDT"},
-			Intervals: []market.Interval{market.Interval1m, market.Interval5m}, Line: 2,
+			Intervals: []market.Interval{market.Interval1m, market.Interval5m}, File: "testdata/strategies.yaml", Line: 2,
 			Rules: []Rule{{Kind: RSICross, Period: 14, Lower: 30, Upper: 70, Weight: 1, Line: 7}}},
-		{Name: "trend", Intervals: []market.Interval{market.Interval1h}, Line: 11, Rules: []Rule{
+		{Name: "trend", Intervals: []market.Interval{market.Interval1h}, File: "testdata/strategies.yaml", Line: 11, Rules: []Rule{
 			{Kind: MACDCross, Fast: 12, Slow: 26, Signal: 9, Weight: 1, Line: 14},
 			{Kind: MACross, Fast: 20, Slow: 50, MA: "ema", Weight: 2, Line: 15},
 			{Kind: BBandsBreak, Period: 20, Dev: 2.5, Weight: 1, Line: 20},

@@ -11,12 +11,46 @@ import (
 	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/market"
+	"github.com/tickstash/tickstash/pipeline"
 )
+
+// analysisContract is what the analyze and signals roles must agree on: the analyzer's
+// indicators (the columns the strategies may read) and the stream of analysis updates.
+// run registers its flags once for both roles.
+type analysisContract struct {
+	indicators string
+	stream     pipeline.AnalysisStream
+}
+
+func (c *analysisContract) register(f *flags) {
+	f.String(&c.indicators, "indicators", strings.Join(analysis.DefaultIndicators, " "),
+		"the default analyzer's indicators, separated by spaces (tickstash indicators --help lists the syntax); "+
+			"the signals role refuses strategies reading other columns, so give it the same list")
+	f.String(&c.stream.Name, "analysis-stream", pipeline.DefaultAnalysisStream, "name of the JetStream stream carrying analysis updates to the signals role")
+	f.String(&c.stream.SubjectPrefix, "analysis-subject-prefix", pipeline.DefaultAnalysisPrefix,
+		"analysis updates are published on <prefix>.<exchange>.<symbol>.<interval>")
+}
+
+// check validates the indicators and returns the columns they compute.
+func (c *analysisContract) check() ([]string, error) {
+	var cols []string
+	for _, s := range strings.Fields(c.indicators) {
+		spec, err := analysis.ParseSpec(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --indicators %q: %v", errUsage, s, err)
+		}
+		cols = append(cols, spec.Columns()...)
+	}
+	if len(cols) == 0 {
+		return nil, fmt.Errorf("%w: --indicators lists no indicator", errUsage)
+	}
+	return cols, nil
+}
 
 // analyzeConfig is the analysis role's flags, shared by run and analyze.
 type analyzeConfig struct {
+	contract      analysisContract
 	concurrency   int
-	indicators    string
 	candles       int
 	lease         time.Duration
 	maxDeliveries int
@@ -25,8 +59,7 @@ type analyzeConfig struct {
 
 func (c *analyzeConfig) register(f *flags) {
 	f.Int(&c.concurrency, "concurrency", 4, "analysis jobs run at once by this worker")
-	f.String(&c.indicators, "indicators", strings.Join(analysis.DefaultIndicators, " "),
-		"the default analyzer's indicators, separated by spaces (tickstash indicators --help lists the syntax)")
+	c.contract.register(f)
 	f.Int(&c.candles, "candles", 500, "newest candles a job loads to compute its indicators")
 	f.Duration(&c.lease, "job-lease", 30*time.Second, "how long a job may go without its worker's heartbeat before another worker takes it over")
 	f.Int(&c.maxDeliveries, "max-deliveries", 5, "deliveries of one job (first run, retries, takeovers) before it goes to the dead-letter stream")
@@ -38,13 +71,8 @@ func (c *analyzeConfig) check() error {
 	if c.concurrency < 1 || c.concurrency > 1024 {
 		return fmt.Errorf("%w: --concurrency %d: want 1 to 1024", errUsage, c.concurrency)
 	}
-	for _, s := range strings.Fields(c.indicators) {
-		if _, err := analysis.ParseSpec(s); err != nil {
-			return fmt.Errorf("%w: --indicators %q: %v", errUsage, s, err)
-		}
-	}
-	if len(strings.Fields(c.indicators)) == 0 {
-		return fmt.Errorf("%w: --indicators lists no indicator", errUsage)
+	if _, err := c.contract.check(); err != nil {
+		return err
 	}
 	if c.candles < 2 || c.lease <= 0 || c.maxDeliveries < 1 || c.queueMaxLen < 1 {
 		return fmt.Errorf("%w: --candles must be at least 2, --job-lease, --max-deliveries and --queue-max-len positive", errUsage)
@@ -56,20 +84,26 @@ func (c *analyzeConfig) queueConfig(prefix string) analysis.QueueConfig {
 	return analysis.QueueConfig{Prefix: prefix, Lease: c.lease, MaxDeliveries: c.maxDeliveries, MaxLen: c.queueMaxLen}
 }
 
-// worker builds the analysis worker over the process's queue, market store and NATS.
-func (c *analyzeConfig) worker(p *process, q *analysis.Queue, store *cache.MarketStore) *analysis.Worker {
-	return analysis.NewWorker(q, store, p.nc, analysis.WorkerConfig{
+// worker builds the analysis worker over the process's queue, market store and the
+// analysis update stream (created or updated here).
+func (c *analyzeConfig) worker(ctx context.Context, p *process, q *analysis.Queue, store *cache.MarketStore) (*analysis.Worker, error) {
+	pub, err := pipeline.NewAnalysisPublisher(ctx, p.nc, c.contract.stream)
+	if err != nil {
+		return nil, err
+	}
+	return analysis.NewWorker(q, store, pub, analysis.WorkerConfig{
 		Concurrency: c.concurrency,
 		Candles:     c.candles,
-		Analyzers:   map[string][]string{"default": strings.Fields(c.indicators)},
-	}, p.log.With("role", "analyze"), p.reg)
+		Analyzers:   map[string][]string{"default": strings.Fields(c.contract.indicators)},
+	}, p.log.With("role", "analyze"), p.reg), nil
 }
 
 func cmdAnalyze(ctx context.Context, args []string, e env) error {
 	f := newFlags("analyze", "analyze [flags]\n\n"+
 		"Runs the analysis worker role alone: takes jobs from the Redis job queue (ingest enqueues\n"+
 		"one per closed candle), computes the indicators over the cached candles, stores the\n"+
-		"latest values with a TTL and publishes them on NATS ts.analysis.<exchange>.<symbol>.<interval>.", e)
+		"latest values with a TTL and publishes them to the JetStream stream TS_ANALYSIS, subjects\n"+
+		"ts.analysis.<exchange>.<symbol>.<interval> (at least once: a job is acknowledged after its update).", e)
 	var sc serverConfig
 	var ac analyzeConfig
 	sc.register(f, false)

@@ -48,8 +48,9 @@ func TestAnalyzeRoleAndJobsCommands(t *testing.T) {
 	}
 	id := strings.TrimSpace(out)
 
-	proc := startProcess(t, "analyze", "--redis-url", redistest.URL(), "--nats-url", "nats://127.0.0.1:4222",
-		"--key-prefix", prefix, "--admin-addr", "127.0.0.1:0", "--indicators", "sma:5 rsi:14 obv", "--concurrency", "2")
+	streamArgs, _ := testAnalysisStream(t, prefix[3:])
+	proc := startProcess(t, append([]string{"analyze", "--redis-url", redistest.URL(), "--nats-url", "nats://127.0.0.1:4222",
+		"--key-prefix", prefix, "--admin-addr", "127.0.0.1:0", "--indicators", "sma:5 rsi:14 obv", "--concurrency", "2"}, streamArgs...)...)
 	var st analysis.JobStatus
 	deadline := time.Now().Add(20 * time.Second)
 	for {

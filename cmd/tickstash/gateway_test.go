@@ -30,7 +30,7 @@ func TestRunServesGateway(t *testing.T) {
 	t.Setenv("TICKSTASH_REDIS_URL", "")
 	t.Setenv("TICKSTASH_NATS_URL", "")
 	stderr, stop := started(t, "run", "--http-addr", "127.0.0.1:0", "--intervals", "1s", "--synthetic-rate", "300",
-		"--grace", "100ms", "--flush-interval", "50ms", "--indicators", "sma:2 obv")
+		"--grace", "100ms", "--flush-interval", "50ms", "--indicators", "sma:2 obv rsi:14")
 	redisURL := find(t, stderr, `Redis  (redis://\S+)  \(embedded`)
 	base := "http://" + find(t, stderr, `HTTP   http://(\S+)/v1`)
 

@@ -26,10 +26,11 @@ var boundedWithoutTTL = map[string]string{
 func TestEveryKeyHasTTLOrBound(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
-	stderr, stop := started(t, "run", "--redis-url", redistest.URL(), "--nats-url", "nats://127.0.0.1:4222",
+	streamArgs, _ := testAnalysisStream(t, prefix[3:])
+	stderr, stop := started(t, append([]string{"run", "--redis-url", redistest.URL(), "--nats-url", "nats://127.0.0.1:4222",
 		"--key-prefix", prefix, "--intervals", "1s,1m", "--synthetic-rate", "300", "--grace", "100ms",
-		"--flush-interval", "50ms", "--indicators", "rsi:2 sma:2",
-		"--signals-stream", "TT_KEYS_"+prefix[3:], "--signals-subject-prefix", "ttkeys."+prefix[3:])
+		"--flush-interval", "50ms", "--indicators", "rsi:2 sma:2 rsi:14",
+		"--signals-stream", "TT_KEYS_" + prefix[3:], "--signals-subject-prefix", "ttkeys." + prefix[3:]}, streamArgs...)...)
 	base := "http://" + find(t, stderr, `HTTP   http://(\S+)/v1`)
 	var out bytes.Buffer
 	if code := Main(context.Background(), []string{"token", "create", "--redis-url", redistest.URL(), "--store-prefix", prefix,

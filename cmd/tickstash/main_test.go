@@ -117,7 +117,7 @@ func TestRunEmbedded(t *testing.T) {
 	t.Setenv("TICKSTASH_REDIS_URL", "")
 	t.Setenv("TICKSTASH_NATS_URL", "")
 	stderr, stop := started(t, "run", "--admin-addr", "127.0.0.1:0", "--intervals", "1s,1m",
-		"--synthetic-rate", "400", "--grace", "200ms", "--flush-interval", "50ms", "--indicators", "sma:2 obv")
+		"--synthetic-rate", "400", "--grace", "200ms", "--flush-interval", "50ms", "--indicators", "sma:2 obv rsi:14")
 	redisURL := find(t, stderr, `Redis  (redis://\S+)  \(embedded`)
 	natsURL := find(t, stderr, `NATS   (nats://\S+)  \(embedded`)
 	admin := find(t, stderr, `Admin  http://(\S+)/metrics`)
@@ -206,10 +206,11 @@ func TestRunRealServers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr, stop := started(t, "run", "--admin-addr", "127.0.0.1:0", "--intervals", "1s",
+	streamArgs, _, _ := testStreams(t, prefix[3:])
+	stderr, stop := started(t, append([]string{"run", "--admin-addr", "127.0.0.1:0", "--intervals", "1s",
 		// A NATS cluster URL: one seed is down, the client uses the other.
 		"--redis-url", redistest.URL(), "--nats-url", "nats://127.0.0.1:1,nats://127.0.0.1:4222", "--key-prefix", prefix,
-		"--synthetic-rate", "300", "--grace", "100ms", "--flush-interval", "50ms")
+		"--synthetic-rate", "300", "--grace", "100ms", "--flush-interval", "50ms"}, streamArgs...)...)
 	admin := find(t, stderr, `Admin  http://(\S+)/metrics`)
 	if strings.Contains(stderr.String(), "embedded") {
 		t.Errorf("started embedded servers although URLs were given:\n%s", stderr)

@@ -490,7 +490,7 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 	sc.register(f, true)
 	ic.register(f)
 	ac.register(f)
-	gc.register(f)
+	gc.register(f, &ac.contract)
 	gw.register(f, "127.0.0.1:8080")
 	if err := f.Parse(args); err != nil {
 		return err
@@ -588,7 +588,10 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 		p.log.Info("ingest started", "sources", rs.ingest.sources, "intervals", rs.ingest.intervals)
 	}
 	if rs.analyze != nil {
-		w := rs.analyze.worker(p, queue, store)
+		w, err := rs.analyze.worker(ctx, p, queue, store)
+		if err != nil {
+			return err
+		}
 		runs, names = append(runs, w.Run), append(names, "analyze")
 		p.log.Info("analyze started", "concurrency", rs.analyze.concurrency)
 	}

@@ -66,11 +66,12 @@ func TestAnalyzeAndSignalsSideBySide(t *testing.T) {
 	}
 	strategies := filepath.Join(t.TempDir(), "s.yaml")
 	_ = os.WriteFile(strategies, []byte("strategies:\n  - name: side-by-side\n    intervals: [1m]\n    rules:\n      - type: rsi\n        period: 2\n        lower: 30\n        upper: 70\n"), 0o644)
-	common := []string{"--redis-url", redistest.URL(), "--nats-url", "nats://127.0.0.1:4222", "--key-prefix", prefix,
-		"--log-format", "json"}
+	analysisArgs, _ := testAnalysisStream(t, prefix[3:])
+	common := append([]string{"--redis-url", redistest.URL(), "--nats-url", "nats://127.0.0.1:4222", "--key-prefix", prefix,
+		"--log-format", "json"}, analysisArgs...)
 	var sigProcs []*proc
 	for i := 0; i < 2; i++ {
-		sigProcs = append(sigProcs, startProcess(t, append([]string{"signals", "--strategies", strategies,
+		sigProcs = append(sigProcs, startProcess(t, append([]string{"signals", "--strategies", strategies, "--indicators", "rsi:2",
 			"--signals-stream", stream, "--signals-subject-prefix", subjects}, common...)...))
 	}
 	// Signals roles subscribe before the analysis starts publishing.

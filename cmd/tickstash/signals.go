@@ -24,12 +24,27 @@ type signalsConfig struct {
 	maxAge     time.Duration
 	maxBytes   int
 	dupWindow  time.Duration
+	ackWait    time.Duration
 	stream     signals.StreamConfig
 	loaded     []signals.Strategy
+	// contract is the analyze role's (run) or own (signals alone).
+	contract *analysisContract
+	own      analysisContract
+	columns  []string
+	// skipped are the built-in strategies left out because the indicators do not feed them.
+	skipped []string
 }
 
-func (c *signalsConfig) register(f *flags) {
-	f.String(&c.strategies, "strategies", "", "strategy file (YAML or JSON) with the rules that turn analysis results into signals; empty means the built-in rsi-reversal, trend and breakout strategies")
+// register registers the role's flags; shared is the analyze role's contract when both
+// roles run in one process (nil: the role registers the contract's flags itself).
+func (c *signalsConfig) register(f *flags, shared *analysisContract) {
+	if shared == nil {
+		c.own.register(f)
+		shared = &c.own
+	}
+	c.contract = shared
+	f.Duration(&c.ackWait, "signals-ack-wait", 30*time.Second, "how long an analysis update handed to a signals role may go unacknowledged before it is delivered again (bounds the delay after a role dies)")
+	f.String(&c.strategies, "strategies", "", "strategy file (YAML or JSON) with the rules that turn analysis results into signals; empty means the built-in rsi-reversal, trend and breakout strategies (those --indicators feeds)")
 	f.Duration(&c.maxAge, "signals-max-age", 7*24*time.Hour, "how long the JetStream stream keeps signals")
 	f.Int(&c.maxBytes, "signals-max-bytes", 1<<30, "size bound of the signal stream; the oldest go first")
 	f.Duration(&c.dupWindow, "signals-dup-window", 10*time.Minute, "window in which a republished signal id is dropped as a duplicate (covers the longest publish retry)")
@@ -42,7 +57,8 @@ func registerStream(f *flags, sc *signals.StreamConfig) {
 	f.String(&sc.SubjectPrefix, "signals-subject-prefix", signals.DefaultSubjectPrefix, "signals are published on <prefix>.<strategy>.<exchange>.<symbol>")
 }
 
-// check loads and validates the strategies, so a bad file stops start-up with its line.
+// check loads and validates the strategies, also against the analyzer's indicators, so
+// a bad file stops start-up with its line.
 func (c *signalsConfig) check() error {
 	var err error
 	if c.strategies == "" {
@@ -53,9 +69,29 @@ func (c *signalsConfig) check() error {
 	if err != nil {
 		return err
 	}
-	if c.maxAge <= 0 || c.dupWindow <= 0 || c.maxBytes == 0 {
-		return fmt.Errorf("%w: --signals-max-age, --signals-dup-window and --signals-max-bytes must be positive", errUsage)
+	if c.maxAge <= 0 || c.dupWindow <= 0 || c.maxBytes == 0 || c.ackWait <= 0 {
+		return fmt.Errorf("%w: --signals-max-age, --signals-dup-window, --signals-max-bytes and --signals-ack-wait must be positive", errUsage)
 	}
+	if c.columns, err = c.contract.check(); err != nil {
+		return err
+	}
+	if c.strategies != "" {
+		return signals.CheckColumns(c.loaded, c.columns)
+	}
+	// Of the built-in strategies, run those the indicators feed.
+	var fed []signals.Strategy
+	for _, s := range c.loaded {
+		if signals.CheckColumns([]signals.Strategy{s}, c.columns) == nil {
+			fed = append(fed, s)
+		} else {
+			c.skipped = append(c.skipped, s.Name)
+		}
+	}
+	if len(fed) == 0 {
+		return fmt.Errorf("%w: none of the built-in strategies can fire with --indicators %q: add rsi:14 (rsi-reversal), macd:12,26,9 sma:20 sma:50 (trend) or bbands:20,2 (breakout), or give --strategies",
+			errUsage, c.contract.indicators)
+	}
+	c.loaded = fed
 	return nil
 }
 
@@ -67,8 +103,11 @@ func (c *signalsConfig) role(ctx context.Context, p *process, prefix string, sto
 	if err != nil {
 		return nil, err
 	}
-	return signals.NewRole(p.nc, p.rdb, dist, store, signals.RoleConfig{Strategies: c.loaded, Prefix: prefix},
-		p.log.With("role", "signals"), p.reg)
+	if len(c.skipped) > 0 {
+		p.log.Warn("built-in strategies left out: --indicators lacks their columns", "strategies", c.skipped, "indicators", c.contract.indicators)
+	}
+	return signals.NewRole(ctx, p.nc, p.rdb, dist, store, signals.RoleConfig{Strategies: c.loaded, Columns: c.columns,
+		Stream: c.contract.stream, AckWait: c.ackWait, Prefix: prefix}, p.log.With("role", "signals"), p.reg)
 }
 
 func cmdSignals(ctx context.Context, args []string, e env) error {
@@ -80,26 +119,55 @@ func cmdSignals(ctx context.Context, args []string, e env) error {
 			return cmdSignalsEntitle(ctx, args[1:], e)
 		case "permissions":
 			return cmdSignalsPermissions(ctx, args[1:], e)
+		case "check":
+			return cmdSignalsCheck(args[1:], e)
 		}
 	}
-	f := newFlags("signals", "signals [flags] | signals tail|entitle|permissions [flags]\n\n"+
+	f := newFlags("signals", "signals [flags] | signals tail|entitle|permissions|check [flags]\n\n"+
 		"Without a subcommand, runs the signals role alone: evaluates the strategies' rules on\n"+
-		"every analysis result (core NATS ts.analysis.>) and publishes the signals on JetStream,\n"+
-		"subjects ts.signals.<strategy>.<exchange>.<symbol>, each exactly once.\n\n"+
+		"every analysis update (JetStream stream TS_ANALYSIS, durable consumer tickstash-signals,\n"+
+		"acknowledged after the signals are stored) and publishes the signals on JetStream,\n"+
+		"subjects ts.signals.<strategy>.<exchange>.<symbol>, each exactly once. Strategies whose\n"+
+		"rules read a column the analyzer does not compute (--indicators) are refused.\n\n"+
 		"  tail         print signals as JSON lines, a bot in one command\n"+
 		"  entitle      set which strategies and symbols a user may receive\n"+
-		"  permissions  print a nats-server authorization block enforcing the entitlements", e)
+		"  permissions  print a nats-server authorization block enforcing the entitlements\n"+
+		"  check        check a strategy file against the analyzer's --indicators, starting nothing", e)
 	var sc serverConfig
 	var gc signalsConfig
 	sc.register(f, false)
-	gc.register(f)
+	gc.register(f, nil)
 	if err := f.Parse(args); err != nil {
 		return err
 	}
 	if f.fs.NArg() > 0 {
-		return fmt.Errorf("%w: unknown subcommand %q: want tail, entitle or permissions", errUsage, f.fs.Arg(0))
+		return fmt.Errorf("%w: unknown subcommand %q: want tail, entitle, permissions or check", errUsage, f.fs.Arg(0))
 	}
 	return runRoles(ctx, &sc, roles{signals: &gc}, false, e)
+}
+
+func cmdSignalsCheck(args []string, e env) error {
+	f := newFlags("signals check", "signals check [--strategies FILE] [--indicators \"...\"]\n\n"+
+		"Checks a strategy file as the signals role does at start-up, including that every rule reads\n"+
+		"only columns the analyzer computes, and prints the strategies that would run.", e)
+	var c signalsConfig
+	f.String(&c.strategies, "strategies", "", "strategy file (YAML or JSON); empty means the built-in strategies")
+	c.own.register(f)
+	c.contract = &c.own
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	c.maxAge, c.dupWindow, c.maxBytes, c.ackWait = time.Hour, time.Minute, 1, time.Second // not checked here
+	if err := c.check(); err != nil {
+		return err
+	}
+	for _, s := range c.loaded {
+		fmt.Fprintf(e.stdout, "ok  %s (%d rules)\n", s.Name, len(s.Rules))
+	}
+	for _, name := range c.skipped {
+		fmt.Fprintf(e.stdout, "off %s: --indicators lacks its columns\n", name)
+	}
+	return nil
 }
 
 func cmdSignalsTail(ctx context.Context, args []string, e env) error {
@@ -135,14 +203,15 @@ func cmdSignalsTail(ctx context.Context, args []string, e env) error {
 }
 
 func cmdSignalsEntitle(ctx context.Context, args []string, e env) error {
-	f := newFlags("signals entitle", "signals entitle --user U --strategies S1,S2|* --symbols X,Y|* | --user U --revoke | --list", e)
+	f := newFlags("signals entitle", "signals entitle --user U --strategies S1,S2|'*' --symbols X,Y|'*' | --user U --revoke | --list\n\n"+
+		"Both --strategies and --symbols are required to entitle: '*' grants all of them.", e)
 	var redisURL, prefix, user, strats, syms string
 	var revoke, list bool
 	f.String(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis holding the entitlements")
 	f.String(&prefix, "key-prefix", cache.DefaultPrefix, "prefix of every Redis key")
 	f.String(&user, "user", "", "the bot user")
-	f.String(&strats, "strategies", "", "strategies the user may receive, comma-separated; * for all")
-	f.String(&syms, "symbols", "", "symbols the user may receive, comma-separated; * for all")
+	f.String(&strats, "strategies", "", "strategies the user may receive, comma-separated; '*' for all (required)")
+	f.String(&syms, "symbols", "", "symbols the user may receive, comma-separated; '*' for all (required)")
 	f.Bool(&revoke, "revoke", false, "remove the user's entitlement")
 	f.Bool(&list, "list", false, "print every entitlement as JSON lines")
 	if err := f.Parse(args); err != nil {
@@ -162,6 +231,13 @@ func cmdSignalsEntitle(ctx context.Context, args []string, e env) error {
 		}
 	}
 	if !list && !revoke {
+		// An entitlement without strategies or symbols would be stored and allow nothing.
+		if len(ent.Strategies) == 0 {
+			return fmt.Errorf("%w: --strategies is required: list the strategies %s may receive (e.g. rsi-reversal,trend), or '*' for all", errUsage, user)
+		}
+		if len(ent.Symbols) == 0 {
+			return fmt.Errorf("%w: --symbols is required: list the symbols %s may receive (e.g. BTC-USDT,ETH-USD), or '*' for all", errUsage, user)
+		}
 		if err := ent.Validate(); err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}

@@ -165,7 +165,6 @@ func benchOurQueue(ctx context.Context, rdb redis.UniversalClient, cfg QueueBenc
 	go func() { done <- w.Run(wctx) }()
 	defer func() { stop(); <-done }()
 
-	stream := cfg.Prefix + ":{aq}:jobs"
 	start := time.Now()
 	err := produce(ctx, cfg, func(ctx context.Context, i int) error {
 		_, err := q.Enqueue(ctx, analysis.JobSpec{Exchange: "bench", Symbol: benchSymbol(i), Interval: market.Interval1m})
@@ -176,7 +175,7 @@ func benchOurQueue(ctx context.Context, rdb redis.UniversalClient, cfg QueueBenc
 	}
 	// Acknowledged entries are deleted, so an empty stream means every job is acked.
 	err = waitDrained(ctx, cfg.Jobs, &handled, func(ctx context.Context) (bool, error) {
-		n, err := rdb.XLen(ctx, stream).Result()
+		n, err := q.Length(ctx)
 		return n == 0, err
 	})
 	if err != nil {

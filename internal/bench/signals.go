@@ -125,7 +125,7 @@ func Signals(ctx context.Context, nc *nats.Conn, cfg SignalsConfig, progress io.
 				for j := i; j < end; j++ {
 					data := make([]byte, size)
 					binary.BigEndian.PutUint64(data, uint64(time.Now().UnixNano()))
-					m := &nats.Msg{Subject: raw.SubjectPrefix + ".s.binance.BTC-USDT",
+					m := &nats.Msg{Subject: raw.Subject("s", "binance", "BTC-USDT"),
 						Header: nats.Header{jetstream.MsgIDHeader: []string{"raw-" + strconv.Itoa(j)}}, Data: data}
 					f, err := js.PublishMsgAsync(m)
 					if err != nil {
