@@ -5,7 +5,6 @@ import (
 	"errors"
 	"hash/maphash"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/internal/backoff"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -393,7 +393,7 @@ func (g *Ingester) writer(ctx context.Context, jobs <-chan *job) {
 }
 
 func (g *Ingester) writeWithRetry(ctx context.Context, j *job) bool {
-	wait := g.cfg.RetryMin
+	retry := backoff.New(backoff.Policy{Min: g.cfg.RetryMin, Max: g.cfg.RetryMax, Jitter: 0.5})
 	for attempt := 1; ; attempt++ {
 		_, err := g.store.Write(ctx, &j.batch)
 		if err == nil {
@@ -416,14 +416,9 @@ func (g *Ingester) writeWithRetry(ctx context.Context, j *job) bool {
 		}
 		g.m.retries.Inc()
 		if attempt == 1 || attempt%10 == 0 {
-			g.log.Warn("redis write failed, retrying", "attempt", attempt, "records", j.batch.Len(), "retry_in", wait, "err", err)
+			g.log.Warn("redis write failed, retrying", "attempt", attempt, "records", j.batch.Len(), "retry_in", retry.Peek(), "err", err)
 		}
-		jittered := wait/2 + rand.N(wait/2+1)
-		select {
-		case <-ctx.Done():
-		case <-time.After(jittered):
-		}
-		wait = min(wait*2, g.cfg.RetryMax)
+		_ = retry.Wait(ctx) // an ended ctx is seen by the next attempt's check
 	}
 }
 
