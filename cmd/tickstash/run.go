@@ -180,6 +180,9 @@ func newProcess(sc *serverConfig, e env) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
+	// go-redis logs dial and pool troubles on its own; through slog they follow
+	// --log-format and --log-level, and an outage's repeats are suppressed.
+	redisconn.SetLogger(redisconn.NewLogger(log, redisconn.LogConfig{}))
 	return &process{log: log, reg: newRegistry()}, nil
 }
 
