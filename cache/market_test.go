@@ -204,19 +204,6 @@ func TestCandleUpsertRetentionAndLastN(t *testing.T) {
 	}
 }
 
-func TestInvalidCandleWritesNothing(t *testing.T) {
-	ctx := context.Background()
-	store, rdb := newStore(t, cache.MarketConfig{})
-	bad := candle(t0, "50", true) // close below low
-	_, err := store.Write(ctx, &cache.Batch{Trades: []market.Trade{trade(1, t0, "1", "1")}, Candles: []market.Candle{bad}})
-	if !errors.Is(err, cache.ErrInvalid) {
-		t.Fatalf("err = %v, want ErrInvalid", err)
-	}
-	if n := rdb.Exists(ctx, store.Keys().Trades(market.Binance, "BTC-USDT")).Val(); n != 0 {
-		t.Error("a batch with an invalid candle wrote its trades")
-	}
-}
-
 func TestMarketsIndex(t *testing.T) {
 	ctx := context.Background()
 	store, _ := newStore(t, cache.MarketConfig{})

@@ -6,11 +6,19 @@ import (
 )
 
 func benchTradeEvent(t market.Trade) ingest.Event {
-	return ingest.Event{Kind: ingest.KindTrade, Trade: t}
+	ev, err := ingest.NewTradeEvent(t)
+	if err != nil {
+		panic(err)
+	}
+	return ev
 }
 
 func benchQuoteEvent(q market.Quote) ingest.Event {
-	return ingest.Event{Kind: ingest.KindQuote, Quote: q}
+	ev, err := ingest.NewQuoteEvent(q)
+	if err != nil {
+		panic(err)
+	}
+	return ev
 }
 
-func benchIsTrade(ev ingest.Event) bool { return ev.Kind == ingest.KindTrade }
+func benchIsTrade(ev ingest.Event) bool { return ev.Kind() == ingest.KindTrade }

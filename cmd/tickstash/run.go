@@ -623,7 +623,7 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 	for i, run := range runs {
 		go func() {
 			err := run(roleCtx)
-			if err != nil {
+			if err != nil && !strings.HasPrefix(err.Error(), names[i]+": ") {
 				err = fmt.Errorf("%s: %w", names[i], err)
 			}
 			errs <- err
@@ -637,6 +637,11 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 			cancel()
 		}
 	}
+	if first != nil {
+		// Not "writes flushed": records may have been lost (the error says how many).
+		p.log.Error("shut down with an error", "err", first)
+		return first
+	}
 	p.log.Info("shutting down: sources stopped, writes flushed, jobs finished or handed back")
-	return first
+	return nil
 }
