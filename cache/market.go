@@ -37,6 +37,10 @@ type MarketConfig struct {
 	// TradeRetention is how far back, in exchange time, a trade stream reaches, and the
 	// stream key's TTL. 0 means 24h.
 	TradeRetention time.Duration
+	// TradeMaxLen caps each trade stream at about this many entries (XTRIM MAXLEN ~),
+	// on top of TradeRetention: a bound on memory whatever the trade rate, for a Redis
+	// that keeps everything in a small heap (the embedded one). 0 means no cap by count.
+	TradeMaxLen int64
 	// TickerTTL is the TTL of a market's ticker hash. 0 means 24h.
 	TickerTTL time.Duration
 	// CandleRetention is how far back, in candle open time, each interval's candles are
@@ -243,6 +247,9 @@ func (s *MarketStore) write(ctx context.Context, b *Batch) (WriteStats, error) {
 	for m, i := range newest {
 		t := &b.Trades[i]
 		pipe.PExpire(ctx, s.keys.Trades(m.ex, m.sym), s.cfg.TradeRetention)
+		if s.cfg.TradeMaxLen > 0 {
+			pipe.XTrimMaxLenApprox(ctx, s.keys.Trades(m.ex, m.sym), s.cfg.TradeMaxLen, 0)
+		}
 		pipe.HSet(ctx, s.keys.Ticker(m.ex, m.sym),
 			"last", t.Price.String(), "last_qty", t.Qty.String(), "last_side", t.Side.String(),
 			"last_id", t.ID, "last_time", market.FormatTime(t.Time), "updated", market.FormatTime(now))
