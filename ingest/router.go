@@ -75,7 +75,7 @@ func (r *router) run(roleCtx context.Context, events <-chan Event) {
 				r.flush(roleCtx.Err() == nil)
 				return
 			}
-			if i := r.add(ev); i >= 0 && r.jobs[i].batch.Len() >= r.cfg.BatchSize {
+			if i := r.add(&ev); i >= 0 && r.jobs[i].batch.Len() >= r.cfg.BatchSize {
 				r.send(i)
 			}
 		case <-tick.C:
@@ -86,7 +86,7 @@ func (r *router) run(roleCtx context.Context, events <-chan Event) {
 
 // add puts one event's record in its shard's batch, and folds trades into candles. It
 // returns the shard, or -1 when the event adds no record.
-func (r *router) add(ev Event) int {
+func (r *router) add(ev *Event) int {
 	switch ev.Kind() {
 	case KindTrade:
 		t := ev.Trade()
