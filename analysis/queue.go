@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tickstash/tickstash/internal/backoff"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -600,13 +601,11 @@ type settlement struct {
 	err string
 }
 
-// backoff is the delay before retry number attempt (1 for the first retry).
+// backoff is the delay before retry number attempt (1 for the first retry). It has no
+// jitter: the retry schedule is part of the queue's documented behaviour, and the
+// delayed set already spreads retries by their failure times.
 func (q *Queue) backoff(attempt int) time.Duration {
-	d := q.cfg.BackoffBase
-	for i := 1; i < attempt && d < q.cfg.BackoffMax; i++ {
-		d *= 2
-	}
-	return min(d, q.cfg.BackoffMax)
+	return backoff.Policy{Min: q.cfg.BackoffBase, Max: q.cfg.BackoffMax}.Ceiling(attempt - 1)
 }
 
 // complete records settlements in one script call. applied[i] is false when delivery i

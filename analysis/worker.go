@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/tickstash/tickstash/internal/backoff"
 	"github.com/tickstash/tickstash/market"
 	"github.com/tickstash/tickstash/pipeline"
 )
@@ -288,7 +289,7 @@ func (w *Worker) Run(ctx context.Context) error {
 func (w *Worker) fetch(ctx context.Context, slots chan struct{}, jobs chan<- *delivery) {
 	reclaimEvery := max(w.q.cfg.Lease/4, 10*time.Millisecond)
 	var lastReclaim, lastPromote time.Time
-	errDelay := 50 * time.Millisecond
+	errDelay := backoff.New(backoff.Policy{Min: 50 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.5})
 	for {
 		select {
 		case <-ctx.Done():
@@ -332,16 +333,13 @@ func (w *Worker) fetch(ctx context.Context, slots chan struct{}, jobs chan<- *de
 		}
 		if err != nil {
 			w.redisErrors.Inc()
-			w.log.Warn("analysis: worker cannot reach the queue", "err", err, "retry_in", errDelay)
-			select {
-			case <-ctx.Done():
+			w.log.Warn("analysis: worker cannot reach the queue", "err", err, "retry_in", errDelay.Peek())
+			if errDelay.Wait(ctx) != nil {
 				return
-			case <-time.After(errDelay):
 			}
-			errDelay = min(2*errDelay, 5*time.Second)
 			continue
 		}
-		errDelay = 50 * time.Millisecond
+		errDelay.Reset()
 	}
 }
 
@@ -532,7 +530,7 @@ func (w *Worker) acker(ctx context.Context, in <-chan settlement, slots chan<- s
 // deliveries stay pending and another worker reclaims them. With refill > 0 the same
 // call reads and claims up to refill new jobs, which it returns.
 func (w *Worker) settle(batch []settlement, refill int) []delivery {
-	delay := 50 * time.Millisecond
+	delay := backoff.New(backoff.Policy{Min: 50 * time.Millisecond, Max: time.Second, Jitter: 0.5})
 	deadline := time.Now().Add(w.q.cfg.Lease)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -557,8 +555,7 @@ func (w *Worker) settle(batch []settlement, refill int) []delivery {
 			w.log.Error("analysis: cannot settle jobs; they will be reclaimed after the lease", "jobs", len(batch), "err", err)
 			return nil
 		}
-		time.Sleep(delay)
-		delay = min(2*delay, time.Second)
+		time.Sleep(delay.Next())
 	}
 }
 

@@ -21,8 +21,8 @@ import (
 // or expired).
 var ErrNotFound = errors.New("cache: not found")
 
-// ErrInvalid is wrapped by Write when a record in the batch does not validate; nothing of
-// the batch is written then, and retrying it cannot succeed.
+// ErrInvalid is wrapped by the errors of stores given an argument they cannot take (a
+// bad user id, a document that is not JSON, a bad cache name).
 var ErrInvalid = errors.New("cache: invalid record")
 
 //go:embed candle_upsert.lua
@@ -37,6 +37,10 @@ type MarketConfig struct {
 	// TradeRetention is how far back, in exchange time, a trade stream reaches, and the
 	// stream key's TTL. 0 means 24h.
 	TradeRetention time.Duration
+	// TradeMaxLen caps each trade stream at about this many entries (XTRIM MAXLEN ~),
+	// on top of TradeRetention: a bound on memory whatever the trade rate, for a Redis
+	// that keeps everything in a small heap (the embedded one). 0 means no cap by count.
+	TradeMaxLen int64
 	// TickerTTL is the TTL of a market's ticker hash. 0 means 24h.
 	TickerTTL time.Duration
 	// CandleRetention is how far back, in candle open time, each interval's candles are
@@ -145,7 +149,7 @@ func (s *MarketStore) CandleRetention(iv market.Interval) time.Duration {
 }
 
 // Batch is a set of market data written in one pipeline. The trades of one market must
-// be in exchange order.
+// be in exchange order, and every record valid (see MarketStore.Write).
 type Batch struct {
 	Trades  []market.Trade
 	Quotes  []market.Quote
@@ -184,8 +188,11 @@ type mkt struct {
 // Writing the same batch again leaves Redis as it was: a trade whose id is numeric gets
 // the stream id <exchange ms>-<trade id>, which Redis refuses to repeat (counted in
 // Duplicates); trades without a numeric id cannot be deduplicated. On error nothing is
-// lost by retrying the whole batch. The error wraps the first failed command's, or
-// ErrInvalid when a record does not validate (then nothing is written).
+// lost by retrying the whole batch. The error wraps the first failed command's.
+//
+// Write trusts its records to be valid (market's Validate passes) and does not check
+// them again: tickstash validates a record once, where it enters (ingest.Event is only
+// built valid). A caller that builds records by hand validates them first.
 func (s *MarketStore) Write(ctx context.Context, b *Batch) (WriteStats, error) {
 	start := time.Now()
 	st, err := s.write(ctx, b)
@@ -204,16 +211,6 @@ func (s *MarketStore) write(ctx context.Context, b *Batch) (WriteStats, error) {
 	var st WriteStats
 	if b.Len() == 0 {
 		return st, nil
-	}
-	for i := range b.Trades {
-		if err := b.Trades[i].Validate(); err != nil {
-			return st, fmt.Errorf("%w: trade %s of %s:%s: %w", ErrInvalid, b.Trades[i].ID, b.Trades[i].Exchange, b.Trades[i].Symbol, err)
-		}
-	}
-	for i := range b.Quotes {
-		if err := b.Quotes[i].Validate(); err != nil {
-			return st, fmt.Errorf("%w: quote of %s:%s: %w", ErrInvalid, b.Quotes[i].Exchange, b.Quotes[i].Symbol, err)
-		}
 	}
 	now := s.cfg.Now()
 	pipe := s.rdb.Pipeline()
@@ -250,6 +247,9 @@ func (s *MarketStore) write(ctx context.Context, b *Batch) (WriteStats, error) {
 	for m, i := range newest {
 		t := &b.Trades[i]
 		pipe.PExpire(ctx, s.keys.Trades(m.ex, m.sym), s.cfg.TradeRetention)
+		if s.cfg.TradeMaxLen > 0 {
+			pipe.XTrimMaxLenApprox(ctx, s.keys.Trades(m.ex, m.sym), s.cfg.TradeMaxLen, 0)
+		}
 		pipe.HSet(ctx, s.keys.Ticker(m.ex, m.sym),
 			"last", t.Price.String(), "last_qty", t.Qty.String(), "last_side", t.Side.String(),
 			"last_id", t.ID, "last_time", market.FormatTime(t.Time), "updated", market.FormatTime(now))
@@ -272,9 +272,6 @@ func (s *MarketStore) write(ctx context.Context, b *Batch) (WriteStats, error) {
 	upserts := make([]*redis.Cmd, len(b.Candles))
 	for i := range b.Candles {
 		c := &b.Candles[i]
-		if err := c.Validate(); err != nil {
-			return st, fmt.Errorf("%w: candle %s %s:%s %s: %w", ErrInvalid, c.Interval, c.Exchange, c.Symbol, market.FormatTime(c.OpenTime), err)
-		}
 		upserts[i] = s.upsertCandle(ctx, pipe, c)
 		touched[mkt{c.Exchange, c.Symbol}] = struct{}{}
 	}

@@ -155,6 +155,35 @@ func TestTradeRetentionAndTTL(t *testing.T) {
 	}
 }
 
+// TestTradeMaxLenCapsTheStream: with TradeMaxLen, a stream stays near the cap however
+// many trades arrive within the retention window.
+func TestTradeMaxLenCapsTheStream(t *testing.T) {
+	ctx := context.Background()
+	store, rdb := newStore(t, cache.MarketConfig{TradeRetention: time.Hour, TradeMaxLen: 200})
+	var trades []market.Trade
+	for i := 0; i < 2000; i++ {
+		trades = append(trades, trade(i+1, t0.Add(time.Duration(i)*time.Millisecond), "100", "1"))
+	}
+	for i := 0; i < len(trades); i += 100 {
+		if _, err := store.Write(ctx, &cache.Batch{Trades: trades[i : i+100]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := store.Keys().Trades(market.Binance, "BTC-USDT")
+	// MAXLEN ~ trims whole macro nodes (100 entries by default), so up to one more node
+	// may stay.
+	if n := rdb.XLen(ctx, key).Val(); n < 200 || n > 300 {
+		t.Errorf("stream holds %d trades; want about 200", n)
+	}
+	last, err := rdb.XRevRangeN(ctx, key, "+", "-", 1).Result()
+	if err != nil || len(last) != 1 || last[0].Values["id"] != "2000" {
+		t.Fatalf("newest entry %v (%v): want trade 2000 kept", last, err)
+	}
+	if ttl := rdb.PTTL(ctx, key).Val(); ttl <= 0 {
+		t.Errorf("capped stream has no TTL (%v)", ttl)
+	}
+}
+
 func TestCandleUpsertRetentionAndLastN(t *testing.T) {
 	ctx := context.Background()
 	store, rdb := newStore(t, cache.MarketConfig{CandleRetention: map[market.Interval]time.Duration{market.Interval1m: 10 * time.Minute}})
@@ -201,19 +230,6 @@ func TestCandleUpsertRetentionAndLastN(t *testing.T) {
 	none, err := store.LastCandles(ctx, market.Binance, "ETH-USDT", market.Interval1m, 3)
 	if err != nil || len(none) != 0 {
 		t.Errorf("last candles of an unknown market = %v, %v", none, err)
-	}
-}
-
-func TestInvalidCandleWritesNothing(t *testing.T) {
-	ctx := context.Background()
-	store, rdb := newStore(t, cache.MarketConfig{})
-	bad := candle(t0, "50", true) // close below low
-	_, err := store.Write(ctx, &cache.Batch{Trades: []market.Trade{trade(1, t0, "1", "1")}, Candles: []market.Candle{bad}})
-	if !errors.Is(err, cache.ErrInvalid) {
-		t.Fatalf("err = %v, want ErrInvalid", err)
-	}
-	if n := rdb.Exists(ctx, store.Keys().Trades(market.Binance, "BTC-USDT")).Val(); n != 0 {
-		t.Error("a batch with an invalid candle wrote its trades")
 	}
 }
 

@@ -28,7 +28,7 @@ func syntheticTrades(b *testing.B, n int) []market.Trade {
 	close(out)
 	trades := make([]market.Trade, 0, n)
 	for ev := range out {
-		trades = append(trades, ev.Trade)
+		trades = append(trades, *ev.Trade())
 	}
 	return trades
 }

@@ -3,16 +3,18 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/internal/backoff"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -56,8 +58,11 @@ type IngesterConfig struct {
 	RetryMin, RetryMax time.Duration
 	// ShutdownTimeout is how long buffered records may still be written after Run's
 	// context ends (Redis may be down); 0 means 10s. Records not written by then are
-	// counted as dropped and logged.
+	// counted as dropped, logged, and make Run return a *LostError.
 	ShutdownTimeout time.Duration
+	// ResumeTimeout bounds the reads that resume a market from what Redis holds, when
+	// the ingester first sees it; 0 means 2s. A market whose reads fail starts afresh.
+	ResumeTimeout time.Duration
 	// NoFormingCandles stops writing forming candles at every flush; then only closed
 	// candles are written.
 	NoFormingCandles bool
@@ -71,8 +76,34 @@ type IngesterConfig struct {
 	EventTimeWatermark bool
 }
 
+// ErrRecordsLost is wrapped by the *LostError Run returns when records were never
+// written.
+var ErrRecordsLost = errors.New("ingest: records lost")
+
+// LostError says how many records Run could not write: Redis still failed when the
+// shutdown timeout ran out. It wraps ErrRecordsLost.
+type LostError struct {
+	// Records is how many trades, quotes and candle writes were dropped.
+	Records int64
+	// Err is the last write error.
+	Err error
+}
+
+func (e *LostError) Error() string {
+	return fmt.Sprintf("ingest: %d records lost: Redis still failed when the shutdown timeout ran out (last error: %v)", e.Records, e.Err)
+}
+
+// Unwrap returns ErrRecordsLost.
+func (e *LostError) Unwrap() error { return ErrRecordsLost }
+
 // Ingester runs sources, aggregates their trades into candles and writes everything to
 // the store in batches, retrying with backoff while Redis is unavailable.
+//
+// Goroutines, all started and ended by Run: one per source (each ends when its Run
+// returns; the last one closes the events channel); one router, the aggregation loop
+// (ends when the events channel is closed and drained); one per writer (each ends when
+// Run closes its queue after the router ended, or gives up when the shutdown timeout
+// ends its context).
 type Ingester struct {
 	store   Store
 	sink    CandleSink
@@ -82,8 +113,9 @@ type Ingester struct {
 	m       *ingestMetrics
 	seed    maphash.Seed
 	events  chan Event
-	// watermark is the newest trade time seen, for EventTimeWatermark.
-	watermark time.Time
+	// lost counts the records writers dropped; lastLost is the error that made them.
+	lost     atomic.Int64
+	lastLost atomic.Pointer[error]
 }
 
 // NewIngester returns an ingester. sink may be nil. Metrics are registered with reg.
@@ -106,6 +138,9 @@ func NewIngester(store Store, sink CandleSink, sources []Source, cfg IngesterCon
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
+	if cfg.ResumeTimeout <= 0 {
+		cfg.ResumeTimeout = 2 * time.Second
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -124,17 +159,12 @@ func NewIngester(store Store, sink CandleSink, sources []Source, cfg IngesterCon
 	return g
 }
 
-// job is one shard's batch and the closed candles to announce once it is stored.
-type job struct {
-	batch  cache.Batch
-	closed []market.Candle
-}
-
 // Run ingests until ctx is done or every source has ended. On return every buffered
-// record has been written, or ShutdownTimeout has passed (then the rest is dropped and
-// logged). When the sources end by themselves (finite inputs), forming candles are
-// closed and written; when ctx ends, they are written as forming. Run returns nil unless
-// every source failed. Call Run once.
+// record has been written, or ShutdownTimeout has passed: then the rest is dropped,
+// logged, and Run returns a *LostError saying how many. When the sources end by
+// themselves (finite inputs), forming candles are closed and written; when ctx ends,
+// they are written as forming. Otherwise Run returns nil unless every source failed
+// (then the last source's error). Call Run once.
 func (g *Ingester) Run(ctx context.Context) error {
 	events := g.events
 
@@ -158,7 +188,8 @@ func (g *Ingester) Run(ctx context.Context) error {
 	}
 	go func() { srcWG.Wait(); close(events) }()
 
-	// Writers outlive ctx by ShutdownTimeout so buffered records still land.
+	// Writers (and resume reads) outlive ctx by ShutdownTimeout so buffered records
+	// still land.
 	flushCtx, cancelFlush := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelFlush()
 	stopTimer := context.AfterFunc(ctx, func() {
@@ -168,212 +199,40 @@ func (g *Ingester) Run(ctx context.Context) error {
 	defer stopTimer()
 
 	queues := make([]chan *job, g.cfg.Writers)
+	sendQueues := make([]chan<- *job, g.cfg.Writers)
 	var wWG sync.WaitGroup
 	for i := range queues {
 		queues[i] = make(chan *job, 2)
+		sendQueues[i] = queues[i]
 		wWG.Add(1)
 		go func() { defer wWG.Done(); g.writer(flushCtx, queues[i]) }()
 	}
 
-	g.aggregate(ctx, events, queues)
+	var state StateReader
+	if r, ok := g.store.(StateReader); ok && !g.cfg.NoResume {
+		state = r
+	}
+	newRouter(&g.cfg, g.m, g.log, g.seed, state, flushCtx, sendQueues).run(ctx, events)
 	for _, q := range queues {
 		close(q)
 	}
 	wWG.Wait()
+	if n := g.lost.Load(); n > 0 {
+		var last error
+		if p := g.lastLost.Load(); p != nil {
+			last = *p
+		}
+		g.log.Error("records lost: not written to Redis before the shutdown timeout", "records", n, "err", last)
+		return &LostError{Records: n, Err: last}
+	}
 	if len(g.sources) > 0 && failed == len(g.sources) {
 		return lastErr
 	}
 	return nil
 }
 
-// aggregate owns the aggregator: it turns events into shard batches until events is
-// closed.
-func (g *Ingester) aggregate(ctx context.Context, events <-chan Event, queues []chan *job) {
-	agg := NewAggregator(g.cfg.Aggregator)
-	ivs := agg.Intervals()
-	lateSeen := make([]int64, len(ivs))
-	flatSeen := make([]int64, len(ivs))
-	var repeatsSeen int64
-	jobs := make([]*job, len(queues))
-	for i := range jobs {
-		jobs[i] = new(job)
-	}
-	var closed []market.Candle
-
-	send := func(i int) {
-		if jobs[i].batch.Len() == 0 && len(jobs[i].closed) == 0 {
-			return
-		}
-		queues[i] <- jobs[i]
-		jobs[i] = new(job)
-	}
-	// route adds candles to their market's shard; closed ones are also announced.
-	route := func(cs []market.Candle, announce bool) {
-		for _, c := range cs {
-			i := g.shard(c.Exchange, c.Symbol, len(jobs))
-			jobs[i].batch.Candles = append(jobs[i].batch.Candles, c)
-			if announce {
-				jobs[i].closed = append(jobs[i].closed, c)
-				g.m.candlesClosed.WithLabelValues(c.Interval.String()).Inc()
-			}
-		}
-	}
-	flushAll := func(final bool) {
-		closed = closed[:0]
-		if final && ctx.Err() == nil {
-			closed = agg.Flush(closed) // finite input ended: its last candles are complete
-		} else {
-			closed = agg.Advance(g.now(), closed)
-		}
-		route(closed, true)
-		if !g.cfg.NoFormingCandles {
-			route(agg.Forming(nil), false)
-		}
-		st := agg.Stats()
-		for i, iv := range ivs {
-			g.m.late.WithLabelValues(iv.String()).Add(float64(st.Late[i] - lateSeen[i]))
-			g.m.flatSkipped.WithLabelValues(iv.String()).Add(float64(st.FlatSkipped[i] - flatSeen[i]))
-			lateSeen[i], flatSeen[i] = st.Late[i], st.FlatSkipped[i]
-		}
-		g.m.repeats.Add(float64(st.Repeats - repeatsSeen))
-		repeatsSeen = st.Repeats
-		for i := range jobs {
-			send(i)
-		}
-	}
-
-	tick := time.NewTicker(g.cfg.FlushInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				flushAll(true)
-				return
-			}
-			i := g.handle(agg, &ev, jobs, &closed, route)
-			if i >= 0 && jobs[i].batch.Len() >= g.cfg.BatchSize {
-				send(i)
-			}
-		case <-tick.C:
-			flushAll(false)
-		}
-	}
-}
-
-// handle validates one event and adds it to its shard's batch, returning the shard, or
-// -1 when the event was dropped.
-func (g *Ingester) handle(agg *Aggregator, ev *Event, jobs []*job, closed *[]market.Candle, route func([]market.Candle, bool)) int {
-	switch ev.Kind {
-	case KindTrade:
-		t := &ev.Trade
-		if err := t.Validate(); err != nil {
-			g.invalid("trade", err)
-			return -1
-		}
-		if !agg.Known(t.Exchange, t.Symbol) {
-			g.resume(agg, t.Exchange, t.Symbol)
-		}
-		g.m.events.WithLabelValues(string(t.Exchange), "trade").Inc()
-		g.m.lastEvent.WithLabelValues(string(t.Exchange)).Set(float64(t.Time.UnixNano()) / 1e9)
-		if t.Time.After(g.watermark) {
-			g.watermark = t.Time
-		}
-		i := g.shard(t.Exchange, t.Symbol, len(jobs))
-		jobs[i].batch.Trades = append(jobs[i].batch.Trades, *t)
-		*closed, _ = agg.Add(t, (*closed)[:0])
-		route(*closed, true)
-		return i
-	case KindQuote:
-		q := &ev.Quote
-		if err := q.Validate(); err != nil {
-			g.invalid("quote", err)
-			return -1
-		}
-		g.m.events.WithLabelValues(string(q.Exchange), "quote").Inc()
-		i := g.shard(q.Exchange, q.Symbol, len(jobs))
-		jobs[i].batch.Quotes = append(jobs[i].batch.Quotes, *q)
-		return i
-	case KindCandle:
-		c := &ev.Candle
-		if err := c.Validate(); err != nil {
-			g.invalid("candle", err)
-			return -1
-		}
-		g.m.events.WithLabelValues(string(c.Exchange), "candle").Inc()
-		i := g.shard(c.Exchange, c.Symbol, len(jobs))
-		jobs[i].batch.Candles = append(jobs[i].batch.Candles, *c)
-		return i
-	case KindGap:
-		g.m.events.WithLabelValues(string(ev.Gap.Exchange), "gap").Inc()
-		g.log.Warn("trades missed", "exchange", ev.Gap.Exchange, "symbol", ev.Gap.Symbol,
-			"from_id", ev.Gap.FromID, "to_id", ev.Gap.ToID, "missing", ev.Gap.Missing)
-		return -1
-	default:
-		g.invalid("unknown", errors.New("event of unknown kind"))
-		return -1
-	}
-}
-
-// resume seeds the aggregator with a market's stored state, when the store can read it
-// back. A failed read is logged and the market starts from scratch.
-func (g *Ingester) resume(agg *Aggregator, ex market.Exchange, sym market.Symbol) {
-	r, ok := g.store.(StateReader)
-	if !ok || g.cfg.NoResume {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	var lastID string
-	tk, err := r.Ticker(ctx, ex, sym)
-	switch {
-	case err == nil:
-		lastID = tk.LastTradeID
-	case !errors.Is(err, cache.ErrNotFound):
-		g.log.Warn("cannot resume market, starting it afresh", "exchange", ex, "symbol", sym, "err", err)
-		return
-	}
-	var newest []market.Candle
-	for _, iv := range agg.Intervals() {
-		cs, err := r.LastCandles(ctx, ex, sym, iv, 1)
-		if err != nil {
-			g.log.Warn("cannot resume market, starting it afresh", "exchange", ex, "symbol", sym, "err", err)
-			return
-		}
-		newest = append(newest, cs...)
-	}
-	agg.Resume(ex, sym, lastID, newest)
-	if len(newest) > 0 || lastID != "" {
-		g.log.Debug("market resumed", "exchange", ex, "symbol", sym, "last_trade_id", lastID, "candles", len(newest))
-	}
-}
-
-// now is the watermark's clock: the newest trade time with EventTimeWatermark, else
-// the configured clock.
-func (g *Ingester) now() time.Time {
-	if g.cfg.EventTimeWatermark {
-		return g.watermark
-	}
-	return g.cfg.Now()
-}
-
-func (g *Ingester) invalid(kind string, err error) {
-	g.m.invalid.WithLabelValues(kind).Inc()
-	g.log.Debug("invalid event dropped", "kind", kind, "err", err)
-}
-
-func (g *Ingester) shard(ex market.Exchange, sym market.Symbol, n int) int {
-	if n == 1 {
-		return 0
-	}
-	var h maphash.Hash
-	h.SetSeed(g.seed)
-	h.WriteString(string(ex))
-	h.WriteString(string(sym))
-	return int(h.Sum64() % uint64(n))
-}
-
-// writer writes jobs in order, retrying each until it succeeds or ctx ends.
+// writer writes jobs in order, retrying each until it succeeds or ctx ends, then
+// announces the job's closed candles. It returns when jobs is closed.
 func (g *Ingester) writer(ctx context.Context, jobs <-chan *job) {
 	for j := range jobs {
 		if !g.writeWithRetry(ctx, j) {
@@ -392,8 +251,11 @@ func (g *Ingester) writer(ctx context.Context, jobs <-chan *job) {
 	}
 }
 
+// writeWithRetry writes j's batch, retrying with backoff while the store fails. It
+// reports false when ctx ended first: the batch is then counted as lost.
 func (g *Ingester) writeWithRetry(ctx context.Context, j *job) bool {
-	wait := g.cfg.RetryMin
+	retry := backoff.New(backoff.Policy{Min: g.cfg.RetryMin, Max: g.cfg.RetryMax, Jitter: 0.5})
+	var cause error // the last failure Redis itself gave, rather than our own cancellation
 	for attempt := 1; ; attempt++ {
 		_, err := g.store.Write(ctx, &j.batch)
 		if err == nil {
@@ -402,28 +264,23 @@ func (g *Ingester) writeWithRetry(ctx context.Context, j *job) bool {
 			}
 			return true
 		}
-		if errors.Is(err, cache.ErrInvalid) {
-			// Retrying cannot help; records are validated before batching, so this
-			// is a bug worth a loud log.
-			g.m.dropped.Add(float64(j.batch.Len()))
-			g.log.Error("batch rejected as invalid, dropped", "records", j.batch.Len(), "err", err)
-			return false
+		if ctx.Err() == nil || cause == nil {
+			cause = err
 		}
 		if ctx.Err() != nil {
 			g.m.dropped.Add(float64(j.batch.Len()))
+			g.lost.Add(int64(j.batch.Len()))
+			if !errors.Is(cause, context.Canceled) || g.lastLost.Load() == nil {
+				g.lastLost.Store(&cause) // keep a cause from Redis over our own cancellation
+			}
 			g.log.Error("shutdown: batch not written, dropped", "records", j.batch.Len(), "err", err)
 			return false
 		}
 		g.m.retries.Inc()
 		if attempt == 1 || attempt%10 == 0 {
-			g.log.Warn("redis write failed, retrying", "attempt", attempt, "records", j.batch.Len(), "retry_in", wait, "err", err)
+			g.log.Warn("redis write failed, retrying", "attempt", attempt, "records", j.batch.Len(), "retry_in", retry.Peek(), "err", err)
 		}
-		jittered := wait/2 + rand.N(wait/2+1)
-		select {
-		case <-ctx.Done():
-		case <-time.After(jittered):
-		}
-		wait = min(wait*2, g.cfg.RetryMax)
+		_ = retry.Wait(ctx) // an ended ctx is seen after the next attempt
 	}
 }
 
@@ -439,6 +296,31 @@ type ingestMetrics struct {
 	retries       prometheus.Counter
 	dropped       prometheus.Counter
 	sinkErrors    prometheus.Counter
+	resumeErrors  prometheus.Counter
+}
+
+// InvalidEvents registers on reg (or returns, when already registered there)
+// tickstash_ingest_invalid_events_total{kind}: events dropped where they entered
+// tickstash because they did not validate. The boundaries that build Events (the feed
+// streams, the ingester's own check of empty events) count into it.
+func InvalidEvents(reg prometheus.Registerer) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tickstash_ingest_invalid_events_total",
+		Help: "Events dropped because they did not validate where they entered, by kind.",
+	}, []string{"kind"})
+	if reg == nil {
+		return c
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+				return existing
+			}
+		}
+		panic(err) // the same name with another shape: a programming error
+	}
+	return c
 }
 
 func newIngestMetrics(reg prometheus.Registerer) *ingestMetrics {
@@ -448,10 +330,7 @@ func newIngestMetrics(reg prometheus.Registerer) *ingestMetrics {
 			Name: "tickstash_ingest_events_total",
 			Help: "Valid events taken in from sources, by exchange and kind (trade, quote, candle, gap).",
 		}, []string{"exchange", "kind"}),
-		invalid: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "tickstash_ingest_invalid_events_total",
-			Help: "Events dropped because they did not validate, by kind.",
-		}, []string{"kind"}),
+		invalid: InvalidEvents(reg),
 		candlesClosed: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "tickstash_ingest_candles_closed_total",
 			Help: "Candles closed by the aggregator (flat ones included), by interval.",
@@ -482,7 +361,11 @@ func newIngestMetrics(reg prometheus.Registerer) *ingestMetrics {
 		}),
 		dropped: f.NewCounter(prometheus.CounterOpts{
 			Name: "tickstash_ingest_records_dropped_total",
-			Help: "Records never written: still failing when the shutdown timeout ran out, or rejected as invalid.",
+			Help: "Records never written: Redis still failing when the shutdown timeout ran out.",
+		}),
+		resumeErrors: f.NewCounter(prometheus.CounterOpts{
+			Name: "tickstash_ingest_resume_errors_total",
+			Help: "Markets started afresh because reading their stored state from Redis failed.",
 		}),
 		sinkErrors: f.NewCounter(prometheus.CounterOpts{
 			Name: "tickstash_ingest_candle_events_failed_total",

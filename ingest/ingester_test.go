@@ -61,8 +61,8 @@ func TestIngestSyntheticIntoRedis(t *testing.T) {
 	var want []market.Candle
 	var last = map[market.Symbol]market.Trade{}
 	for ev := range events {
-		want, _ = agg.Add(&ev.Trade, want)
-		last[ev.Trade.Symbol] = ev.Trade
+		want, _ = agg.Add(ev.Trade(), want)
+		last[ev.Trade().Symbol] = *ev.Trade()
 	}
 	want = agg.Flush(want)
 
@@ -185,7 +185,7 @@ func (s chanSource) Run(ctx context.Context, out chan<- ingest.Event) error {
 		case <-ctx.Done():
 			return nil
 		case tr := <-s.ch:
-			out <- ingest.Event{Kind: ingest.KindTrade, Trade: tr}
+			out <- tradeEvent(tr)
 		}
 	}
 }
@@ -267,7 +267,7 @@ func (*sliceSource) Name() string { return "slice" }
 
 func (s *sliceSource) Run(ctx context.Context, out chan<- ingest.Event) error {
 	for _, tr := range s.trades {
-		out <- ingest.Event{Kind: ingest.KindTrade, Trade: tr}
+		out <- tradeEvent(tr)
 	}
 	s.done()
 	<-ctx.Done()

@@ -195,11 +195,14 @@ func (s *Synthetic) Run(ctx context.Context, out chan<- Event) error {
 				}
 			}
 		}
-		ev := Event{Kind: KindTrade, Trade: market.Trade{
+		ev, err := NewTradeEvent(market.Trade{
 			Exchange: s.cfg.Exchange, Symbol: in.symbol, ID: strconv.FormatInt(seq[i], 10),
 			Price: decimal.New(in.price, -in.priceScale), Qty: decimal.New(lots, -in.lotScale),
 			Side: side, Time: at.UTC(), ReceivedAt: at.UTC(),
-		}}
+		})
+		if err != nil {
+			return fmt.Errorf("ingest: synthetic market made an invalid trade (a bug): %w", err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil

@@ -24,7 +24,7 @@ func collect(t *testing.T, cfg SyntheticConfig) []market.Trade {
 	close(out)
 	var trades []market.Trade
 	for ev := range out {
-		trades = append(trades, ev.Trade)
+		trades = append(trades, *ev.Trade())
 	}
 	return trades
 }

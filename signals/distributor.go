@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tickstash/tickstash/internal/backoff"
 	"github.com/tickstash/tickstash/market"
 	"github.com/tickstash/tickstash/pipeline"
 )
@@ -74,7 +75,9 @@ type DistributorConfig struct {
 	// MaxPending bounds the publishes awaiting an ack. The zero value means 4096.
 	MaxPending int
 	// RetryWait is the first pause before a retry; it doubles per attempt up to
-	// MaxRetryWait. The zero values mean 50ms and 2s.
+	// MaxRetryWait, and each pause is shortened by up to half at random (equal jitter),
+	// so publishers that failed together do not retry together. The zero values mean
+	// 50ms and 2s.
 	RetryWait, MaxRetryWait time.Duration
 }
 
@@ -214,20 +217,15 @@ func (d *Distributor) PublishRaw(ctx context.Context, strategy string, msgs []*n
 }
 
 func (d *Distributor) publish(ctx context.Context, batch []*pending) error {
-	wait := d.cfg.RetryWait
+	retry := backoff.New(backoff.Policy{Min: d.cfg.RetryWait, Max: d.cfg.MaxRetryWait, Jitter: 0.5})
 	todo := batch
 	for attempt := 0; len(todo) > 0; attempt++ {
 		if attempt > 0 {
 			d.metrics.retries.Add(float64(len(todo)))
 			d.log.Warn("signals: retrying publishes", "count", len(todo), "attempt", attempt+1, "err", todo[0].err)
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return fmt.Errorf("signals: publish: %w", ctx.Err())
-			case <-t.C:
+			if err := retry.Wait(ctx); err != nil {
+				return fmt.Errorf("signals: publish: %w", err)
 			}
-			wait = min(2*wait, d.cfg.MaxRetryWait)
 		}
 		for _, p := range todo {
 			if p.start.IsZero() {

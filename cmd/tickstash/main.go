@@ -1,6 +1,8 @@
-// Command tickstash is the one binary of tickstash: every role (ingest, and later
-// analyze, signals, gateway), the embedded servers that let it run on a fresh machine,
-// and the offline tools (candles, bench). Run `tickstash help` for the commands.
+// Command tickstash is the one binary of tickstash: every role (ingest, analyze,
+// signals, gateway, and run for all of them at once), the embedded Redis and NATS that
+// let it run on a fresh machine, the operator commands (replay, jobs, token, flags,
+// leaderboard, ...) and the offline tools (candles, indicators, bench). Run
+// `tickstash help` for the commands.
 package main
 
 import (

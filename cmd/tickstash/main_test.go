@@ -146,6 +146,17 @@ func TestRunEmbedded(t *testing.T) {
 		cs, err := store.LastCandles(context.Background(), market.Synthetic, "BTC-USD", market.Interval1s, 10)
 		return err == nil && len(cs) >= 3 && cs[0].Closed
 	})
+	// The embedded Redis keeps what fits in memory, and the banner says so.
+	if kept := find(t, stderr, `Kept   trades (\S+) \(at most 50000 per market\), 1440 candles per interval \(1m: 24h\)`); kept != "15m" {
+		t.Errorf("banner: trades kept %q, want 15m", kept)
+	}
+	ctx := context.Background()
+	if ttl := rdb.PTTL(ctx, store.Keys().Trades(market.Synthetic, "BTC-USD")).Val(); ttl <= 0 || ttl > 15*time.Minute {
+		t.Errorf("trade stream TTL %v on the embedded Redis, want at most 15m", ttl)
+	}
+	if ttl := rdb.PTTL(ctx, store.Keys().Candles(market.Synthetic, "BTC-USD", market.Interval1m)).Val(); ttl <= 0 || ttl > 24*time.Hour {
+		t.Errorf("1m candles TTL %v on the embedded Redis, want at most 24h", ttl)
+	}
 	msg, err := announced.NextMsg(10 * time.Second)
 	if err != nil {
 		t.Fatalf("no candle announced on NATS: %v", err)

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/tickstash/tickstash/ingest"
 	"github.com/tickstash/tickstash/ingest/replay"
 )
@@ -56,7 +58,11 @@ func cmdReplay(ctx context.Context, args []string, e env) error {
 	}
 	defer p.close()
 	bar := newProgressBar(e.stderr, "replay")
-	src := replay.New(replay.Config{Files: files, Speed: speed, Progress: bar.update}, p.log, p.reg)
+	rc := replay.Config{Files: files, Speed: speed}
+	if bar != nil {
+		rc.Progress = bar.update
+	}
+	src := replay.New(rc, p.log, p.reg)
 	if dryRun {
 		out := bufio.NewWriter(e.stdout)
 		err := replay.DryRun(ctx, src, out)
@@ -88,51 +94,49 @@ func cmdReplay(ctx context.Context, args []string, e env) error {
 	return ctx.Err()
 }
 
-// progressBar draws replay progress: a bar redrawn in place on a terminal, a line per
-// tenth elsewhere (logs stay readable).
+// progressBar draws replay progress as a bar redrawn in place. It draws only on a
+// terminal: elsewhere (a log file, a pipe, /dev/null) newProgressBar returns nil, whose
+// methods do nothing, so logs and captured output carry no progress at all.
 type progressBar struct {
-	mu       sync.Mutex
-	w        io.Writer
-	what     string
-	terminal bool
-	start    time.Time
-	lastTick int64
-	drawn    bool
+	mu    sync.Mutex
+	w     io.Writer
+	what  string
+	start time.Time
+	drawn bool
 }
 
+// newProgressBar returns a bar drawing on w when w is a terminal, nil otherwise. The
+// test is a real isatty (a terminal ioctl): a file mode's ModeCharDevice is no test,
+// since /dev/null is a character device too.
 func newProgressBar(w io.Writer, what string) *progressBar {
-	b := &progressBar{w: w, what: what, start: time.Now(), lastTick: -1}
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			b.terminal = true
-		}
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
 	}
-	return b
+	return &progressBar{w: w, what: what, start: time.Now()}
 }
 
+// update is a replay.Config.Progress callback; on a nil bar it does nothing.
 func (b *progressBar) update(read, total int64) {
-	if total <= 0 {
+	if b == nil || total <= 0 {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	frac := float64(read) / float64(total)
 	rate := float64(read) / 1e6 / max(time.Since(b.start).Seconds(), 1e-9)
-	if b.terminal {
-		const width = 30
-		n := int(frac * width)
-		fmt.Fprintf(b.w, "\r%s [%s%s] %3.0f%%  %.1f/%.1f MB  %.1f MB/s", b.what,
-			strings.Repeat("=", n), strings.Repeat(" ", width-n), frac*100, float64(read)/1e6, float64(total)/1e6, rate)
-		b.drawn = true
-		return
-	}
-	if tick := int64(frac * 10); tick > b.lastTick {
-		b.lastTick = tick
-		fmt.Fprintf(b.w, "%s: %3.0f%% (%.1f of %.1f MB, %.1f MB/s)\n", b.what, frac*100, float64(read)/1e6, float64(total)/1e6, rate)
-	}
+	const width = 30
+	n := min(max(int(frac*width), 0), width)
+	fmt.Fprintf(b.w, "\r%s [%s%s] %3.0f%%  %.1f/%.1f MB  %.1f MB/s", b.what,
+		strings.Repeat("=", n), strings.Repeat(" ", width-n), frac*100, float64(read)/1e6, float64(total)/1e6, rate)
+	b.drawn = true
 }
 
+// done ends the bar's line; on a nil bar it does nothing.
 func (b *progressBar) done() {
+	if b == nil {
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.drawn {

@@ -73,6 +73,9 @@ type ingestConfig struct {
 	shardGroup      string
 	shardLease      time.Duration
 	enqueue         bool
+	// embeddedRedis applies the embedded Redis's retention (internal/embedded) where
+	// the flags leave it to the default.
+	embeddedRedis bool
 }
 
 // register registers every ingest flag: sources, recording, aggregation and writing.
@@ -102,8 +105,8 @@ func (c *ingestConfig) registerWrite(f *flags) {
 	f.Int(&c.batchSize, "batch-size", 1000, "records per Redis pipeline")
 	f.Int(&c.writers, "writers", 2, "parallel Redis writers (markets are sharded between them)")
 	f.Duration(&c.flushInterval, "flush-interval", 100*time.Millisecond, "longest time a record waits before it is written")
-	f.Duration(&c.tradeRetention, "trade-retention", 24*time.Hour, "how far back each market's trade stream reaches (and its TTL)")
-	f.String(&c.candleRetention, "candle-retention", "", "per-interval candle retention overriding the defaults, e.g. 1m=72h,1h=2160h (defaults: 1s 6h, 1m 7d, 5m 30d, 1h 365d, 1d 10y)")
+	f.Duration(&c.tradeRetention, "trade-retention", 0, "how far back each market's trade stream reaches (and its TTL); 0 means 24h, or 15m (and at most 50000 trades per market) on the embedded Redis")
+	f.String(&c.candleRetention, "candle-retention", "", "per-interval candle retention overriding the defaults, e.g. 1m=72h,1h=2160h (defaults: 1s 6h, 1m 7d, 5m 30d, 1h 365d, 1d 10y; on the embedded Redis 1440 candles: 1m 24h, 1h 60d)")
 }
 
 func parseRetention(s string) (map[market.Interval]time.Duration, error) {
@@ -169,6 +172,8 @@ type process struct {
 	redis    *embedded.Redis
 	nats     *embedded.NATS
 	tempDir  string
+	// retention is the banner's line on what the embedded Redis keeps, if it runs.
+	retention string
 
 	closeOnce sync.Once
 	boards    boards // see leaderboards
@@ -180,6 +185,9 @@ func newProcess(sc *serverConfig, e env) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
+	// go-redis logs dial and pool troubles on its own; through slog they follow
+	// --log-format and --log-level, and an outage's repeats are suppressed.
+	redisconn.SetLogger(redisconn.NewLogger(log, redisconn.LogConfig{}))
 	return &process{log: log, reg: newRegistry()}, nil
 }
 
@@ -199,6 +207,9 @@ func (p *process) open(ctx context.Context, sc *serverConfig, allowEmbedded, nee
 			}
 			sc.redisURL = p.redis.URL()
 			banner = append(banner, fmt.Sprintf("  Redis  %s  (embedded, in memory: data is lost at exit; set --redis-url for a real server)", sc.redisURL))
+			if p.retention != "" {
+				banner = append(banner, p.retention)
+			}
 		}
 	}
 	if sc.natsURL == "" && needNATS && !allowEmbedded {
@@ -358,12 +369,24 @@ func (c *ingestConfig) planWith(prefix string, sources []ingest.Source, eventTim
 	if c.batchSize <= 0 || c.writers <= 0 || c.writers > 64 {
 		return nil, fmt.Errorf("%w: --batch-size must be positive and --writers 1 to 64", errUsage)
 	}
-	if c.tradeRetention <= 0 || c.grace < 0 || c.flushInterval <= 0 {
-		return nil, fmt.Errorf("%w: --trade-retention and --flush-interval must be positive, --grace not negative", errUsage)
+	if c.tradeRetention < 0 || c.grace < 0 || c.flushInterval <= 0 {
+		return nil, fmt.Errorf("%w: --flush-interval must be positive, --trade-retention and --grace not negative", errUsage)
+	}
+	store := cache.MarketConfig{Prefix: prefix, TradeRetention: c.tradeRetention, CandleRetention: ret}
+	if c.embeddedRedis {
+		if store.TradeRetention == 0 {
+			store.TradeRetention = embedded.TradeRetention
+		}
+		store.TradeMaxLen = embedded.TradeMaxLen
+		for _, iv := range market.Intervals {
+			if _, ok := ret[iv]; !ok {
+				ret[iv] = embedded.CandleRetention(iv.Duration())
+			}
+		}
 	}
 	return &ingestPlan{
 		sources: sources,
-		store:   cache.MarketConfig{Prefix: prefix, TradeRetention: c.tradeRetention, CandleRetention: ret},
+		store:   store,
 		cfg: ingest.IngesterConfig{
 			Aggregator:         ingest.AggregatorConfig{Intervals: ivs, Grace: c.grace, Empty: empty},
 			BatchSize:          c.batchSize,
@@ -372,6 +395,18 @@ func (c *ingestConfig) planWith(prefix string, sources []ingest.Source, eventTim
 			EventTimeWatermark: eventTime,
 		},
 	}, nil
+}
+
+// shortDuration writes d without zero minutes and seconds: 15m, 24h, 1h30m.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // unitsFrom splits --source specs into one shardable unit per market:
@@ -536,8 +571,13 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 	}
 	var plan *ingestPlan
 	if rs.ingest != nil {
+		rs.ingest.embeddedRedis = allowEmbedded && sc.redisURL == ""
 		if plan, err = rs.ingest.plan(sc.prefix, p.log, p.reg); err != nil {
 			return err
+		}
+		if rs.ingest.embeddedRedis {
+			p.retention = fmt.Sprintf("  Kept   trades %s (at most %d per market), %d candles per interval (1m: %s)  (embedded Redis: in memory; --trade-retention, --candle-retention to change)",
+				shortDuration(plan.store.TradeRetention), plan.store.TradeMaxLen, embedded.CandlesPerKey, shortDuration(embedded.CandleRetention(time.Minute)))
 		}
 	}
 	if rs.analyze != nil {
@@ -623,7 +663,7 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 	for i, run := range runs {
 		go func() {
 			err := run(roleCtx)
-			if err != nil {
+			if err != nil && !strings.HasPrefix(err.Error(), names[i]+": ") {
 				err = fmt.Errorf("%s: %w", names[i], err)
 			}
 			errs <- err
@@ -637,6 +677,11 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 			cancel()
 		}
 	}
+	if first != nil {
+		// Not "writes flushed": records may have been lost (the error says how many).
+		p.log.Error("shut down with an error", "err", first)
+		return first
+	}
 	p.log.Info("shutting down: sources stopped, writes flushed, jobs finished or handed back")
-	return first
+	return nil
 }

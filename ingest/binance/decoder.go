@@ -51,7 +51,7 @@ type kline struct {
 }
 
 // Decode implements wsfeed.Decoder.
-func (d *Decoder) Decode(dst []ingest.Event, msg []byte, recv time.Time) ([]ingest.Event, error) {
+func (d *Decoder) Decode(dst []ingest.Draft, msg []byte, recv time.Time) ([]ingest.Draft, error) {
 	sc := &d.sc
 	sc.Reset(msg)
 	if !sc.Object() {
@@ -153,7 +153,7 @@ func (d *Decoder) field(key []byte) {
 	}
 }
 
-func (d *Decoder) event(dst []ingest.Event, recv time.Time) ([]ingest.Event, error) {
+func (d *Decoder) event(dst []ingest.Draft, recv time.Time) ([]ingest.Draft, error) {
 	f := &d.f
 	switch string(f.e) {
 	case "trade", "aggTrade":
@@ -176,7 +176,7 @@ func (d *Decoder) event(dst []ingest.Event, recv time.Time) ([]ingest.Event, err
 	return dst, wsfeed.Errorf(wsfeed.ReasonType, "event %.32q", f.e)
 }
 
-func (d *Decoder) trade(dst []ingest.Event, recv time.Time) ([]ingest.Event, error) {
+func (d *Decoder) trade(dst []ingest.Draft, recv time.Time) ([]ingest.Draft, error) {
 	f := &d.f
 	sym, err := d.symbol(f.s)
 	if err != nil {
@@ -209,13 +209,13 @@ func (d *Decoder) trade(dst []ingest.Event, recv time.Time) ([]ingest.Event, err
 	default:
 		return dst, wsfeed.Errorf(wsfeed.ReasonField, "m %.8q", f.m)
 	}
-	return append(dst, ingest.Event{Kind: ingest.KindTrade, Trade: market.Trade{
+	return append(dst, ingest.Draft{Kind: ingest.KindTrade, Trade: market.Trade{
 		Exchange: d.exchange, Symbol: sym, ID: string(id), Price: price, Qty: qty,
 		Side: side, Time: wire.UnixMilli(ms), ReceivedAt: recv,
 	}}), nil
 }
 
-func (d *Decoder) quote(dst []ingest.Event, recv time.Time) ([]ingest.Event, error) {
+func (d *Decoder) quote(dst []ingest.Draft, recv time.Time) ([]ingest.Draft, error) {
 	f := &d.f
 	sym, err := d.symbol(f.s)
 	if err != nil {
@@ -227,13 +227,13 @@ func (d *Decoder) quote(dst []ingest.Event, recv time.Time) ([]ingest.Event, err
 			return dst, wsfeed.Errorf(wsfeed.ReasonNumber, "bookTicker %.32q", raw)
 		}
 	}
-	return append(dst, ingest.Event{Kind: ingest.KindQuote, Quote: market.Quote{
+	return append(dst, ingest.Draft{Kind: ingest.KindQuote, Quote: market.Quote{
 		Exchange: d.exchange, Symbol: sym, Bid: q[0], BidQty: q[1], Ask: q[2], AskQty: q[3],
 		Time: recv, ReceivedAt: recv,
 	}}), nil
 }
 
-func (d *Decoder) candle(dst []ingest.Event, recv time.Time) ([]ingest.Event, error) {
+func (d *Decoder) candle(dst []ingest.Draft, recv time.Time) ([]ingest.Draft, error) {
 	f := &d.f
 	sym, err := d.symbol(f.s)
 	if err != nil {
@@ -297,7 +297,7 @@ func (d *Decoder) candle(dst []ingest.Event, recv time.Time) ([]ingest.Event, er
 			return dst, wsfeed.Errorf(wsfeed.ReasonNumber, "kline %.32q", raw)
 		}
 	}
-	return append(dst, ingest.Event{Kind: ingest.KindCandle, Candle: market.Candle{
+	return append(dst, ingest.Draft{Kind: ingest.KindCandle, Candle: market.Candle{
 		Exchange: d.exchange, Symbol: sym, Interval: iv, OpenTime: wire.UnixMilli(open),
 		Open: v[0], High: v[1], Low: v[2], Close: v[3], Volume: v[4], QuoteVolume: v[5],
 		Trades: n, Closed: string(k.x) == "true",

@@ -19,10 +19,10 @@ func ms(v int64) time.Time { return time.UnixMilli(v).UTC() }
 
 // decodeCapture runs every recv message of a shared capture through a decoder and
 // returns the events and the number of messages that failed.
-func decodeCapture(t *testing.T, ex market.Exchange, file string) ([]ingest.Event, int) {
+func decodeCapture(t *testing.T, ex market.Exchange, file string) ([]ingest.Draft, int) {
 	t.Helper()
 	dec := NewDecoder(ex, nil)
-	var evs []ingest.Event
+	var evs []ingest.Draft
 	failed := 0
 	for _, rec := range capturetest.Recv(t, file) {
 		var err error
@@ -35,7 +35,7 @@ func decodeCapture(t *testing.T, ex market.Exchange, file string) ([]ingest.Even
 	return evs, failed
 }
 
-func count(evs []ingest.Event) map[ingest.EventKind]int {
+func count(evs []ingest.Draft) map[ingest.EventKind]int {
 	m := map[ingest.EventKind]int{}
 	for _, ev := range evs {
 		m[ev.Kind]++
@@ -128,20 +128,20 @@ func TestDecodeMessages(t *testing.T) {
 	tests := []struct {
 		name   string
 		msg    string
-		want   []ingest.Event
+		want   []ingest.Draft
 		reason string // decode error reason, "" for none
 	}{
 		{"trade, buyer is maker so the taker sold",
 			`{"stream":"btcusdt@trade","data":{"e":"trade","E":1767225600123,"s":"BTCUSDT","t":4242,"p":"95000.01000000","q":"0.00100000","b":88,"a":50,"T":1767225600120,"m":true,"M":true}}`,
-			[]ingest.Event{{Kind: ingest.KindTrade, Trade: market.Trade{Exchange: market.Binance, Symbol: "BTC-USDT", ID: "4242",
+			[]ingest.Draft{{Kind: ingest.KindTrade, Trade: market.Trade{Exchange: market.Binance, Symbol: "BTC-USDT", ID: "4242",
 				Price: d("95000.01000000"), Qty: d("0.00100000"), Side: market.Sell, Time: ms(1767225600120), ReceivedAt: recv}}}, ""},
 		{"bare payload from a /ws endpoint",
 			`{"e":"aggTrade","E":1,"s":"ETHBTC","a":7,"p":"0.05","q":"1","f":1,"l":1,"T":1767225600000,"m":false,"M":true}`,
-			[]ingest.Event{{Kind: ingest.KindTrade, Trade: market.Trade{Exchange: market.Binance, Symbol: "ETH-BTC", ID: "7",
+			[]ingest.Draft{{Kind: ingest.KindTrade, Trade: market.Trade{Exchange: market.Binance, Symbol: "ETH-BTC", ID: "7",
 				Price: d("0.05"), Qty: d("1"), Side: market.Buy, Time: ms(1767225600000), ReceivedAt: recv}}}, ""},
 		{"symbol from the exchange's list",
 			`{"stream":"x","data":{"e":"trade","s":"WEIRDX","t":1,"p":"1","q":"1","T":1,"m":false}}`,
-			[]ingest.Event{{Kind: ingest.KindTrade, Trade: market.Trade{Exchange: market.Binance, Symbol: "WEI-RDX", ID: "1",
+			[]ingest.Draft{{Kind: ingest.KindTrade, Trade: market.Trade{Exchange: market.Binance, Symbol: "WEI-RDX", ID: "1",
 				Price: d("1"), Qty: d("1"), Side: market.Buy, Time: ms(1), ReceivedAt: recv}}}, ""},
 		{"subscription reply", `{"result":null,"id":1}`, nil, ""},
 		{"unknown symbol", `{"stream":"x","data":{"e":"trade","s":"FOOBAR","t":1,"p":"1","q":"1","T":1,"m":false}}`, nil, wsfeed.ReasonSymbol},

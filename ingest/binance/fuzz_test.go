@@ -43,7 +43,7 @@ func kind(msg []byte) string {
 	return string(msg)
 }
 
-func checkEvent(t *testing.T, ev ingest.Event) {
+func checkEvent(t *testing.T, ev ingest.Draft) {
 	t.Helper()
 	var ds []decimal.Decimal
 	switch ev.Kind {

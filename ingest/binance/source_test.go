@@ -32,20 +32,20 @@ func TestSourceSurvivesTheNetwork(t *testing.T) {
 	src := New(Config{URL: srv.URL + "/stream", Symbols: []string{"BTCUSDT"}, Streams: []string{"trade"},
 		Silence: 300 * time.Millisecond, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond}, nil, reg)
 	evs := wsfeedtest.Collect(t, src, 20*time.Second, func(ev ingest.Event) bool {
-		return ev.Kind == ingest.KindTrade && ev.Trade.ID == "8"
+		return wsfeedtest.TradeID(ev) == "8"
 	})
 
 	var ids []string
 	var gaps []ingest.Gap
 	for _, ev := range evs {
-		switch ev.Kind {
+		switch ev.Kind() {
 		case ingest.KindTrade:
-			ids = append(ids, ev.Trade.ID)
-			if ev.Trade.Symbol != "BTC-USDT" || ev.Trade.Exchange != market.Binance {
-				t.Errorf("trade %+v", ev.Trade)
+			ids = append(ids, ev.Trade().ID)
+			if ev.Trade().Symbol != "BTC-USDT" || ev.Trade().Exchange != market.Binance {
+				t.Errorf("trade %+v", *ev.Trade())
 			}
 		case ingest.KindGap:
-			gaps = append(gaps, ev.Gap)
+			gaps = append(gaps, *ev.Gap())
 		}
 	}
 	if got := strings.Join(ids, ","); got != "1,2,3,4,6,7,8" {

@@ -39,7 +39,7 @@ func NewAdvancedDecoder() *AdvancedDecoder { return &AdvancedDecoder{symbols: ma
 func (d *AdvancedDecoder) Exchange() market.Exchange { return market.Coinbase }
 
 // Decode implements wsfeed.Decoder.
-func (d *AdvancedDecoder) Decode(dst []ingest.Event, msg []byte, recv time.Time) ([]ingest.Event, error) {
+func (d *AdvancedDecoder) Decode(dst []ingest.Draft, msg []byte, recv time.Time) ([]ingest.Draft, error) {
 	sc := &d.sc
 	sc.Reset(msg)
 	if !sc.Object() {
@@ -90,7 +90,7 @@ func (d *AdvancedDecoder) Decode(dst []ingest.Event, msg []byte, recv time.Time)
 }
 
 // events walks "events":[{"type":..,"trades":[..]}] or [{"type":..,"tickers":[..]}].
-func (d *AdvancedDecoder) events(dst []ingest.Event, recv time.Time, events []byte, msgTime *time.Time, trades bool) ([]ingest.Event, error) {
+func (d *AdvancedDecoder) events(dst []ingest.Draft, recv time.Time, events []byte, msgTime *time.Time, trades bool) ([]ingest.Draft, error) {
 	if events == nil {
 		return dst, wsfeed.Errorf(wsfeed.ReasonField, "no events")
 	}
@@ -125,7 +125,7 @@ func (d *AdvancedDecoder) events(dst []ingest.Event, recv time.Time, events []by
 	return dst, nil
 }
 
-func (d *AdvancedDecoder) trades(dst []ingest.Event, recv time.Time) ([]ingest.Event, error) {
+func (d *AdvancedDecoder) trades(dst []ingest.Draft, recv time.Time) ([]ingest.Draft, error) {
 	sc := &d.sc
 	if !sc.Array() {
 		return dst, nil // the scanner error is reported by the caller
@@ -165,7 +165,7 @@ func (d *AdvancedDecoder) trades(dst []ingest.Event, recv time.Time) ([]ingest.E
 	return dst, nil
 }
 
-func (d *AdvancedDecoder) tickers(dst []ingest.Event, recv, msgTime time.Time) ([]ingest.Event, error) {
+func (d *AdvancedDecoder) tickers(dst []ingest.Draft, recv, msgTime time.Time) ([]ingest.Draft, error) {
 	sc := &d.sc
 	if !sc.Array() {
 		return dst, nil

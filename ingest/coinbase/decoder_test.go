@@ -24,7 +24,7 @@ func at(s string) time.Time {
 
 func TestDecodeExchangeCapture(t *testing.T) {
 	dec := NewExchangeDecoder()
-	var evs []ingest.Event
+	var evs []ingest.Draft
 	for _, rec := range capturetest.Recv(t, "coinbase-exchange-2021.jsonl") {
 		var err error
 		if evs, err = dec.Decode(evs, rec.Data, rec.Time); err != nil {
@@ -87,18 +87,18 @@ const (
 func TestDecodeAdvanced(t *testing.T) {
 	recv := at("2026-01-01T00:00:05Z")
 	dec := NewAdvancedDecoder()
-	var evs []ingest.Event
+	var evs []ingest.Draft
 	for _, m := range []string{advSubscriptions, advTradesSnapshot, advTradesUpdate, advTicker, advHeartbeat} {
 		var err error
 		if evs, err = dec.Decode(evs, []byte(m), recv); err != nil {
 			t.Fatalf("%s: %v", m, err)
 		}
 	}
-	trade := func(id, sym, p, q string, side market.Side, ts string) ingest.Event {
-		return ingest.Event{Kind: ingest.KindTrade, Trade: market.Trade{Exchange: market.Coinbase, Symbol: market.Symbol(sym),
+	trade := func(id, sym, p, q string, side market.Side, ts string) ingest.Draft {
+		return ingest.Draft{Kind: ingest.KindTrade, Trade: market.Trade{Exchange: market.Coinbase, Symbol: market.Symbol(sym),
 			ID: id, Price: d(p), Qty: d(q), Side: side, Time: at(ts), ReceivedAt: recv}}
 	}
-	want := []ingest.Event{
+	want := []ingest.Draft{
 		trade("1002", "BTC-USD", "95000.01", "0.00100000", market.Sell, "2026-01-01T00:00:00.9Z"),
 		trade("1001", "BTC-USD", "95000.00", "0.5", market.Buy, "2026-01-01T00:00:00.5Z"),
 		trade("1003", "ETH-USD", "3300.5", "2", market.Buy, "2026-01-01T00:00:01.999999Z"),

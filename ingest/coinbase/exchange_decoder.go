@@ -40,7 +40,7 @@ func NewExchangeDecoder() *ExchangeDecoder { return &ExchangeDecoder{symbols: ma
 func (d *ExchangeDecoder) Exchange() market.Exchange { return market.Coinbase }
 
 // Decode implements wsfeed.Decoder.
-func (d *ExchangeDecoder) Decode(dst []ingest.Event, msg []byte, recv time.Time) ([]ingest.Event, error) {
+func (d *ExchangeDecoder) Decode(dst []ingest.Draft, msg []byte, recv time.Time) ([]ingest.Draft, error) {
 	sc := &d.sc
 	sc.Reset(msg)
 	if !sc.Object() {
@@ -95,7 +95,7 @@ func (d *ExchangeDecoder) Decode(dst []ingest.Event, msg []byte, recv time.Time)
 	return dst, wsfeed.Errorf(wsfeed.ReasonType, "type %.32q", typ)
 }
 
-func (d *ExchangeDecoder) match(dst []ingest.Event, recv time.Time, tradeID, side, size, price, product, ts []byte) ([]ingest.Event, error) {
+func (d *ExchangeDecoder) match(dst []ingest.Draft, recv time.Time, tradeID, side, size, price, product, ts []byte) ([]ingest.Draft, error) {
 	ev, err := d.symbols.trade(exchangeTrade, product, tradeID, price, size, ts, side, recv)
 	if err != nil {
 		return dst, err
@@ -103,7 +103,7 @@ func (d *ExchangeDecoder) match(dst []ingest.Event, recv time.Time, tradeID, sid
 	return append(dst, ev), nil
 }
 
-func (d *ExchangeDecoder) ticker(dst []ingest.Event, recv time.Time, product, ts, bid, bidSize, ask, askSize []byte) ([]ingest.Event, error) {
+func (d *ExchangeDecoder) ticker(dst []ingest.Draft, recv time.Time, product, ts, bid, bidSize, ask, askSize []byte) ([]ingest.Draft, error) {
 	sym, err := d.symbols.lookup(product)
 	if err != nil {
 		return dst, err

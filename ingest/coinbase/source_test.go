@@ -27,11 +27,11 @@ func exMatch(id int) string {
 func trades(evs []ingest.Event) (ids string, gaps []ingest.Gap) {
 	var s []string
 	for _, ev := range evs {
-		switch ev.Kind {
+		switch ev.Kind() {
 		case ingest.KindTrade:
-			s = append(s, ev.Trade.ID)
+			s = append(s, ev.Trade().ID)
 		case ingest.KindGap:
-			gaps = append(gaps, ev.Gap)
+			gaps = append(gaps, *ev.Gap())
 		}
 	}
 	return strings.Join(s, ","), gaps
@@ -47,7 +47,7 @@ func TestAdvancedSourceReconnects(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	src := New(Config{URL: srv.URL, Products: []string{"BTC-USD"},
 		Silence: 300 * time.Millisecond, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond}, nil, reg)
-	evs := wsfeedtest.Collect(t, src, 20*time.Second, func(ev ingest.Event) bool { return ev.Trade.ID == "8" })
+	evs := wsfeedtest.Collect(t, src, 20*time.Second, func(ev ingest.Event) bool { return wsfeedtest.TradeID(ev) == "8" })
 	ids, gaps := trades(evs)
 	if ids != "1,2,3,4,7,8" {
 		t.Errorf("trade ids = %s, want 1,2,3,4,7,8", ids)
@@ -77,7 +77,7 @@ func TestExchangeSourceReconnects(t *testing.T) {
 	)
 	src := New(Config{API: ExchangeFeed, URL: srv.URL, Products: []string{"BTC-USD"},
 		Silence: 300 * time.Millisecond, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond}, nil, prometheus.NewRegistry())
-	evs := wsfeedtest.Collect(t, src, 20*time.Second, func(ev ingest.Event) bool { return ev.Trade.ID == "13" })
+	evs := wsfeedtest.Collect(t, src, 20*time.Second, func(ev ingest.Event) bool { return wsfeedtest.TradeID(ev) == "13" })
 	ids, gaps := trades(evs)
 	if ids != "10,11,13" || len(gaps) != 1 || gaps[0].FromID != "12" {
 		t.Errorf("trade ids = %s, gaps %+v; want 10,11,13 and a gap at 12", ids, gaps)

@@ -21,7 +21,7 @@ func BenchmarkDecode(b *testing.B) {
 		msg := []byte(bm.msg)
 		b.Run(bm.name, func(b *testing.B) {
 			dec := NewDecoder()
-			buf := make([]ingest.Event, 0, 4)
+			buf := make([]ingest.Draft, 0, 4)
 			recv := time.Now()
 			b.ReportAllocs()
 			b.SetBytes(int64(len(msg)))

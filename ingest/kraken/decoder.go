@@ -70,7 +70,7 @@ func (d *Decoder) symbol(pair []byte) (market.Symbol, error) {
 }
 
 // Decode implements wsfeed.Decoder.
-func (d *Decoder) Decode(dst []ingest.Event, msg []byte, recv time.Time) ([]ingest.Event, error) {
+func (d *Decoder) Decode(dst []ingest.Draft, msg []byte, recv time.Time) ([]ingest.Draft, error) {
 	d.sc.Reset(msg)
 	switch d.sc.Peek() {
 	case '[':
@@ -82,7 +82,7 @@ func (d *Decoder) Decode(dst []ingest.Event, msg []byte, recv time.Time) ([]inge
 }
 
 // object decodes v2 messages and v1 events.
-func (d *Decoder) object(dst []ingest.Event, recv time.Time) ([]ingest.Event, error) {
+func (d *Decoder) object(dst []ingest.Draft, recv time.Time) ([]ingest.Draft, error) {
 	sc := &d.sc
 	sc.Object()
 	var channel, data, event, method, errMsg []byte
@@ -123,7 +123,7 @@ func (d *Decoder) object(dst []ingest.Event, recv time.Time) ([]ingest.Event, er
 	return dst, wsfeed.Errorf(wsfeed.ReasonType, "channel %.32q", channel)
 }
 
-func (d *Decoder) v2Trades(dst []ingest.Event, recv time.Time, data []byte) ([]ingest.Event, error) {
+func (d *Decoder) v2Trades(dst []ingest.Draft, recv time.Time, data []byte) ([]ingest.Draft, error) {
 	sc := &d.sc
 	sc.Reset(data)
 	start := len(dst)
@@ -179,7 +179,7 @@ func (d *Decoder) v2Trades(dst []ingest.Event, recv time.Time, data []byte) ([]i
 		if err != nil {
 			return dst[:start], err
 		}
-		dst = append(dst, ingest.Event{Kind: ingest.KindTrade, Trade: market.Trade{
+		dst = append(dst, ingest.Draft{Kind: ingest.KindTrade, Trade: market.Trade{
 			Exchange: market.Kraken, Symbol: s, ID: string(id), Price: p, Qty: q, Side: taker,
 			Time: t, ReceivedAt: recv,
 		}})
@@ -190,7 +190,7 @@ func (d *Decoder) v2Trades(dst []ingest.Event, recv time.Time, data []byte) ([]i
 	return dst, nil
 }
 
-func (d *Decoder) v2Tickers(dst []ingest.Event, recv time.Time, data []byte) ([]ingest.Event, error) {
+func (d *Decoder) v2Tickers(dst []ingest.Draft, recv time.Time, data []byte) ([]ingest.Draft, error) {
 	sc := &d.sc
 	sc.Reset(data)
 	start := len(dst)
@@ -240,7 +240,7 @@ func (d *Decoder) v2Tickers(dst []ingest.Event, recv time.Time, data []byte) ([]
 				return dst[:start], wsfeed.Errorf(wsfeed.ReasonTime, "timestamp %.40q", ts)
 			}
 		}
-		dst = append(dst, ingest.Event{Kind: ingest.KindQuote, Quote: market.Quote{
+		dst = append(dst, ingest.Draft{Kind: ingest.KindQuote, Quote: market.Quote{
 			Exchange: market.Kraken, Symbol: s, Bid: v[0], BidQty: v[1], Ask: v[2], AskQty: v[3],
 			Time: t, ReceivedAt: recv,
 		}})
@@ -252,7 +252,7 @@ func (d *Decoder) v2Tickers(dst []ingest.Event, recv time.Time, data []byte) ([]
 }
 
 // v1 decodes [channelID, payload..., channelName, pair].
-func (d *Decoder) v1(dst []ingest.Event, recv time.Time) ([]ingest.Event, error) {
+func (d *Decoder) v1(dst []ingest.Draft, recv time.Time) ([]ingest.Draft, error) {
 	sc := &d.sc
 	sc.Array()
 	n := 0
@@ -304,7 +304,7 @@ func unquote(raw []byte) ([]byte, bool) {
 }
 
 // v1Trades decodes [[price, volume, time, side, orderType, misc], ...].
-func (d *Decoder) v1Trades(dst []ingest.Event, recv time.Time, pair, payload []byte) ([]ingest.Event, error) {
+func (d *Decoder) v1Trades(dst []ingest.Draft, recv time.Time, pair, payload []byte) ([]ingest.Draft, error) {
 	s, err := d.symbol(pair)
 	if err != nil {
 		return dst, err
@@ -351,7 +351,7 @@ func (d *Decoder) v1Trades(dst []ingest.Event, recv time.Time, pair, payload []b
 		if err != nil {
 			return dst[:start], err
 		}
-		dst = append(dst, ingest.Event{Kind: ingest.KindTrade, Trade: market.Trade{
+		dst = append(dst, ingest.Draft{Kind: ingest.KindTrade, Trade: market.Trade{
 			Exchange: market.Kraken, Symbol: s, Price: p, Qty: q, Side: taker, Time: t, ReceivedAt: recv,
 		}})
 	}
@@ -362,7 +362,7 @@ func (d *Decoder) v1Trades(dst []ingest.Event, recv time.Time, pair, payload []b
 }
 
 // v1Ticker decodes {"a":[price, wholeLotVolume, lotVolume], "b":[...], ...}.
-func (d *Decoder) v1Ticker(dst []ingest.Event, recv time.Time, pair, payload []byte) ([]ingest.Event, error) {
+func (d *Decoder) v1Ticker(dst []ingest.Draft, recv time.Time, pair, payload []byte) ([]ingest.Draft, error) {
 	s, err := d.symbol(pair)
 	if err != nil {
 		return dst, err
@@ -404,7 +404,7 @@ func (d *Decoder) v1Ticker(dst []ingest.Event, recv time.Time, pair, payload []b
 			return dst, wsfeed.Errorf(wsfeed.ReasonNumber, "ticker %.32q", r)
 		}
 	}
-	return append(dst, ingest.Event{Kind: ingest.KindQuote, Quote: market.Quote{
+	return append(dst, ingest.Draft{Kind: ingest.KindQuote, Quote: market.Quote{
 		Exchange: market.Kraken, Symbol: s, Bid: v[0], BidQty: v[1], Ask: v[2], AskQty: v[3],
 		Time: recv, ReceivedAt: recv,
 	}}), nil

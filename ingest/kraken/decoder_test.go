@@ -16,7 +16,7 @@ func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 
 func TestDecodeV1Capture(t *testing.T) {
 	dec := NewDecoder()
-	var evs []ingest.Event
+	var evs []ingest.Draft
 	for _, rec := range capturetest.Recv(t, "kraken-v1-2021.jsonl") {
 		var err error
 		if evs, err = dec.Decode(evs, rec.Data, rec.Time); err != nil {
@@ -72,7 +72,7 @@ const (
 func TestDecodeV2(t *testing.T) {
 	recv := time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC)
 	dec := NewDecoder()
-	var evs []ingest.Event
+	var evs []ingest.Draft
 	for _, m := range []string{v2Status, v2SubReply, v2Trade, v2Ticker, v2Heartbeat, v2Pong} {
 		var err error
 		if evs, err = dec.Decode(evs, []byte(m), recv); err != nil {
@@ -80,7 +80,7 @@ func TestDecodeV2(t *testing.T) {
 		}
 	}
 	ts := time.Date(2026, 1, 1, 0, 0, 0, 708706000, time.UTC)
-	want := []ingest.Event{
+	want := []ingest.Draft{
 		{Kind: ingest.KindTrade, Trade: market.Trade{Exchange: market.Kraken, Symbol: "BTC-USD", ID: "4665906",
 			Price: d("95000.1"), Qty: d("0.00012345"), Side: market.Sell, Time: ts, ReceivedAt: recv}},
 		{Kind: ingest.KindTrade, Trade: market.Trade{Exchange: market.Kraken, Symbol: "BTC-USD", ID: "4665907",

@@ -29,13 +29,13 @@ func TestSourceV2Reconnects(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	src := New(Config{URL: srv.URL, Pairs: []string{"BTC/USD"}, PingEvery: 50 * time.Millisecond,
 		Silence: time.Second, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond}, nil, reg)
-	evs := wsfeedtest.Collect(t, src, 20*time.Second, func(ev ingest.Event) bool { return ev.Trade.ID == "5" })
+	evs := wsfeedtest.Collect(t, src, 20*time.Second, func(ev ingest.Event) bool { return wsfeedtest.TradeID(ev) == "5" })
 	var ids []string
 	for _, ev := range evs {
-		if ev.Kind != ingest.KindTrade {
+		if ev.Kind() != ingest.KindTrade {
 			t.Errorf("unexpected event %+v", ev)
 		}
-		ids = append(ids, ev.Trade.ID)
+		ids = append(ids, ev.Trade().ID)
 	}
 	if got := strings.Join(ids, ","); got != "1,2,3,4,5" {
 		t.Errorf("trade ids = %s, want 1,2,3,4,5", got)

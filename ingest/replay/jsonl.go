@@ -15,13 +15,13 @@ import (
 // counted by the stream).
 func WriteJSON(w io.Writer, ev ingest.Event) error {
 	var v any
-	switch ev.Kind {
+	switch ev.Kind() {
 	case ingest.KindTrade:
-		v = ev.Trade
+		v = ev.Trade()
 	case ingest.KindQuote:
-		v = ev.Quote
+		v = ev.Quote()
 	case ingest.KindCandle:
-		v = ev.Candle
+		v = ev.Candle()
 	default:
 		return nil
 	}

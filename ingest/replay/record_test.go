@@ -31,14 +31,14 @@ func TestRecordThenReplay(t *testing.T) {
 	}
 	src := binance.New(binance.Config{URL: srv.URL + "/stream", Symbols: []string{"ETHBTC"}, Streams: []string{"aggTrade", "bookTicker"},
 		BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond, Recorder: w}, nil, prometheus.NewRegistry())
-	live := wsfeedtest.Collect(t, src, 10*time.Second, func(ev ingest.Event) bool { return ev.Trade.ID == "5" })
+	live := wsfeedtest.Collect(t, src, 10*time.Second, func(ev ingest.Event) bool { return wsfeedtest.TradeID(ev) == "5" })
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 	replayed := run(t, Config{Files: w.Files()}, nil)
 	// Receive times are the recorded ones, to the microsecond.
 	opt := cmpopts.EquateApproxTime(time.Microsecond)
-	if diff := cmp.Diff(live, replayed, opt); diff != "" {
+	if diff := cmp.Diff(wsfeedtest.Records(live), wsfeedtest.Records(replayed), opt); diff != "" {
 		t.Errorf("replayed events differ from live (-live +replayed):\n%s", diff)
 	}
 	if len(live) != 6 { // trades 1 2 3, quote, gap 4, trade 5

@@ -15,13 +15,14 @@ import (
 type Decoder interface {
 	// Exchange is the venue the decoder's events belong to.
 	Exchange() market.Exchange
-	// Decode appends the events in msg to dst and returns it. recv is when the message
+	// Decode appends the events in msg to dst, as drafts, and returns it; the Stream
+	// validates them. recv is when the message
 	// was read; it becomes the events' ReceivedAt and the time of quotes that carry
 	// none. Messages that carry no market data (subscription acks, heartbeats, pongs)
 	// add nothing and return nil. Messages that do not decode return a *DecodeError.
 	// A message announcing that the server will close the connection returns an error
 	// wrapping ErrReconnect. Decode must not retain msg.
-	Decode(dst []ingest.Event, msg []byte, recv time.Time) ([]ingest.Event, error)
+	Decode(dst []ingest.Draft, msg []byte, recv time.Time) ([]ingest.Draft, error)
 }
 
 // ErrReconnect is returned (wrapped) by a Decoder when the server announced that it

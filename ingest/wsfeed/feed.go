@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tickstash/tickstash/ingest"
+	"github.com/tickstash/tickstash/internal/backoff"
 )
 
 // Recorder receives every raw message of a connection, e.g. a capture.Writer. conn
@@ -123,7 +123,7 @@ func (f *Feed) Run(ctx context.Context, out chan<- ingest.Event) error {
 		return errors.New("wsfeed: Config.URL and Config.Decoder are required")
 	}
 	stream := NewStream(f.cfg.Decoder, f.metrics, f.log)
-	attempt := 0
+	retry := backoff.New(f.retryPolicy())
 	for {
 		start := time.Now()
 		err := f.session(ctx, stream, out)
@@ -136,36 +136,24 @@ func (f *Feed) Run(ctx context.Context, out chan<- ingest.Event) error {
 		}
 		f.metrics.Reconnects.Inc()
 		if time.Since(start) >= stableAfter {
-			attempt = 0
+			retry.Reset()
 		}
 		var delay time.Duration
 		if !errors.Is(err, ErrReconnect) {
-			delay = f.backoff(attempt)
-			attempt++
+			delay = retry.Next()
 		}
 		f.log.Warn("wsfeed: reconnecting", "exchange", f.metrics.exchange, "err", err, "delay", delay)
-		if delay > 0 {
-			t := time.NewTimer(delay)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil
-			case <-t.C:
-			}
+		if backoff.Sleep(ctx, delay) != nil {
+			return nil
 		}
 	}
 }
 
-// backoff returns a delay drawn uniformly from [0, min(BackoffMax, BackoffMin·2^n)]
-// ("full jitter"), so that many clients dropped at once do not return in step.
-func (f *Feed) backoff(n int) time.Duration {
-	d := f.cfg.BackoffMax
-	if n < 30 {
-		if e := f.cfg.BackoffMin << n; e > 0 && e < d {
-			d = e
-		}
-	}
-	return time.Duration(rand.Int64N(int64(d) + 1))
+// retryPolicy is the reconnect backoff: doubling from BackoffMin to BackoffMax with
+// full jitter (a delay drawn from [0, ceiling]), so that many clients dropped at once do
+// not return in step.
+func (f *Feed) retryPolicy() backoff.Policy {
+	return backoff.Policy{Min: f.cfg.BackoffMin, Max: f.cfg.BackoffMax, Jitter: 1}
 }
 
 type recordError struct{ err error }

@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tickstash/tickstash/ingest"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -18,6 +20,7 @@ type Metrics struct {
 	Duplicates   prometheus.Counter
 	Lag          prometheus.Observer
 	LastMessage  prometheus.Gauge
+	invalid      *prometheus.CounterVec
 }
 
 // NewMetrics registers (or reuses, when another feed registered them first) the feed
@@ -72,7 +75,15 @@ func NewMetrics(reg prometheus.Registerer, ex market.Exchange) *Metrics {
 		Duplicates:   dups.WithLabelValues(e),
 		Lag:          lag.WithLabelValues(e),
 		LastMessage:  last.WithLabelValues(e),
+		invalid:      ingest.InvalidEvents(reg),
 	}
+}
+
+// Invalid counts one decoded event of kind k dropped because it did not validate, in
+// tickstash_ingest_invalid_events_total (the reason "invalid" of the decode errors is
+// counted by the caller, per message).
+func (m *Metrics) Invalid(k ingest.EventKind) {
+	m.invalid.WithLabelValues(k.String()).Inc()
 }
 
 // DecodeError counts one message skipped for reason.

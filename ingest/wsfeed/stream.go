@@ -15,14 +15,16 @@ import (
 const excerptLen = 200
 
 // Stream is the path from raw messages to events shared by live feeds and replay:
-// decode, validate, drop duplicate trades, report gaps, count, and send. It is not safe
-// for concurrent use.
+// decode, validate, drop duplicate trades, report gaps, count, and send. It is where
+// exchange data enters tickstash, so it is where records are validated, once: a draft
+// becomes an ingest.Event only if it validates, and nothing downstream checks again.
+// It is not safe for concurrent use.
 type Stream struct {
 	dec     Decoder
 	metrics *Metrics
 	log     *slog.Logger
 	tracker Tracker
-	buf     []ingest.Event
+	buf     []ingest.Draft
 }
 
 // NewStream returns a Stream decoding with dec. A nil log discards.
@@ -51,14 +53,16 @@ func (s *Stream) Handle(ctx context.Context, msg []byte, recv time.Time, out cha
 	}
 	sortTrades(evs)
 	for i := range evs {
-		ev := &evs[i]
-		switch ev.Kind {
+		d := &evs[i]
+		ev, err := d.Event()
+		if err != nil {
+			s.metrics.Invalid(d.Kind)
+			s.skip(ReasonInvalid, err, msg)
+			continue
+		}
+		switch d.Kind {
 		case ingest.KindTrade:
-			if err := ev.Trade.Validate(); err != nil {
-				s.skip(ReasonInvalid, err, msg)
-				continue
-			}
-			v, gap := s.tracker.Check(&ev.Trade)
+			v, gap := s.tracker.Check(ev.Trade())
 			switch v {
 			case Duplicate:
 				s.metrics.Duplicates.Inc()
@@ -67,28 +71,19 @@ func (s *Stream) Handle(ctx context.Context, msg []byte, recv time.Time, out cha
 				s.metrics.Gaps.Inc()
 				s.log.Warn("wsfeed: trade id gap", "exchange", gap.Exchange, "symbol", gap.Symbol,
 					"from", gap.FromID, "to", gap.ToID, "missing", gap.Missing)
-				if err := send(ctx, out, ingest.Event{Kind: ingest.KindGap, Gap: gap}); err != nil {
+				if err := send(ctx, out, ingest.NewGapEvent(gap)); err != nil {
 					return err
 				}
 			}
-			if !ev.Trade.Time.Equal(recv) {
-				s.metrics.Lag.Observe(recv.Sub(ev.Trade.Time).Seconds())
+			if t := ev.Trade().Time; !t.Equal(recv) {
+				s.metrics.Lag.Observe(recv.Sub(t).Seconds())
 			}
 		case ingest.KindQuote:
-			if err := ev.Quote.Validate(); err != nil {
-				s.skip(ReasonInvalid, err, msg)
-				continue
-			}
-			if !ev.Quote.Time.Equal(recv) {
-				s.metrics.Lag.Observe(recv.Sub(ev.Quote.Time).Seconds())
-			}
-		case ingest.KindCandle:
-			if err := ev.Candle.Validate(); err != nil {
-				s.skip(ReasonInvalid, err, msg)
-				continue
+			if t := ev.Quote().Time; !t.Equal(recv) {
+				s.metrics.Lag.Observe(recv.Sub(t).Seconds())
 			}
 		}
-		if err := send(ctx, out, *ev); err != nil {
+		if err := send(ctx, out, ev); err != nil {
 			return err
 		}
 	}
@@ -119,7 +114,7 @@ func send(ctx context.Context, out chan<- ingest.Event, ev ingest.Event) error {
 // sortTrades puts the trades of a message in ascending id order when every event is a
 // trade with a numeric id: snapshots (Coinbase market_trades) list the newest first,
 // and the Tracker would take the older ones for duplicates.
-func sortTrades(evs []ingest.Event) {
+func sortTrades(evs []ingest.Draft) {
 	if len(evs) < 2 {
 		return
 	}
@@ -138,7 +133,7 @@ func sortTrades(evs []ingest.Event) {
 	if sorted {
 		return
 	}
-	slices.SortStableFunc(evs, func(a, b ingest.Event) int {
+	slices.SortStableFunc(evs, func(a, b ingest.Draft) int {
 		x, y := tradeID(&a), tradeID(&b)
 		switch {
 		case x < y:
@@ -150,7 +145,7 @@ func sortTrades(evs []ingest.Event) {
 	})
 }
 
-func tradeID(ev *ingest.Event) int64 {
+func tradeID(ev *ingest.Draft) int64 {
 	v, _ := wire.ParseInt([]byte(ev.Trade.ID))
 	return v
 }

@@ -11,11 +11,12 @@ import (
 
 func TestBackoffIsCappedAndJittered(t *testing.T) {
 	f := New(Config{URL: "ws://x", BackoffMin: 10 * time.Millisecond, BackoffMax: 80 * time.Millisecond}, nil, nil)
+	p := f.retryPolicy()
 	for n := 0; n < 40; n++ {
 		ceil := min(80*time.Millisecond, 10*time.Millisecond<<min(n, 20))
 		seen := map[time.Duration]bool{}
 		for i := 0; i < 50; i++ {
-			d := f.backoff(n)
+			d := p.Delay(n)
 			if d < 0 || d > ceil {
 				t.Fatalf("backoff(%d) = %v, want within [0, %v]", n, d, ceil)
 			}

@@ -78,3 +78,30 @@ func Metric(tb testing.TB, reg *prometheus.Registry, name string, labels map[str
 	}
 	return -1
 }
+
+// TradeID returns the id of ev's trade, or "" when ev carries no trade.
+func TradeID(ev ingest.Event) string {
+	if t := ev.Trade(); t != nil {
+		return t.ID
+	}
+	return ""
+}
+
+// Records returns the record each event carries, as a value (market.Trade,
+// market.Quote, market.Candle or ingest.Gap), for comparing events with cmp.
+func Records(evs []ingest.Event) []any {
+	out := make([]any, len(evs))
+	for i, ev := range evs {
+		switch ev.Kind() {
+		case ingest.KindTrade:
+			out[i] = *ev.Trade()
+		case ingest.KindQuote:
+			out[i] = *ev.Quote()
+		case ingest.KindCandle:
+			out[i] = *ev.Candle()
+		case ingest.KindGap:
+			out[i] = *ev.Gap()
+		}
+	}
+	return out
+}
