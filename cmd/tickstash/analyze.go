@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tickstash/tickstash/analysis"
+	"github.com/tickstash/tickstash/analysis/indicator"
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/market"
 )
@@ -39,7 +40,7 @@ func (c *analyzeConfig) check() error {
 		return fmt.Errorf("%w: --concurrency %d: want 1 to 1024", errUsage, c.concurrency)
 	}
 	for _, s := range strings.Fields(c.indicators) {
-		if _, err := analysis.ParseSpec(s); err != nil {
+		if _, err := indicator.ParseSpec(s); err != nil {
 			return fmt.Errorf("%w: --indicators %q: %v", errUsage, s, err)
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/tickstash/tickstash/analysis"
+	"github.com/tickstash/tickstash/analysis/indicator"
 )
 
 func cmdIndicators(_ context.Context, args []string, e env) error {
@@ -31,9 +31,9 @@ func cmdIndicators(_ context.Context, args []string, e env) error {
 	if len(specs) == 0 {
 		return fmt.Errorf("%w: name at least one --indicator, e.g. --indicator sma:20", errUsage)
 	}
-	parsed := make([]analysis.Spec, len(specs))
+	parsed := make([]indicator.Spec, len(specs))
 	for i, s := range specs {
-		sp, err := analysis.ParseSpec(s)
+		sp, err := indicator.ParseSpec(s)
 		if err != nil {
 			return fmt.Errorf("%w: --indicator %q: %v", errUsage, s, err)
 		}
@@ -48,12 +48,12 @@ func cmdIndicators(_ context.Context, args []string, e env) error {
 		defer file.Close()
 		in = file
 	}
-	bars, err := analysis.ReadBarsCSV(bufio.NewReader(in))
+	bars, err := indicator.ReadBarsCSV(bufio.NewReader(in))
 	if err != nil {
 		return fmt.Errorf("%s: %w", input, err)
 	}
 	out := bufio.NewWriter(e.stdout)
-	if err := analysis.WriteIndicatorsCSV(out, bars, parsed); err != nil {
+	if err := indicator.WriteIndicatorsCSV(out, bars, parsed); err != nil {
 		return err
 	}
 	return out.Flush()

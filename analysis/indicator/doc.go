@@ -86,4 +86,4 @@
 // Other differences: MACD requires fast < slow (TA-Lib swaps them) and a signal period of
 // at least 2 (TA-Lib's TA_MACD misbehaves with 1); only SMA smoothing is offered for
 // STOCH and BBANDS (TA-Lib's default MA type).
-package analysis
+package indicator
