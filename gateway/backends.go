@@ -10,6 +10,8 @@ import (
 
 	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/cache/session"
+	"github.com/tickstash/tickstash/cache/userstate"
 	"github.com/tickstash/tickstash/flags"
 	"github.com/tickstash/tickstash/leaderboard"
 	"github.com/tickstash/tickstash/market"
@@ -32,9 +34,9 @@ type Deps struct {
 	Jobs Jobs
 	// Leaderboards serves /v1/leaderboards/...: *leaderboard.Store.
 	Leaderboards Leaderboards
-	// Sessions serves /v1/sessions...: *cache.SessionStore.
+	// Sessions serves /v1/sessions...: *session.SessionStore.
 	Sessions Sessions
-	// UserState serves /v1/state (the state of the token's subject): *cache.UserStateStore.
+	// UserState serves /v1/state (the state of the token's subject): *userstate.UserStateStore.
 	UserState UserState
 	// Flags serves /v1/flags/{flag}: *flags.Client, whose Run the caller runs.
 	Flags Flags
@@ -82,24 +84,24 @@ type Leaderboards interface {
 	ReportPnL(ctx context.Context, user, reportID string, pnl decimal.Decimal) (applied bool, err error)
 }
 
-// Sessions keeps users' sessions (*cache.SessionStore): random ids, JSON data, a
+// Sessions keeps users' sessions (*session.SessionStore): random ids, JSON data, a
 // sliding TTL and a cap per user. Get and Touch of a missing or expired session return
 // an error wrapping cache.ErrNotFound; Create returns cache.ErrInvalid or
 // cache.ErrTooLarge for bad data.
 type Sessions interface {
-	Create(ctx context.Context, user string, data json.RawMessage) (cache.Session, error)
-	Get(ctx context.Context, id string) (cache.Session, error)
+	Create(ctx context.Context, user string, data json.RawMessage) (session.Session, error)
+	Get(ctx context.Context, id string) (session.Session, error)
 	Touch(ctx context.Context, id string) error
 	Destroy(ctx context.Context, id string) error
-	List(ctx context.Context, user string) ([]cache.Session, error)
+	List(ctx context.Context, user string) ([]session.Session, error)
 }
 
-// UserState keeps one versioned JSON document per user (*cache.UserStateStore). Get of
+// UserState keeps one versioned JSON document per user (*userstate.UserStateStore). Get of
 // a user without one returns version 0 and a nil document. Update is a compare-and-set
 // on the version: a stale one returns an error wrapping cache.ErrConflict (and the
 // current version), an oversized document cache.ErrTooLarge.
 type UserState interface {
-	Get(ctx context.Context, user string) (cache.UserState, error)
+	Get(ctx context.Context, user string) (userstate.UserState, error)
 	Update(ctx context.Context, user string, version int64, doc json.RawMessage) (int64, error)
 }
 
@@ -144,8 +146,8 @@ type SignalEntitlements interface {
 
 var (
 	_ Leaderboards       = (*leaderboard.Store)(nil)
-	_ Sessions           = (*cache.SessionStore)(nil)
-	_ UserState          = (*cache.UserStateStore)(nil)
+	_ Sessions           = (*session.SessionStore)(nil)
+	_ UserState          = (*userstate.UserStateStore)(nil)
 	_ Flags              = (*flags.Client)(nil)
 	_ SignalSource       = (*signals.StreamSource)(nil)
 	_ SignalEntitlements = (*signals.EntitlementStore)(nil)

@@ -19,7 +19,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shopspring/decimal"
 
-	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/cache/session"
+	"github.com/tickstash/tickstash/cache/userstate"
 	"github.com/tickstash/tickstash/flags"
 	"github.com/tickstash/tickstash/gateway"
 	"github.com/tickstash/tickstash/leaderboard"
@@ -27,8 +28,8 @@ import (
 	"github.com/tickstash/tickstash/signals"
 )
 
-// The routes of the real backends: leaderboard.Store, cache.SessionStore,
-// cache.UserStateStore, flags.Client and signals.StreamSource with the
+// The routes of the real backends: leaderboard.Store, session.SessionStore,
+// userstate.UserStateStore, flags.Client and signals.StreamSource with the
 // signals.EntitlementStore, against the real Redis and NATS.
 
 func natsConn(t *testing.T) *nats.Conn {
@@ -157,7 +158,7 @@ func TestLeaderboardRoutes(t *testing.T) {
 
 func TestSessionRoutes(t *testing.T) {
 	e := start(t, func(d *gateway.Deps, c *gateway.Config) {
-		d.Sessions = cache.NewSessionStore(d.Redis, cache.SessionConfig{Prefix: c.Prefix, MaxPerUser: 2, MaxDataBytes: 64, TTL: time.Hour}, nil)
+		d.Sessions = session.NewSessionStore(d.Redis, session.SessionConfig{Prefix: c.Prefix, MaxPerUser: 2, MaxDataBytes: 64, TTL: time.Hour}, nil)
 	})
 	scopes := []gateway.Scope{gateway.ScopeSessionsRead, gateway.ScopeSessionsWrite}
 	alice, _, _ := e.token(gateway.TokenSpec{Subject: "alice", Scopes: scopes})
@@ -231,7 +232,7 @@ func TestSessionRoutes(t *testing.T) {
 
 func TestStateRoutes(t *testing.T) {
 	e := start(t, func(d *gateway.Deps, c *gateway.Config) {
-		d.UserState = cache.NewUserStateStore(d.Redis, cache.UserStateConfig{Prefix: c.Prefix, MaxBytes: 100}, nil)
+		d.UserState = userstate.NewUserStateStore(d.Redis, userstate.UserStateConfig{Prefix: c.Prefix, MaxBytes: 100}, nil)
 	})
 	scopes := []gateway.Scope{gateway.ScopeStateRead, gateway.ScopeStateWrite}
 	alice, _, _ := e.token(gateway.TokenSpec{Subject: "alice", Scopes: scopes})

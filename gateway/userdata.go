@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/cache/session"
 	"github.com/tickstash/tickstash/flags"
 )
 
@@ -28,7 +29,7 @@ type sessionJSON struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-func sessionOut(sess cache.Session, now time.Time) sessionJSON {
+func sessionOut(sess session.Session, now time.Time) sessionJSON {
 	return sessionJSON{ID: sess.ID, User: sess.User, Data: sess.Data, Created: sess.Created.UTC(),
 		ExpiresAt: now.Add(sess.TTL).UTC().Truncate(time.Millisecond)}
 }
@@ -63,7 +64,7 @@ func (s *Server) handleSessionCreate(w http.ResponseWriter, r *http.Request) {
 // ownSession returns the session named in the path if it belongs to the token's
 // subject. Another user's session answers as a missing one does, so that ids cannot be
 // probed.
-func (s *Server) ownSession(r *http.Request) (cache.Session, error) {
+func (s *Server) ownSession(r *http.Request) (session.Session, error) {
 	id := r.PathValue("id")
 	sess, err := s.deps.Sessions.Get(r.Context(), id)
 	if err == nil && sess.User != stateOf(r).token.Subject {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/cache/session"
+	"github.com/tickstash/tickstash/cache/userstate"
 	featureflags "github.com/tickstash/tickstash/flags"
 	"github.com/tickstash/tickstash/gateway"
 	"github.com/tickstash/tickstash/signals"
@@ -68,8 +70,8 @@ func gatewayDeps(p *process, prefix string, market *cache.MarketStore, jobs *ana
 	b := gatewayBackends{
 		deps: gateway.Deps{
 			Redis: p.rdb, Market: market, Jobs: jobs, Leaderboards: lb,
-			Sessions:  cache.NewSessionStore(p.rdb, cache.SessionConfig{Prefix: prefix}, p.reg),
-			UserState: cache.NewUserStateStore(p.rdb, cache.UserStateConfig{Prefix: prefix}, p.reg),
+			Sessions:  session.NewSessionStore(p.rdb, session.SessionConfig{Prefix: prefix}, p.reg),
+			UserState: userstate.NewUserStateStore(p.rdb, userstate.UserStateConfig{Prefix: prefix}, p.reg),
 			Flags:     fl,
 		},
 		background: []func(context.Context) error{fl.Run},

@@ -1,4 +1,4 @@
-package cache
+package userstate
 
 import (
 	"context"
@@ -12,17 +12,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/cache/internal/userkey"
 )
 
 //go:embed userstate_cas.lua
 var userStateCASLua string
 
 var userStateCAS = redis.NewScript(userStateCASLua)
-
-// ErrConflict is wrapped by UserStateStore.Update when the document's version is not the
-// one the caller read: another writer got there first. Nothing was written; read again,
-// re-apply the change and retry (Modify does this).
-var ErrConflict = errors.New("cache: version conflict")
 
 // UserStateConfig configures a UserStateStore. Every zero value means the documented
 // default.
@@ -49,7 +47,7 @@ type UserState struct {
 // It is safe for concurrent use.
 type UserStateStore struct {
 	rdb       redis.UniversalClient
-	keys      Keyspace
+	keys      keyspace
 	cfg       UserStateConfig
 	conflicts prometheus.Counter
 }
@@ -66,7 +64,7 @@ func NewUserStateStore(rdb redis.UniversalClient, cfg UserStateConfig, reg prome
 		cfg.Now = time.Now
 	}
 	return &UserStateStore{
-		rdb: rdb, keys: NewKeyspace(cfg.Prefix), cfg: cfg,
+		rdb: rdb, keys: keyspace{prefix: cfg.Prefix}, cfg: cfg,
 		conflicts: promauto.With(reg).NewCounter(prometheus.CounterOpts{
 			Name: "tickstash_cache_user_state_conflicts_total",
 			Help: "User state updates refused because the document changed since the writer read it.",
@@ -77,7 +75,7 @@ func NewUserStateStore(rdb redis.UniversalClient, cfg UserStateConfig, reg prome
 // Get returns the user's document. A user without one gets Version 0 and a nil Doc, and
 // no error.
 func (s *UserStateStore) Get(ctx context.Context, user string) (UserState, error) {
-	if err := validUser(user); err != nil {
+	if err := userkey.ValidUser(user); err != nil {
 		return UserState{}, err
 	}
 	h, err := s.rdb.HGetAll(ctx, s.keys.UserState(user)).Result()
@@ -100,10 +98,10 @@ func (s *UserStateStore) Get(ctx context.Context, user string) (UserState, error
 // wrapping ErrConflict when the version differs, ErrInvalid when doc is not JSON or the
 // user id is bad, ErrTooLarge past MaxBytes; in every error case nothing is written.
 func (s *UserStateStore) Update(ctx context.Context, user string, version int64, doc json.RawMessage) (int64, error) {
-	if err := validUser(user); err != nil {
+	if err := userkey.ValidUser(user); err != nil {
 		return 0, err
 	}
-	if err := validJSON("user state of "+user, doc, s.cfg.MaxBytes); err != nil {
+	if err := userkey.ValidJSON("user state of "+user, doc, s.cfg.MaxBytes); err != nil {
 		return 0, err
 	}
 	res, err := userStateCAS.Run(ctx, s.rdb, []string{s.keys.UserState(user)},
@@ -113,7 +111,7 @@ func (s *UserStateStore) Update(ctx context.Context, user string, version int64,
 	}
 	if res[0] == 0 {
 		s.conflicts.Inc()
-		return res[1], fmt.Errorf("%w: user state of %s is at version %d, not %d", ErrConflict, user, res[1], version)
+		return res[1], fmt.Errorf("%w: user state of %s is at version %d, not %d", cache.ErrConflict, user, res[1], version)
 	}
 	return res[1], nil
 }
@@ -136,7 +134,7 @@ func (s *UserStateStore) Modify(ctx context.Context, user string, fn func(doc js
 		if uerr == nil {
 			return UserState{Doc: next, Version: v, Updated: s.cfg.Now()}, nil
 		}
-		if err = uerr; !errors.Is(err, ErrConflict) {
+		if err = uerr; !errors.Is(err, cache.ErrConflict) {
 			return UserState{}, err
 		}
 	}
@@ -145,7 +143,7 @@ func (s *UserStateStore) Modify(ctx context.Context, user string, fn func(doc js
 
 // Delete removes the user's document. Deleting a missing document is not an error.
 func (s *UserStateStore) Delete(ctx context.Context, user string) error {
-	if err := validUser(user); err != nil {
+	if err := userkey.ValidUser(user); err != nil {
 		return err
 	}
 	if err := s.rdb.Del(ctx, s.keys.UserState(user)).Err(); err != nil {

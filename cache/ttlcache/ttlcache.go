@@ -1,4 +1,4 @@
-package cache
+package ttlcache
 
 import (
 	"bytes"
@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/tickstash/tickstash/cache"
 )
 
 //go:embed ttlcache_tag.lua
@@ -60,7 +62,7 @@ type TTLCacheConfig struct {
 // It is safe for concurrent use.
 type TTLCache[V any] struct {
 	rdb  redis.UniversalClient
-	keys Keyspace
+	keys keyspace
 	name string
 	cfg  TTLCacheConfig
 	sf   singleflight.Group
@@ -79,7 +81,7 @@ var cacheNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 // wrapping ErrInvalid for a bad name.
 func NewTTLCache[V any](rdb redis.UniversalClient, name string, cfg TTLCacheConfig, reg prometheus.Registerer) (*TTLCache[V], error) {
 	if !cacheNameRE.MatchString(name) {
-		return nil, fmt.Errorf("%w: cache name %q: want 1-64 of a-z 0-9 . _ -", ErrInvalid, name)
+		return nil, fmt.Errorf("%w: cache name %q: want 1-64 of a-z 0-9 . _ -", cache.ErrInvalid, name)
 	}
 	if cfg.TTL <= 0 {
 		cfg.TTL = 5 * time.Minute
@@ -108,7 +110,7 @@ func NewTTLCache[V any](rdb redis.UniversalClient, name string, cfg TTLCacheConf
 	f := promauto.With(reg)
 	labels := prometheus.Labels{"cache": name}
 	return &TTLCache[V]{
-		rdb: rdb, keys: NewKeyspace(cfg.Prefix), name: name, cfg: cfg,
+		rdb: rdb, keys: keyspace{prefix: cfg.Prefix}, name: name, cfg: cfg,
 		lookups: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "tickstash_cache_lookups_total", ConstLabels: labels,
 			Help: "TTL cache lookups by result: hit, stale (served while refreshing), negative (remembered not-found), miss, error (Redis failed; the loader answered).",
@@ -184,7 +186,7 @@ func (c *TTLCache[V]) Get(ctx context.Context, key string) (V, error) {
 		return v, ErrMiss
 	case e.negative:
 		c.lookups.WithLabelValues("negative").Inc()
-		return v, fmt.Errorf("%w: %s %q (remembered)", ErrNotFound, c.name, key)
+		return v, fmt.Errorf("%w: %s %q (remembered)", cache.ErrNotFound, c.name, key)
 	}
 	if err := json.Unmarshal(e.payload, &v); err != nil {
 		return v, fmt.Errorf("cache: %s: decode %q: %w", c.name, key, err)
@@ -273,7 +275,7 @@ func (c *TTLCache[V]) GetOrLoad(ctx context.Context, key string, load Loader[V],
 		now := c.cfg.Now().UnixMilli()
 		if e.negative && e.freshUntil >= now {
 			c.lookups.WithLabelValues("negative").Inc()
-			return zero, fmt.Errorf("%w: %s %q (remembered)", ErrNotFound, c.name, key)
+			return zero, fmt.Errorf("%w: %s %q (remembered)", cache.ErrNotFound, c.name, key)
 		}
 		if !e.negative {
 			var v V
@@ -303,7 +305,7 @@ func (c *TTLCache[V]) load(ctx context.Context, key string, load Loader[V], tags
 		v, err := load(lctx, key)
 		defer func() { c.loadSeconds.Observe(time.Since(start).Seconds()) }()
 		switch {
-		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, cache.ErrNotFound):
 			c.loads.WithLabelValues("not_found").Inc()
 			if c.cfg.NegativeTTL > 0 {
 				_ = c.write(lctx, key, 'n', nil, c.jitter(c.cfg.NegativeTTL), tags)

@@ -1,4 +1,4 @@
-package cache
+package ttlcache
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/internal/redistest"
 )
 
@@ -94,7 +95,7 @@ func TestTTLCacheStaleNegativeJitter(t *testing.T) {
 	load := func(ctx context.Context, key string) (profile, error) {
 		n := calls.Add(1)
 		if key == "ghost" {
-			return profile{}, fmt.Errorf("no such user: %w", ErrNotFound)
+			return profile{}, fmt.Errorf("no such user: %w", cache.ErrNotFound)
 		}
 		if n > 1 {
 			defer func() { refreshed <- struct{}{} }()
@@ -120,7 +121,7 @@ func TestTTLCacheStaleNegativeJitter(t *testing.T) {
 
 	// Negative caching: the loader is asked once within NegativeTTL.
 	for i := 0; i < 3; i++ {
-		if _, err := c.GetOrLoad(ctx, "ghost", load); !errors.Is(err, ErrNotFound) {
+		if _, err := c.GetOrLoad(ctx, "ghost", load); !errors.Is(err, cache.ErrNotFound) {
 			t.Fatalf("ghost: %v", err)
 		}
 	}
@@ -210,7 +211,7 @@ func TestTTLCacheInvalidation(t *testing.T) {
 	if ttl := rdb.PTTL(ctx, c.keys.CacheTag("profiles", "big")).Val(); ttl <= 0 {
 		t.Errorf("tag set without TTL: %v", ttl)
 	}
-	if _, err := NewTTLCache[int](rdb, "Bad Name", TTLCacheConfig{}, prometheus.NewRegistry()); !errors.Is(err, ErrInvalid) {
+	if _, err := NewTTLCache[int](rdb, "Bad Name", TTLCacheConfig{}, prometheus.NewRegistry()); !errors.Is(err, cache.ErrInvalid) {
 		t.Errorf("bad name: %v", err)
 	}
 }

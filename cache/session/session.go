@@ -1,4 +1,4 @@
-package cache
+package session
 
 import (
 	"context"
@@ -6,26 +6,23 @@ import (
 	_ "embed"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/cache/internal/userkey"
 )
 
 //go:embed session_create.lua
 var sessionCreateLua string
 
 var sessionCreate = redis.NewScript(sessionCreateLua)
-
-// ErrTooLarge is wrapped when a session's data or a user's state document is larger than
-// the configured limit; nothing is written.
-var ErrTooLarge = errors.New("cache: too large")
 
 // SessionConfig configures a SessionStore. Every zero value means the documented default.
 type SessionConfig struct {
@@ -57,7 +54,7 @@ type Session struct {
 // SessionStore keeps users' sessions in Redis. It is safe for concurrent use.
 type SessionStore struct {
 	rdb     redis.UniversalClient
-	keys    Keyspace
+	keys    keyspace
 	cfg     SessionConfig
 	evicted prometheus.Counter
 	created prometheus.Counter
@@ -79,7 +76,7 @@ func NewSessionStore(rdb redis.UniversalClient, cfg SessionConfig, reg prometheu
 	}
 	f := promauto.With(reg)
 	return &SessionStore{
-		rdb: rdb, keys: NewKeyspace(cfg.Prefix), cfg: cfg,
+		rdb: rdb, keys: keyspace{prefix: cfg.Prefix}, cfg: cfg,
 		created: f.NewCounter(prometheus.CounterOpts{
 			Name: "tickstash_cache_sessions_created_total",
 			Help: "Sessions created.",
@@ -91,42 +88,18 @@ func NewSessionStore(rdb redis.UniversalClient, cfg SessionConfig, reg prometheu
 	}
 }
 
-// validUser checks a user id: 1-128 bytes of UTF-8 without control characters or '.'
-// (which separates a session id's parts).
-func validUser(user string) error {
-	if user == "" || len(user) > 128 || !utf8.ValidString(user) || strings.ContainsAny(user, ".") {
-		return fmt.Errorf("%w: user %q: want 1-128 bytes of UTF-8 without '.'", ErrInvalid, user)
-	}
-	for _, r := range user {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("%w: user %q: control character", ErrInvalid, user)
-		}
-	}
-	return nil
-}
-
-func validJSON(what string, data []byte, limit int) error {
-	if len(data) > limit {
-		return fmt.Errorf("%w: %s: %d bytes, limit %d", ErrTooLarge, what, len(data), limit)
-	}
-	if !json.Valid(data) {
-		return fmt.Errorf("%w: %s: not valid JSON", ErrInvalid, what)
-	}
-	return nil
-}
-
 // Create starts a session for user holding data (JSON; nil means null) and returns it.
 // When the user then holds more than MaxPerUser live sessions, the oldest are destroyed.
 // It returns an error wrapping ErrInvalid (bad user, data not JSON) or ErrTooLarge
 // before anything is written.
 func (s *SessionStore) Create(ctx context.Context, user string, data json.RawMessage) (Session, error) {
-	if err := validUser(user); err != nil {
+	if err := userkey.ValidUser(user); err != nil {
 		return Session{}, err
 	}
 	if data == nil {
 		data = json.RawMessage("null")
 	}
-	if err := validJSON("session data", data, s.cfg.MaxDataBytes); err != nil {
+	if err := userkey.ValidJSON("session data", data, s.cfg.MaxDataBytes); err != nil {
 		return Session{}, err
 	}
 	var b [16]byte
@@ -152,7 +125,7 @@ func (s *SessionStore) Create(ctx context.Context, user string, data json.RawMes
 func parseID(id string) (user, random string, err error) {
 	i := strings.LastIndexByte(id, '.')
 	if i <= 0 || i == len(id)-1 {
-		return "", "", fmt.Errorf("%w: session %q", ErrNotFound, id)
+		return "", "", fmt.Errorf("%w: session %q", cache.ErrNotFound, id)
 	}
 	return id[:i], id[i+1:], nil
 }
@@ -180,7 +153,7 @@ func (s *SessionStore) Get(ctx context.Context, id string) (Session, error) {
 
 func sessionFrom(id string, h map[string]string, ttl time.Duration) (Session, error) {
 	if len(h) == 0 {
-		return Session{}, fmt.Errorf("%w: session %q", ErrNotFound, id)
+		return Session{}, fmt.Errorf("%w: session %q", cache.ErrNotFound, id)
 	}
 	ms, err := strconv.ParseInt(h["created"], 10, 64)
 	if err != nil {
@@ -206,7 +179,7 @@ func (s *SessionStore) Touch(ctx context.Context, id string) error {
 		return fmt.Errorf("cache: touch session: %w", err)
 	}
 	if !ok.Val() {
-		return fmt.Errorf("%w: session %q", ErrNotFound, id)
+		return fmt.Errorf("%w: session %q", cache.ErrNotFound, id)
 	}
 	return nil
 }
@@ -230,7 +203,7 @@ func (s *SessionStore) Destroy(ctx context.Context, id string) error {
 
 // List returns the user's live sessions, oldest first (at most MaxPerUser).
 func (s *SessionStore) List(ctx context.Context, user string) ([]Session, error) {
-	if err := validUser(user); err != nil {
+	if err := userkey.ValidUser(user); err != nil {
 		return nil, err
 	}
 	ids, err := s.rdb.ZRange(ctx, s.keys.UserSessions(user), 0, -1).Result()

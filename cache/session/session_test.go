@@ -1,4 +1,4 @@
-package cache
+package session
 
 import (
 	"context"
@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/internal/redistest"
 )
 
@@ -48,7 +48,7 @@ func TestSessions(t *testing.T) {
 		t.Errorf("alice's sessions after 5 creates with a cap of 3: %v", got)
 	}
 	for _, id := range ids[:2] {
-		if _, err := s.Get(ctx, id); !errors.Is(err, ErrNotFound) {
+		if _, err := s.Get(ctx, id); !errors.Is(err, cache.ErrNotFound) {
 			t.Errorf("evicted session %s: %v", id, err)
 		}
 	}
@@ -69,7 +69,7 @@ func TestSessions(t *testing.T) {
 	// An expired session frees its slot without evicting a live one.
 	rdb.PExpire(ctx, key, 10*time.Millisecond)
 	time.Sleep(50 * time.Millisecond)
-	if err := s.Touch(ctx, ids[4]); !errors.Is(err, ErrNotFound) {
+	if err := s.Touch(ctx, ids[4]); !errors.Is(err, cache.ErrNotFound) {
 		t.Errorf("touch of an expired session: %v", err)
 	}
 	if _, err := s.Create(ctx, "alice", nil); err != nil {
@@ -92,8 +92,8 @@ func TestSessions(t *testing.T) {
 		user, data string
 		err        error
 	}{
-		{"", "{}", ErrInvalid}, {"a.b", "{}", ErrInvalid}, {"carol", "{not json", ErrInvalid},
-		{"carol", `"` + strings.Repeat("x", 20<<10) + `"`, ErrTooLarge},
+		{"", "{}", cache.ErrInvalid}, {"a.b", "{}", cache.ErrInvalid}, {"carol", "{not json", cache.ErrInvalid},
+		{"carol", `"` + strings.Repeat("x", 20<<10) + `"`, cache.ErrTooLarge},
 	} {
 		if _, err := s.Create(ctx, c.user, json.RawMessage(c.data)); !errors.Is(err, c.err) {
 			t.Errorf("create(%q, %.10q): %v, want %v", c.user, c.data, err, c.err)
@@ -101,75 +101,6 @@ func TestSessions(t *testing.T) {
 	}
 	if n := rdb.Exists(ctx, s.keys.UserSessions("carol")).Val(); n != 0 {
 		t.Error("a refused session wrote its index")
-	}
-}
-
-func TestUserStateCASUnderConcurrentWriters(t *testing.T) {
-	ctx := context.Background()
-	rdb := redistest.Client(t)
-	s := NewUserStateStore(rdb, UserStateConfig{Prefix: redistest.Prefix(t, rdb), MaxBytes: 1024}, prometheus.NewRegistry())
-
-	if st, err := s.Get(ctx, "u1"); err != nil || st.Version != 0 || st.Doc != nil {
-		t.Fatalf("missing doc: %+v %v", st, err)
-	}
-	v, err := s.Update(ctx, "u1", 0, json.RawMessage(`{"count":0}`))
-	if err != nil || v != 1 {
-		t.Fatalf("create: %d %v", v, err)
-	}
-	if _, err := s.Update(ctx, "u1", 0, json.RawMessage(`{"count":99}`)); !errors.Is(err, ErrConflict) {
-		t.Fatalf("second create: %v", err)
-	}
-
-	// Writers that blindly retry on conflict: every increment lands exactly once.
-	const writers, each = 8, 20
-	var conflicts atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < writers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < each; {
-				cur, err := s.Get(ctx, "u1")
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				var doc struct{ Count int }
-				_ = json.Unmarshal(cur.Doc, &doc)
-				doc.Count++
-				b, _ := json.Marshal(doc)
-				if _, err := s.Update(ctx, "u1", cur.Version, b); errors.Is(err, ErrConflict) {
-					conflicts.Add(1)
-					continue
-				} else if err != nil {
-					t.Error(err)
-					return
-				}
-				i++
-			}
-		}()
-	}
-	wg.Wait()
-	st, _ := s.Get(ctx, "u1")
-	if string(st.Doc) != fmt.Sprintf(`{"Count":%d}`, writers*each) || st.Version != 1+writers*each {
-		t.Errorf("after %d updates: %s v%d", writers*each, st.Doc, st.Version)
-	}
-	t.Logf("%d conflicts among %d writers", conflicts.Load(), writers)
-
-	st2, err := s.Modify(ctx, "u1", func(doc json.RawMessage) (json.RawMessage, error) {
-		return json.RawMessage(`{"Count":0}`), nil
-	})
-	if err != nil || st2.Version != st.Version+1 {
-		t.Errorf("modify: %+v %v", st2, err)
-	}
-	before, _ := s.Get(ctx, "u1")
-	for _, bad := range []string{`{"x":`, `"` + strings.Repeat("y", 2000) + `"`} {
-		if _, err := s.Update(ctx, "u1", before.Version, json.RawMessage(bad)); !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrTooLarge) {
-			t.Errorf("bad doc %.10q: %v", bad, err)
-		}
-	}
-	if after, _ := s.Get(ctx, "u1"); after.Version != before.Version || string(after.Doc) != string(before.Doc) {
-		t.Errorf("a refused update wrote: %+v", after)
 	}
 }
 
@@ -202,7 +133,7 @@ func TestSessionsSameMillisecond(t *testing.T) {
 		t.Fatalf("sessions %v; want the two newest in order, %v", got, ids[4:])
 	}
 	for _, id := range ids[:4] {
-		if _, err := s.Get(ctx, id); !errors.Is(err, ErrNotFound) {
+		if _, err := s.Get(ctx, id); !errors.Is(err, cache.ErrNotFound) {
 			t.Errorf("session %s: %v; want it evicted", id, err)
 		}
 	}
