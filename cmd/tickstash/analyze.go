@@ -11,6 +11,7 @@ import (
 	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/analysis/indicator"
 	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/internal/redisconn"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -139,7 +140,7 @@ func cmdJobs(ctx context.Context, args []string, e env) error {
 	default:
 		return fmt.Errorf("%w: unknown subcommand %q: want submit, status, dead or retry", errUsage, sub)
 	}
-	rdb, err := cache.Connect(ctx, redisURL)
+	rdb, err := redisconn.Connect(ctx, redisURL)
 	if err != nil {
 		return err
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/internal/bench"
+	"github.com/tickstash/tickstash/internal/redisconn"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -75,7 +75,7 @@ func cmdBench(ctx context.Context, args []string, e env) error {
 	if len(names) == 1 && o.out != "" {
 		return fmt.Errorf("%w: --out goes with running every benchmark", errUsage)
 	}
-	rdb, err := cache.Connect(ctx, o.redisURL)
+	rdb, err := redisconn.Connect(ctx, o.redisURL)
 	if err != nil {
 		return err
 	}

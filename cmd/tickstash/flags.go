@@ -15,6 +15,7 @@ import (
 
 	"github.com/tickstash/tickstash/cache"
 	featureflags "github.com/tickstash/tickstash/flags"
+	"github.com/tickstash/tickstash/internal/redisconn"
 )
 
 func cmdFlags(ctx context.Context, args []string, e env) error {
@@ -83,7 +84,7 @@ func cmdFlags(ctx context.Context, args []string, e env) error {
 			return err
 		}
 	}
-	rdb, err := cache.Connect(ctx, redisURL)
+	rdb, err := redisconn.Connect(ctx, redisURL)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/internal/redisconn"
 	"github.com/tickstash/tickstash/leaderboard"
 )
 
@@ -68,7 +69,7 @@ func cmdLeaderboard(ctx context.Context, args []string, e env) error {
 	if err := leaderboard.ValidateBoardName(pos[1]); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	rdb, err := cache.Connect(ctx, redisURL)
+	rdb, err := redisconn.Connect(ctx, redisURL)
 	if err != nil {
 		return err
 	}

@@ -218,7 +218,7 @@ func (p *process) open(ctx context.Context, sc *serverConfig, allowEmbedded, nee
 		sc.natsURL = p.nats.URL()
 		banner = append(banner, fmt.Sprintf("  NATS   %s  (embedded, JetStream in %s; set --nats-url for a real server)", sc.natsURL, dir))
 	}
-	if p.rdb, err = cache.Connect(ctx, sc.redisURL); err != nil {
+	if p.rdb, err = redisconn.Connect(ctx, sc.redisURL); err != nil {
 		return err
 	}
 	if sc.natsURL != "" {

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/internal/redisconn"
 	"github.com/tickstash/tickstash/market"
 	"github.com/tickstash/tickstash/signals"
 )
@@ -166,7 +167,7 @@ func cmdSignalsEntitle(ctx context.Context, args []string, e env) error {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 	}
-	rdb, err := cache.Connect(ctx, redisURL)
+	rdb, err := redisconn.Connect(ctx, redisURL)
 	if err != nil {
 		return err
 	}
@@ -202,7 +203,7 @@ func cmdSignalsPermissions(ctx context.Context, args []string, e env) error {
 	if err := f.Parse(args); err != nil {
 		return err
 	}
-	rdb, err := cache.Connect(ctx, redisURL)
+	rdb, err := redisconn.Connect(ctx, redisURL)
 	if err != nil {
 		return err
 	}

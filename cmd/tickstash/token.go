@@ -13,6 +13,7 @@ import (
 
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/gateway"
+	"github.com/tickstash/tickstash/internal/redisconn"
 )
 
 // storeFlags are the flags of commands that read or write the gateway's keys directly.
@@ -27,7 +28,7 @@ func (s *storeFlags) register(f *flags) {
 }
 
 func (s *storeFlags) connect(ctx context.Context) (redis.UniversalClient, error) {
-	return cache.Connect(ctx, s.redisURL)
+	return redisconn.Connect(ctx, s.redisURL)
 }
 
 func cmdToken(ctx context.Context, args []string, e env) error {

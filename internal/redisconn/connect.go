@@ -1,4 +1,4 @@
-package cache
+package redisconn
 
 import (
 	"context"
@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/tickstash/tickstash/internal/redisconn"
 )
 
 // Connect opens a client for rawURL and checks that Redis answers within 5 seconds.
@@ -20,16 +18,16 @@ import (
 //
 // The error names the URL with its password elided and says what to check.
 func Connect(ctx context.Context, rawURL string) (redis.UniversalClient, error) {
-	rdb, err := redisconn.Open(rawURL)
+	rdb, err := Open(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("cache: %w", err)
+		return nil, fmt.Errorf("redis: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		_ = rdb.Close()
-		return nil, fmt.Errorf("cache: redis at %s does not answer: %w (is it running? check --redis-url / TICKSTASH_REDIS_URL)",
-			redisconn.Redact(rawURL), err)
+		return nil, fmt.Errorf("redis at %s does not answer: %w (is it running? check --redis-url / TICKSTASH_REDIS_URL)",
+			Redact(rawURL), err)
 	}
 	return rdb, nil
 }
