@@ -12,7 +12,7 @@ import (
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/cache/session"
 	"github.com/tickstash/tickstash/cache/userstate"
-	"github.com/tickstash/tickstash/flags"
+	"github.com/tickstash/tickstash/featureflag"
 	"github.com/tickstash/tickstash/leaderboard"
 	"github.com/tickstash/tickstash/market"
 	"github.com/tickstash/tickstash/signals"
@@ -38,7 +38,7 @@ type Deps struct {
 	Sessions Sessions
 	// UserState serves /v1/state (the state of the token's subject): *userstate.UserStateStore.
 	UserState UserState
-	// Flags serves /v1/flags/{flag}: *flags.Client, whose Run the caller runs.
+	// Flags serves /v1/flags/{flag}: *featureflag.Client, whose Run the caller runs.
 	Flags Flags
 	// Signals feeds /v1/signals/stream: *signals.StreamSource.
 	Signals SignalSource
@@ -105,10 +105,10 @@ type UserState interface {
 	Update(ctx context.Context, user string, version int64, doc json.RawMessage) (int64, error)
 }
 
-// Flags evaluates feature flags from an in-process copy (*flags.Client, kept current
+// Flags evaluates feature flags from an in-process copy (*featureflag.Client, kept current
 // by its Run): Variant returns def for a flag the copy does not hold.
 type Flags interface {
-	Variant(key string, u flags.User, def string) string
+	Variant(key string, u featureflag.User, def string) string
 }
 
 // FlagResult is a feature flag's value for one subject.
@@ -117,7 +117,7 @@ type FlagResult struct {
 	Subject string `json:"subject"`
 	// Variant is the variant served.
 	Variant string `json:"variant"`
-	// Enabled is true when Variant is "on" (what flags.Client.Bool returns).
+	// Enabled is true when Variant is "on" (what featureflag.Client.Bool returns).
 	Enabled bool `json:"enabled"`
 	// Known is false when the flag is not defined and the request's default was served.
 	Known bool `json:"known"`
@@ -148,7 +148,7 @@ var (
 	_ Leaderboards       = (*leaderboard.Store)(nil)
 	_ Sessions           = (*session.SessionStore)(nil)
 	_ UserState          = (*userstate.UserStateStore)(nil)
-	_ Flags              = (*flags.Client)(nil)
+	_ Flags              = (*featureflag.Client)(nil)
 	_ SignalSource       = (*signals.StreamSource)(nil)
 	_ SignalEntitlements = (*signals.EntitlementStore)(nil)
 )

@@ -21,7 +21,7 @@ import (
 
 	"github.com/tickstash/tickstash/cache/session"
 	"github.com/tickstash/tickstash/cache/userstate"
-	"github.com/tickstash/tickstash/flags"
+	"github.com/tickstash/tickstash/featureflag"
 	"github.com/tickstash/tickstash/gateway"
 	"github.com/tickstash/tickstash/leaderboard"
 	"github.com/tickstash/tickstash/market"
@@ -29,7 +29,7 @@ import (
 )
 
 // The routes of the real backends: leaderboard.Store, session.SessionStore,
-// userstate.UserStateStore, flags.Client and signals.StreamSource with the
+// userstate.UserStateStore, featureflag.Client and signals.StreamSource with the
 // signals.EntitlementStore, against the real Redis and NATS.
 
 func natsConn(t *testing.T) *nats.Conn {
@@ -307,9 +307,9 @@ func TestStateRoutes(t *testing.T) {
 
 func TestFlagRoutes(t *testing.T) {
 	nc := natsConn(t)
-	var fl *flags.Client
+	var fl *featureflag.Client
 	e := start(t, func(d *gateway.Deps, c *gateway.Config) {
-		fl = flags.New(d.Redis, nc, flags.Config{Prefix: c.Prefix, Subject: "ts.flags.changed." + c.Prefix}, nil, nil)
+		fl = featureflag.New(d.Redis, nc, featureflag.Config{Prefix: c.Prefix, Subject: "ts.flags.changed." + c.Prefix}, nil, nil)
 		d.Flags = fl
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -317,7 +317,7 @@ func TestFlagRoutes(t *testing.T) {
 	go func() { runDone <- fl.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-runDone })
 	// Another process writes the definitions; the gateway's copy hears of it over NATS.
-	admin := flags.New(e.rdb, nc, flags.Config{Prefix: e.prefix, Subject: "ts.flags.changed." + e.prefix}, nil, nil)
+	admin := featureflag.New(e.rdb, nc, featureflag.Config{Prefix: e.prefix, Subject: "ts.flags.changed." + e.prefix}, nil, nil)
 	scopes := []gateway.Scope{gateway.ScopeFlagsRead}
 	alice, _, _ := e.token(gateway.TokenSpec{Subject: "alice", Scopes: scopes})
 	bob, _, _ := e.token(gateway.TokenSpec{Subject: "bob", Scopes: scopes})
@@ -344,8 +344,8 @@ func TestFlagRoutes(t *testing.T) {
 	if got := eval(alice, "?default=blue"); got["known"] != false || got["variant"] != "blue" || got["enabled"] != false {
 		t.Fatalf("unknown flag with default: %v", got)
 	}
-	err := admin.Set(context.Background(), flags.Flag{Key: "new-ui", Enabled: true, Targets: map[string][]string{"on": {"alice"}},
-		Rules: []flags.Rule{{Attribute: "country", Op: "eq", Values: []string{"DE"}, Variant: "on"}}, Fallthrough: "off"}, "test")
+	err := admin.Set(context.Background(), featureflag.Flag{Key: "new-ui", Enabled: true, Targets: map[string][]string{"on": {"alice"}},
+		Rules: []featureflag.Rule{{Attribute: "country", Op: "eq", Values: []string{"DE"}, Variant: "on"}}, Fallthrough: "off"}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}

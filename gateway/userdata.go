@@ -13,7 +13,7 @@ import (
 
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/cache/session"
-	"github.com/tickstash/tickstash/flags"
+	"github.com/tickstash/tickstash/featureflag"
 )
 
 // The routes of what a bot keeps per user: sessions, the user's state document and
@@ -247,12 +247,12 @@ func (s *Server) handleFlag(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := r.PathValue("flag")
-	if err := flags.ValidateKey(key); err != nil {
+	if err := featureflag.ValidateKey(key); err != nil {
 		s.writeError(w, r, fmt.Errorf("%w: %v", ErrInvalid, err))
 		return
 	}
 	q := r.URL.Query()
-	u := flags.User{ID: stateOf(r).token.Subject}
+	u := featureflag.User{ID: stateOf(r).token.Subject}
 	if kvs := q["attr"]; len(kvs) > 0 {
 		if len(kvs) > maxFlagAttrs {
 			s.writeError(w, r, fmt.Errorf("%w: %d attr parameters, at most %d", ErrInvalid, len(kvs), maxFlagAttrs))

@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tickstash/tickstash/cache"
-	featureflags "github.com/tickstash/tickstash/flags"
+	"github.com/tickstash/tickstash/featureflag"
 	"github.com/tickstash/tickstash/internal/redisconn"
 )
 
@@ -31,7 +31,7 @@ func cmdFlags(ctx context.Context, args []string, e env) error {
 	f.String(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL: redis://host:port/db, rediss:// for TLS, redis://h1:p1?addr=h2:p2 for Redis Cluster")
 	f.String(&natsURL, "nats-url", "", "NATS URL to announce changes on; empty announces nothing")
 	f.String(&prefix, "key-prefix", cache.DefaultPrefix, "prefix of every Redis key tickstash writes")
-	f.String(&subject, "subject", featureflags.DefaultSubject, "NATS subject of change announcements")
+	f.String(&subject, "subject", featureflag.DefaultSubject, "NATS subject of change announcements")
 	f.String(&who, "who", os.Getenv("USER"), "set: who makes the change, for the history")
 	f.Int(&n, "n", 20, "history: how many changes")
 	f.List(&attrs, "attr", nil, "eval: a user attribute, name=value")
@@ -47,7 +47,7 @@ func cmdFlags(ctx context.Context, args []string, e env) error {
 	if !ok || len(pos) < a[0] || len(pos) > a[1] {
 		return fmt.Errorf("%w: want set KEY [FILE], get KEY, list, eval KEY USER or history [KEY]; got %q", errUsage, pos)
 	}
-	user := featureflags.User{Attrs: map[string]string{}}
+	user := featureflag.User{Attrs: map[string]string{}}
 	for _, kv := range attrs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
@@ -55,7 +55,7 @@ func cmdFlags(ctx context.Context, args []string, e env) error {
 		}
 		user.Attrs[k] = v
 	}
-	var def featureflags.Flag
+	var def featureflag.Flag
 	if pos[0] == "set" {
 		// Validate before connecting: a malformed definition never reaches Redis.
 		in := e.stdin
@@ -67,20 +67,20 @@ func cmdFlags(ctx context.Context, args []string, e env) error {
 			defer file.Close()
 			in = file
 		}
-		raw, err := io.ReadAll(io.LimitReader(in, featureflags.MaxDefinitionBytes+1))
+		raw, err := io.ReadAll(io.LimitReader(in, featureflag.MaxDefinitionBytes+1))
 		if err != nil {
 			return err
 		}
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &m); err != nil {
-			return fmt.Errorf("%w: %v", featureflags.ErrInvalid, err)
+			return fmt.Errorf("%w: %v", featureflag.ErrInvalid, err)
 		}
 		if k, ok := m["key"]; ok && string(k) != `"`+pos[1]+`"` {
-			return fmt.Errorf("%w: the definition's key %s is not %q", featureflags.ErrInvalid, k, pos[1])
+			return fmt.Errorf("%w: the definition's key %s is not %q", featureflag.ErrInvalid, k, pos[1])
 		}
 		m["key"], _ = json.Marshal(pos[1])
 		raw, _ = json.Marshal(m)
-		if def, err = featureflags.ParseFlag(raw); err != nil {
+		if def, err = featureflag.ParseFlag(raw); err != nil {
 			return err
 		}
 	}
@@ -96,7 +96,7 @@ func cmdFlags(ctx context.Context, args []string, e env) error {
 		}
 		defer nc.Close()
 	}
-	fl := featureflags.New(rdb, nc, featureflags.Config{Prefix: prefix, Subject: subject}, nil, prometheus.NewRegistry())
+	fl := featureflag.New(rdb, nc, featureflag.Config{Prefix: prefix, Subject: subject}, nil, prometheus.NewRegistry())
 	switch pos[0] {
 	case "set":
 		if err := fl.Set(ctx, def, who); err != nil {
@@ -159,7 +159,7 @@ func cmdFlags(ctx context.Context, args []string, e env) error {
 	return nil
 }
 
-func describeChange(c featureflags.Change) string {
+func describeChange(c featureflag.Change) string {
 	switch {
 	case c.Before == nil:
 		return "created " + compactJSON(c.After)

@@ -9,7 +9,7 @@ import (
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/cache/session"
 	"github.com/tickstash/tickstash/cache/userstate"
-	featureflags "github.com/tickstash/tickstash/flags"
+	"github.com/tickstash/tickstash/featureflag"
 	"github.com/tickstash/tickstash/gateway"
 	"github.com/tickstash/tickstash/signals"
 )
@@ -66,7 +66,7 @@ func gatewayDeps(p *process, prefix string, market *cache.MarketStore, jobs *ana
 	if err != nil {
 		return gatewayBackends{err: err}
 	}
-	fl := featureflags.New(p.rdb, p.nc, featureflags.Config{Prefix: prefix}, p.log.With("role", "gateway"), p.reg)
+	fl := featureflag.New(p.rdb, p.nc, featureflag.Config{Prefix: prefix}, p.log.With("role", "gateway"), p.reg)
 	b := gatewayBackends{
 		deps: gateway.Deps{
 			Redis: p.rdb, Market: market, Jobs: jobs, Leaderboards: lb,

@@ -1,4 +1,4 @@
-// Package flags is feature flags for bots: on/off, percentage rollouts with deterministic
+// Package featureflag is feature flags for bots: on/off, percentage rollouts with deterministic
 // bucketing by (flag, user), targeting by user id and by attributes, and variants.
 //
 // Definitions live in Redis; every change is recorded (who, when, before, after) in a
@@ -9,9 +9,9 @@
 //
 // The main calls:
 //
-//	fl := flags.New(rdb, nc, flags.Config{}, log, reg)
+//	fl := featureflag.New(rdb, nc, featureflag.Config{}, log, reg)
 //	go fl.Run(ctx)
-//	err := fl.Set(ctx, flags.Flag{Key: "new-ui", Enabled: true,
-//		Rollout: []flags.Share{{Variant: "on", Percent: 10}, {Variant: "off", Percent: 90}}}, "alice")
-//	if fl.Bool("new-ui", flags.User{ID: "user-42"}, false) { ... }
-package flags
+//	err := fl.Set(ctx, featureflag.Flag{Key: "new-ui", Enabled: true,
+//		Rollout: []featureflag.Share{{Variant: "on", Percent: 10}, {Variant: "off", Percent: 90}}}, "alice")
+//	if fl.Bool("new-ui", featureflag.User{ID: "user-42"}, false) { ... }
+package featureflag
