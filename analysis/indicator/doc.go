@@ -1,4 +1,4 @@
-// Package analysis computes technical indicators over candles: pure float64 kernels with
+// Package indicator computes technical indicators over candles: pure float64 kernels with
 // TA-Lib's definitions and lookbacks, each in a batch form over a whole series and a
 // streaming form whose state a worker can save (as JSON, e.g. in Redis) and resume.
 //
@@ -43,11 +43,11 @@
 // Workers should use Stream, which wraps one state behind a Spec and validates a decoded
 // state against it:
 //
-//	spec, err := analysis.ParseSpec("macd:12,26,9")
-//	st, err := analysis.NewStream(spec)
+//	spec, err := indicator.ParseSpec("macd:12,26,9")
+//	st, err := indicator.NewStream(spec)
 //	vals := st.Update(bar)            // one value per spec.Columns(), NaN if undefined
 //	saved, err := json.Marshal(st)    // {"spec":"macd:12,26,9","state":{...}}
-//	var resumed analysis.Stream
+//	var resumed indicator.Stream
 //	err = json.Unmarshal(saved, &resumed)
 //
 // # Specs and CSV
@@ -62,8 +62,8 @@
 // line and field; WriteIndicatorsCSV writes the time column and one column per output,
 // empty where undefined, with full float64 precision:
 //
-//	bars, err := analysis.ReadBarsCSV(os.Stdin)
-//	err = analysis.WriteIndicatorsCSV(os.Stdout, bars, specs)
+//	bars, err := indicator.ReadBarsCSV(os.Stdin)
+//	err = indicator.WriteIndicatorsCSV(os.Stdout, bars, specs)
 //
 // # Differences from TA-Lib
 //
