@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/tickstash/tickstash/internal/jsonerr"
 )
 
 // ErrInvalid is wrapped when a flag definition does not validate; nothing is written.
@@ -86,7 +88,7 @@ func ParseFlag(b []byte) (Flag, error) {
 	dec.DisallowUnknownFields()
 	var f Flag
 	if err := dec.Decode(&f); err != nil {
-		return Flag{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return Flag{}, fmt.Errorf("%w: %s", ErrInvalid, jsonerr.Describe(err))
 	}
 	if dec.More() {
 		return Flag{}, fmt.Errorf("%w: trailing data after the definition", ErrInvalid)
