@@ -7,17 +7,17 @@ import (
 	"io"
 	"time"
 
+	"github.com/peterbourgon/ff/v4"
+
 	"github.com/tickstash/tickstash/gateway"
 )
 
-func cmdAudit(ctx context.Context, args []string, e env) error {
-	if len(args) == 0 || args[0] != "tail" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-			fmt.Fprintln(e.stderr, "Usage: tickstash audit tail [-n N] [--follow] [--json]")
-			return nil
-		}
-		return fmt.Errorf("%w: want: tickstash audit tail [-n N] [--follow] [--json]", errUsage)
-	}
+func cmdAudit(e env) *ff.Command {
+	f := newFlags("audit", "audit tail [-n N] [--follow] [--json]", e)
+	return f.Command("", nil, auditTail(e))
+}
+
+func auditTail(e env) *ff.Command {
 	f := newFlags("audit tail", "audit tail [flags]\n\n"+
 		"Prints the newest entries of the gateway's audit stream (mutating and refused\n"+
 		"requests), oldest first; --follow keeps printing new ones until interrupted.", e)
@@ -28,36 +28,38 @@ func cmdAudit(ctx context.Context, args []string, e env) error {
 	f.Int(&n, "n", 20, "how many of the newest entries to print")
 	f.Bool(&follow, "follow", false, "keep printing new entries")
 	f.Bool(&asJSON, "json", false, "print JSON lines")
-	if err := f.Parse(args[1:]); err != nil {
-		return err
-	}
-	if n < 0 {
-		return fmt.Errorf("%w: -n must not be negative", errUsage)
-	}
-	rdb, err := sf.connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	log := gateway.NewAuditLog(rdb, sf.prefix)
-	print := func(en gateway.AuditEntry) error { return printAudit(e.stdout, en, asJSON) }
-	last := "$"
-	if n > 0 {
-		entries, err := log.Last(ctx, int64(n))
+	return f.Command("print the newest audit entries; --follow keeps printing", func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: unexpected arguments %q", errUsage, args)
+		}
+		if n < 0 {
+			return fmt.Errorf("%w: -n must not be negative", errUsage)
+		}
+		rdb, err := sf.connect(ctx)
 		if err != nil {
 			return err
 		}
-		for _, en := range entries {
-			if err := print(en); err != nil {
+		defer rdb.Close()
+		log := gateway.NewAuditLog(rdb, sf.prefix)
+		print := func(en gateway.AuditEntry) error { return printAudit(e.stdout, en, asJSON) }
+		last := "$"
+		if n > 0 {
+			entries, err := log.Last(ctx, int64(n))
+			if err != nil {
 				return err
 			}
-			last = en.ID
+			for _, en := range entries {
+				if err := print(en); err != nil {
+					return err
+				}
+				last = en.ID
+			}
 		}
-	}
-	if !follow {
-		return nil
-	}
-	return log.Follow(ctx, last, print)
+		if !follow {
+			return nil
+		}
+		return log.Follow(ctx, last, print)
+	})
 }
 
 func printAudit(w io.Writer, en gateway.AuditEntry, asJSON bool) error {

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/peterbourgon/ff/v4"
+	"golang.org/x/sync/errgroup"
+
 	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/cache/session"
@@ -38,7 +41,7 @@ func (c *gatewayConfig) check() error {
 		return fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
 	}
 	if c.maxBody <= 0 {
-		return fmt.Errorf("%w: --max-body-bytes must be positive", errUsage)
+		return fmt.Errorf("%w: --max-body-bytes %d: want a positive number", errUsage, c.maxBody)
 	}
 	if c.defaultRate != "" {
 		if _, err := gateway.ParseRate(c.defaultRate); err != nil {
@@ -111,30 +114,22 @@ func (c *gatewayConfig) serve(p *process, b gatewayBackends, prefix string, e en
 	}
 	fmt.Fprintf(e.stderr, "  HTTP   %s://%s/v1  /redis  /openapi.json\n", scheme, ln.Addr())
 	return func(ctx context.Context) error {
+		// A backend that fails stops the gateway: it would serve stale or default
+		// answers; the server stopping stops the backends.
+		g, ctx := errgroup.WithContext(ctx)
 		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		errs := make(chan error, len(b.background))
 		for _, run := range b.background {
-			go func() {
-				err := run(ctx)
-				if err != nil {
-					cancel() // the gateway would serve stale or default answers: stop it
-				}
-				errs <- err
-			}()
+			g.Go(func() error { return run(ctx) })
 		}
-		err := srv.Serve(ctx, ln)
-		cancel()
-		for range b.background {
-			if berr := <-errs; berr != nil && err == nil {
-				err = berr
-			}
-		}
-		return err
+		g.Go(func() error {
+			defer cancel()
+			return srv.Serve(ctx, ln)
+		})
+		return g.Wait()
 	}, nil
 }
 
-func cmdGateway(ctx context.Context, args []string, e env) error {
+func cmdGateway(e env) *ff.Command {
 	f := newFlags("gateway", "gateway [flags]\n\n"+
 		"Runs the HTTP gateway alone: the /v1 API (market data, jobs, indicators, leaderboards,\n"+
 		"sessions, state, flags, signals as Server-Sent Events), the Upstash-compatible Redis REST\n"+
@@ -144,14 +139,13 @@ func cmdGateway(ctx context.Context, args []string, e env) error {
 	var gw gatewayConfig
 	sc.register(f, false)
 	gw.register(f, "127.0.0.1:8080")
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	if f.fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, f.fs.Args())
-	}
-	if gw.httpAddr == "" {
-		return fmt.Errorf("%w: --http-addr is required", errUsage)
-	}
-	return runRoles(ctx, &sc, roles{gateway: &gw}, false, e)
+	return f.Command("", func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: unexpected arguments %q", errUsage, args)
+		}
+		if gw.httpAddr == "" {
+			return fmt.Errorf("%w: --http-addr is required", errUsage)
+		}
+		return runRoles(ctx, &sc, roles{gateway: &gw}, false, e)
+	})
 }

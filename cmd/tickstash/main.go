@@ -1,6 +1,7 @@
 // Command tickstash is the one binary of tickstash: every role (ingest, and later
 // analyze, signals, gateway), the embedded servers that let it run on a fresh machine,
-// and the offline tools (candles, bench). Run `tickstash help` for the commands.
+// and the offline tools (replay, candles, indicators). Run `tickstash help` for the
+// commands; the benchmarks are cmd/tickstash-bench.
 package main
 
 import (

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/peterbourgon/ff/v4"
 
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/internal/redisconn"
@@ -47,15 +48,19 @@ func registerStream(f *flags, sc *signals.StreamConfig) {
 func (c *signalsConfig) check() error {
 	var err error
 	if c.strategies == "" {
-		c.loaded, err = signals.ParseStrategies("built-in strategies", defaultStrategies)
-	} else {
-		c.loaded, err = signals.LoadStrategies(c.strategies)
+		if c.loaded, err = signals.ParseStrategies("built-in strategies", defaultStrategies); err != nil {
+			return err
+		}
+	} else if c.loaded, err = signals.LoadStrategies(c.strategies); err != nil {
+		return fmt.Errorf("%w: --strategies: %s", errUsage, strings.TrimPrefix(err.Error(), "signals: "))
 	}
-	if err != nil {
-		return err
-	}
-	if c.maxAge <= 0 || c.dupWindow <= 0 || c.maxBytes == 0 {
-		return fmt.Errorf("%w: --signals-max-age, --signals-dup-window and --signals-max-bytes must be positive", errUsage)
+	switch {
+	case c.maxAge <= 0:
+		return fmt.Errorf("%w: --signals-max-age %v: want a positive duration", errUsage, c.maxAge)
+	case c.dupWindow <= 0:
+		return fmt.Errorf("%w: --signals-dup-window %v: want a positive duration", errUsage, c.dupWindow)
+	case c.maxBytes <= 0:
+		return fmt.Errorf("%w: --signals-max-bytes %d: want a positive size", errUsage, c.maxBytes)
 	}
 	return nil
 }
@@ -72,38 +77,24 @@ func (c *signalsConfig) role(ctx context.Context, p *process, prefix string, sto
 		p.log.With("role", "signals"), p.reg)
 }
 
-func cmdSignals(ctx context.Context, args []string, e env) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "tail":
-			return cmdSignalsTail(ctx, args[1:], e)
-		case "entitle":
-			return cmdSignalsEntitle(ctx, args[1:], e)
-		case "permissions":
-			return cmdSignalsPermissions(ctx, args[1:], e)
-		}
-	}
+func cmdSignals(e env) *ff.Command {
 	f := newFlags("signals", "signals [flags] | signals tail|entitle|permissions [flags]\n\n"+
 		"Without a subcommand, runs the signals role alone: evaluates the strategies' rules on\n"+
 		"every analysis result (core NATS ts.analysis.>) and publishes the signals on JetStream,\n"+
-		"subjects ts.signals.<strategy>.<exchange>.<symbol>, each exactly once.\n\n"+
-		"  tail         print signals as JSON lines, a bot in one command\n"+
-		"  entitle      set which strategies and symbols a user may receive\n"+
-		"  permissions  print a nats-server authorization block enforcing the entitlements", e)
+		"subjects ts.signals.<strategy>.<exchange>.<symbol>, each exactly once.", e)
 	var sc serverConfig
 	var gc signalsConfig
 	sc.register(f, false)
 	gc.register(f)
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	if f.fs.NArg() > 0 {
-		return fmt.Errorf("%w: unknown subcommand %q: want tail, entitle or permissions", errUsage, f.fs.Arg(0))
-	}
-	return runRoles(ctx, &sc, roles{signals: &gc}, false, e)
+	return f.Command("", func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: unknown subcommand %q: want tail, entitle or permissions", errUsage, args[0])
+		}
+		return runRoles(ctx, &sc, roles{signals: &gc}, false, e)
+	}, cmdSignalsTail(e), cmdSignalsEntitle(e), cmdSignalsPermissions(e))
 }
 
-func cmdSignalsTail(ctx context.Context, args []string, e env) error {
+func cmdSignalsTail(e env) *ff.Command {
 	f := newFlags("signals tail", "signals tail [--strategy S] [--symbol X] [--from last|new|all]\n\n"+
 		"Prints signals as JSON lines until interrupted: the newest (--from new), the last one of\n"+
 		"every strategy and market first (--from last), or everything the stream holds (--from all).", e)
@@ -114,114 +105,118 @@ func cmdSignalsTail(ctx context.Context, args []string, e env) error {
 	f.String(&strategy, "strategy", "", "only this strategy's signals")
 	f.String(&symbol, "symbol", "", "only this market's signals, e.g. BTC-USDT")
 	f.String(&from, "from", "new", "where to start: new, last or all")
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	start, err := signals.ParseStartFrom(from)
-	if err != nil {
-		return fmt.Errorf("%w: --from: %v", errUsage, err)
-	}
-	var sym market.Symbol
-	if symbol != "" {
-		if sym, err = market.ParseSymbol(symbol); err != nil {
-			return fmt.Errorf("%w: --symbol: %v", errUsage, err)
+	return f.Command("print signals as JSON lines, a bot in one command", func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: unexpected arguments %q", errUsage, args)
 		}
-	}
-	nc, err := nats.Connect(natsURL, nats.Name("tickstash-signals-tail"))
-	if err != nil {
-		return fmt.Errorf("nats at %s: %w", natsURL, err)
-	}
-	defer nc.Close()
-	return signals.Tail(ctx, nc, e.stdout, signals.TailOptions{StreamConfig: stream, Strategy: strategy, Symbol: sym, From: start})
+		start, err := signals.ParseStartFrom(from)
+		if err != nil {
+			return fmt.Errorf("%w: --from %q: %v", errUsage, from, err)
+		}
+		var sym market.Symbol
+		if symbol != "" {
+			if sym, err = market.ParseSymbol(symbol); err != nil {
+				return fmt.Errorf("%w: --symbol %q: %v", errUsage, symbol, err)
+			}
+		}
+		nc, err := nats.Connect(natsURL, nats.Name("tickstash-signals-tail"))
+		if err != nil {
+			return fmt.Errorf("nats at %s: %w", natsURL, err)
+		}
+		defer nc.Close()
+		return signals.Tail(ctx, nc, e.stdout, signals.TailOptions{StreamConfig: stream, Strategy: strategy, Symbol: sym, From: start})
+	})
 }
 
-func cmdSignalsEntitle(ctx context.Context, args []string, e env) error {
+func cmdSignalsEntitle(e env) *ff.Command {
 	f := newFlags("signals entitle", "signals entitle --user U --strategies S1,S2|* --symbols X,Y|* | --user U --revoke | --list", e)
 	var redisURL, prefix, user, strats, syms string
 	var revoke, list bool
-	f.String(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis holding the entitlements")
-	f.String(&prefix, "key-prefix", cache.DefaultPrefix, "prefix of every Redis key")
+	registerStore(f, &redisURL, &prefix, "Redis holding the entitlements")
 	f.String(&user, "user", "", "the bot user")
 	f.String(&strats, "strategies", "", "strategies the user may receive, comma-separated; * for all")
 	f.String(&syms, "symbols", "", "symbols the user may receive, comma-separated; * for all")
 	f.Bool(&revoke, "revoke", false, "remove the user's entitlement")
 	f.Bool(&list, "list", false, "print every entitlement as JSON lines")
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	if !list && user == "" {
-		return fmt.Errorf("%w: --user is required (or --list)", errUsage)
-	}
-	ent := signals.Entitlement{User: user, Strategies: splitList(strats), Symbols: splitList(syms)}
-	for i, s := range ent.Symbols {
-		if s != signals.Any {
-			sym, err := market.ParseSymbol(s)
-			if err != nil {
-				return fmt.Errorf("%w: --symbols: %v", errUsage, err)
+	return f.Command("set which strategies and symbols a user may receive", func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: unexpected arguments %q", errUsage, args)
+		}
+		if !list && user == "" {
+			return fmt.Errorf("%w: --user is required (or --list)", errUsage)
+		}
+		ent := signals.Entitlement{User: user, Strategies: splitList(strats), Symbols: splitList(syms)}
+		for i, s := range ent.Symbols {
+			if s != signals.Any {
+				sym, err := market.ParseSymbol(s)
+				if err != nil {
+					return fmt.Errorf("%w: --symbols: %v", errUsage, err)
+				}
+				ent.Symbols[i] = string(sym)
 			}
-			ent.Symbols[i] = string(sym)
 		}
-	}
-	if !list && !revoke {
-		if err := ent.Validate(); err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+		if !list && !revoke {
+			if err := ent.Validate(); err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
 		}
-	}
-	rdb, err := redisconn.Connect(ctx, redisURL)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	store := signals.NewEntitlementStore(rdb, signals.EntitlementConfig{Prefix: prefix})
-	switch {
-	case list:
-		ents, err := store.List(ctx)
+		rdb, err := redisconn.Connect(ctx, redisURL)
 		if err != nil {
 			return err
 		}
-		enc := json.NewEncoder(e.stdout)
-		for _, en := range ents {
-			if err := enc.Encode(en); err != nil {
+		defer rdb.Close()
+		store := signals.NewEntitlementStore(rdb, signals.EntitlementConfig{Prefix: prefix})
+		switch {
+		case list:
+			ents, err := store.List(ctx)
+			if err != nil {
 				return err
 			}
+			enc := json.NewEncoder(e.stdout)
+			for _, en := range ents {
+				if err := enc.Encode(en); err != nil {
+					return err
+				}
+			}
+			return nil
+		case revoke:
+			return store.Delete(ctx, user)
+		default:
+			return store.Put(ctx, ent)
 		}
-		return nil
-	case revoke:
-		return store.Delete(ctx, user)
-	default:
-		return store.Put(ctx, ent)
-	}
+	})
 }
 
-func cmdSignalsPermissions(ctx context.Context, args []string, e env) error {
+func cmdSignalsPermissions(e env) *ff.Command {
 	f := newFlags("signals permissions", "signals permissions\n\n"+
 		"Prints a nats-server `authorization { users = [...] }` block in which each entitled user may\n"+
 		"create consumers only on the signal subjects it is entitled to (passwords left for you to fill).", e)
 	var redisURL, prefix string
-	f.String(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis holding the entitlements")
-	f.String(&prefix, "key-prefix", cache.DefaultPrefix, "prefix of every Redis key")
-	if err := f.Parse(args); err != nil {
+	registerStore(f, &redisURL, &prefix, "Redis holding the entitlements")
+	return f.Command("print a nats-server authorization block enforcing the entitlements", func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: unexpected arguments %q", errUsage, args)
+		}
+		rdb, err := redisconn.Connect(ctx, redisURL)
+		if err != nil {
+			return err
+		}
+		defer rdb.Close()
+		ents, err := signals.NewEntitlementStore(rdb, signals.EntitlementConfig{Prefix: prefix}).List(ctx)
+		if err != nil {
+			return err
+		}
+		users, err := signals.NATSPermissions(ents, signals.PermissionsConfig{})
+		if err != nil {
+			return err
+		}
+		conf, err := signals.NATSAuthorizationConf(users)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(e.stdout, conf)
 		return err
-	}
-	rdb, err := redisconn.Connect(ctx, redisURL)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	ents, err := signals.NewEntitlementStore(rdb, signals.EntitlementConfig{Prefix: prefix}).List(ctx)
-	if err != nil {
-		return err
-	}
-	users, err := signals.NATSPermissions(ents, signals.PermissionsConfig{})
-	if err != nil {
-		return err
-	}
-	conf, err := signals.NATSAuthorizationConf(users)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(e.stdout, conf)
-	return err
+	})
 }
 
 func splitList(s string) []string {

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/peterbourgon/ff/v4"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tickstash/tickstash/cache"
@@ -23,7 +24,7 @@ type storeFlags struct {
 }
 
 func (s *storeFlags) register(f *flags) {
-	f.String(&s.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL of the gateway's keys")
+	registerRedisURL(f, &s.redisURL, "redis://127.0.0.1:6379/0", "Redis holding the gateway's keys")
 	f.String(&s.prefix, "store-prefix", cache.DefaultPrefix, "prefix of tickstash's Redis keys: the gateway's --key-prefix")
 }
 
@@ -31,32 +32,14 @@ func (s *storeFlags) connect(ctx context.Context) (redis.UniversalClient, error)
 	return redisconn.Connect(ctx, s.redisURL)
 }
 
-func cmdToken(ctx context.Context, args []string, e env) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(e.stderr, `Usage: tickstash token create|list|revoke|rotate-secret [flags]
-
-  create         issue a token; prints it (and its signing secret) once
-  list           list tokens (never their secrets)
-  revoke ID      revoke a token (running gateways notice within their token cache TTL)
-  rotate-secret ID  give a signing token a new secret; the previous one stays valid beside it
-`)
-		if len(args) == 0 {
-			return fmt.Errorf("%w: name a subcommand", errUsage)
-		}
-		return nil
-	}
-	switch args[0] {
-	case "create":
-		return tokenCreate(ctx, args[1:], e)
-	case "list":
-		return tokenList(ctx, args[1:], e)
-	case "revoke", "rotate-secret":
-		return tokenByID(ctx, args[0], args[1:], e)
-	}
-	return fmt.Errorf("%w: unknown subcommand %q: want create, list, revoke or rotate-secret", errUsage, args[0])
+func cmdToken(e env) *ff.Command {
+	f := newFlags("token", "token create|list|revoke|rotate-secret [flags]\n\n"+
+		"Issues, lists, revokes and rotates gateway tokens. Run 'tickstash token <subcommand> --help'\n"+
+		"for each one's flags.", e)
+	return f.Command("", nil, tokenCreate(e), tokenList(e), tokenByID("revoke", e), tokenByID("rotate-secret", e))
 }
 
-func tokenCreate(ctx context.Context, args []string, e env) error {
+func tokenCreate(e env) *ff.Command {
 	f := newFlags("token create", "token create --name N --scopes S,S [flags]\n\n"+
 		"Issues a gateway token and prints it once: only its SHA-256 is stored.\n"+
 		"Scopes: "+strings.Join(scopeNames(), ", ")+".\n"+
@@ -78,39 +61,41 @@ func tokenCreate(ctx context.Context, args []string, e env) error {
 	f.List(&prefixes, "key-prefix", nil, "key prefix every /redis key must start with")
 	f.Bool(&signing, "signing", false, "require HMAC-signed requests; prints the signing secret once")
 	f.Bool(&asJSON, "json", false, "print the token as JSON")
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	sc, err := gateway.ParseScopes(scopes)
-	if err != nil {
-		return fmt.Errorf("%w: --scopes: %v", errUsage, err)
-	}
-	spec := gateway.TokenSpec{Name: name, Subject: subject, Scopes: sc, TTL: ttl, Rate: rate,
-		Redis: gateway.RedisClass(class), RedisScripts: scripts, KeyPrefixes: prefixes, Signing: signing}
-	if err := spec.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, strings.TrimPrefix(err.Error(), "gateway: invalid token spec: "))
-	}
-	rdb, err := sf.connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	raw, secret, tok, err := gateway.NewTokenStore(rdb, gateway.TokenStoreConfig{Prefix: sf.prefix}).Create(ctx, spec)
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"token": raw, "signing_secret": secret, "record": tok})
-	}
-	fmt.Fprintf(e.stdout, "token          %s\n", raw)
-	if secret != "" {
-		fmt.Fprintf(e.stdout, "signing secret %s\n", secret)
-	}
-	fmt.Fprintf(e.stdout, "id             %s\nexpires        %s\n", tok.ID, tok.ExpiresAt.Format(time.RFC3339))
-	fmt.Fprintln(e.stderr, "Store the token now: it is not shown again.")
-	return nil
+	return f.Command("issue a token; prints it (and its signing secret) once", func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: unexpected arguments %q", errUsage, args)
+		}
+		sc, err := gateway.ParseScopes(scopes)
+		if err != nil {
+			return fmt.Errorf("%w: --scopes: %v", errUsage, err)
+		}
+		spec := gateway.TokenSpec{Name: name, Subject: subject, Scopes: sc, TTL: ttl, Rate: rate,
+			Redis: gateway.RedisClass(class), RedisScripts: scripts, KeyPrefixes: prefixes, Signing: signing}
+		if err := spec.Validate(); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, strings.TrimPrefix(err.Error(), "gateway: invalid token spec: "))
+		}
+		rdb, err := sf.connect(ctx)
+		if err != nil {
+			return err
+		}
+		defer rdb.Close()
+		raw, secret, tok, err := gateway.NewTokenStore(rdb, gateway.TokenStoreConfig{Prefix: sf.prefix}).Create(ctx, spec)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			enc := json.NewEncoder(e.stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(map[string]any{"token": raw, "signing_secret": secret, "record": tok})
+		}
+		fmt.Fprintf(e.stdout, "token          %s\n", raw)
+		if secret != "" {
+			fmt.Fprintf(e.stdout, "signing secret %s\n", secret)
+		}
+		fmt.Fprintf(e.stdout, "id             %s\nexpires        %s\n", tok.ID, tok.ExpiresAt.Format(time.RFC3339))
+		fmt.Fprintln(e.stderr, "Store the token now: it is not shown again.")
+		return nil
+	})
 }
 
 func scopeNames() []string {
@@ -121,59 +106,61 @@ func scopeNames() []string {
 	return out
 }
 
-func tokenList(ctx context.Context, args []string, e env) error {
+func tokenList(e env) *ff.Command {
 	f := newFlags("token list", "token list [flags]", e)
 	var sf storeFlags
 	var asJSON bool
 	sf.register(f)
 	f.Bool(&asJSON, "json", false, "print JSON lines")
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	rdb, err := sf.connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	toks, err := gateway.NewTokenStore(rdb, gateway.TokenStoreConfig{Prefix: sf.prefix}).List(ctx)
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		enc := json.NewEncoder(e.stdout)
-		for _, t := range toks {
-			if err := enc.Encode(t); err != nil {
-				return err
+	return f.Command("list tokens (never their secrets)", func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: unexpected arguments %q", errUsage, args)
+		}
+		rdb, err := sf.connect(ctx)
+		if err != nil {
+			return err
+		}
+		defer rdb.Close()
+		toks, err := gateway.NewTokenStore(rdb, gateway.TokenStoreConfig{Prefix: sf.prefix}).List(ctx)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			enc := json.NewEncoder(e.stdout)
+			for _, t := range toks {
+				if err := enc.Encode(t); err != nil {
+					return err
+				}
 			}
+			return nil
 		}
-		return nil
-	}
-	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tSUBJECT\tSCOPES\tREDIS\tRATE\tEXPIRES\tSTATUS")
-	now := time.Now()
-	for _, t := range toks {
-		status := "active"
-		switch {
-		case t.Revoked:
-			status = "revoked"
-		case !now.Before(t.ExpiresAt):
-			status = "expired"
+		tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tSUBJECT\tSCOPES\tREDIS\tRATE\tEXPIRES\tSTATUS")
+		now := time.Now()
+		for _, t := range toks {
+			status := "active"
+			switch {
+			case t.Revoked:
+				status = "revoked"
+			case !now.Before(t.ExpiresAt):
+				status = "expired"
+			}
+			var sc []string
+			for _, s := range t.Scopes {
+				sc = append(sc, string(s))
+			}
+			redisCol := string(t.Redis)
+			if len(t.KeyPrefixes) > 0 {
+				redisCol += " " + strings.Join(t.KeyPrefixes, "|")
+			}
+			if t.Signing {
+				status += ",signing"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Subject, strings.Join(sc, ","),
+				dash(redisCol), dash(t.Rate), t.ExpiresAt.Format(time.RFC3339), status)
 		}
-		var sc []string
-		for _, s := range t.Scopes {
-			sc = append(sc, string(s))
-		}
-		redisCol := string(t.Redis)
-		if len(t.KeyPrefixes) > 0 {
-			redisCol += " " + strings.Join(t.KeyPrefixes, "|")
-		}
-		if t.Signing {
-			status += ",signing"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Subject, strings.Join(sc, ","),
-			dash(redisCol), dash(t.Rate), t.ExpiresAt.Format(time.RFC3339), status)
-	}
-	return tw.Flush()
+		return tw.Flush()
+	})
 }
 
 func dash(s string) string {
@@ -183,38 +170,41 @@ func dash(s string) string {
 	return s
 }
 
-func tokenByID(ctx context.Context, sub string, args []string, e env) error {
-	f := newFlags("token "+sub, "token "+sub+" [flags] ID", e)
+func tokenByID(sub string, e env) *ff.Command {
+	short := "revoke a token (running gateways notice within their token cache TTL)"
+	if sub == "rotate-secret" {
+		short = "give a signing token a new secret; the previous one stays valid beside it"
+	}
+	f := newFlags("token "+sub, "token "+sub+" [flags] ID\n\n"+strings.ToUpper(short[:1])+short[1:]+".", e)
 	var sf storeFlags
 	sf.register(f)
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	if f.fs.NArg() != 1 {
-		return fmt.Errorf("%w: give one token id (see tickstash token list)", errUsage)
-	}
-	id := f.fs.Arg(0)
-	rdb, err := sf.connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	store := gateway.NewTokenStore(rdb, gateway.TokenStoreConfig{Prefix: sf.prefix})
-	if sub == "revoke" {
-		err = store.Revoke(ctx, id)
-		if err == nil {
-			fmt.Fprintf(e.stdout, "revoked %s\n", id)
+	return f.Command(short, func(ctx context.Context, args []string) error {
+		if len(args) != 1 {
+			return fmt.Errorf("%w: give one token id (see tickstash token list)", errUsage)
 		}
-	} else {
-		var secret string
-		secret, err = store.RotateSecret(ctx, id)
-		if err == nil {
-			fmt.Fprintf(e.stdout, "signing secret %s\n", secret)
-			fmt.Fprintln(e.stderr, "The previous secret stays valid beside it until the next rotation.")
+		id := args[0]
+		rdb, err := sf.connect(ctx)
+		if err != nil {
+			return err
 		}
-	}
-	if errors.Is(err, gateway.ErrTokenUnknown) || errors.Is(err, gateway.ErrInvalidTokenSpec) {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	return err
+		defer rdb.Close()
+		store := gateway.NewTokenStore(rdb, gateway.TokenStoreConfig{Prefix: sf.prefix})
+		if sub == "revoke" {
+			err = store.Revoke(ctx, id)
+			if err == nil {
+				fmt.Fprintf(e.stdout, "revoked %s\n", id)
+			}
+		} else {
+			var secret string
+			secret, err = store.RotateSecret(ctx, id)
+			if err == nil {
+				fmt.Fprintf(e.stdout, "signing secret %s\n", secret)
+				fmt.Fprintln(e.stderr, "The previous secret stays valid beside it until the next rotation.")
+			}
+		}
+		if errors.Is(err, gateway.ErrTokenUnknown) || errors.Is(err, gateway.ErrInvalidTokenSpec) {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		return err
+	})
 }

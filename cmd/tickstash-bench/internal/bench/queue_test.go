@@ -6,14 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tickstash/tickstash/internal/bench"
+	"github.com/tickstash/tickstash/cmd/tickstash-bench/internal/bench"
 	"github.com/tickstash/tickstash/internal/redistest"
 )
 
 // TestQueue runs a short queue benchmark and checks the report and the clean-up. With
 // TICKSTASH_BENCH_QUEUE=1 it runs the full benchmark and logs the Markdown report:
 //
-//	TICKSTASH_BENCH_QUEUE=1 go test -run TestQueue -v ./internal/bench/
+//	TICKSTASH_BENCH_QUEUE=1 go test -run TestQueue -v ./cmd/tickstash-bench/internal/bench/
 func TestQueue(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)

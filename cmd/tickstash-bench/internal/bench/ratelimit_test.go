@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tickstash/tickstash/internal/bench"
+	"github.com/tickstash/tickstash/cmd/tickstash-bench/internal/bench"
 	"github.com/tickstash/tickstash/internal/redistest"
 )
 
@@ -15,7 +15,7 @@ import (
 // With TICKSTASH_BENCH_RATELIMIT=1 it runs the full benchmark (64 goroutines, 3s per
 // case) and logs the Markdown report:
 //
-//	TICKSTASH_BENCH_RATELIMIT=1 go test -run TestRateLimit -v ./internal/bench/
+//	TICKSTASH_BENCH_RATELIMIT=1 go test -run TestRateLimit -v ./cmd/tickstash-bench/internal/bench/
 func TestRateLimit(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)

@@ -9,14 +9,14 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/tickstash/tickstash/internal/bench"
+	"github.com/tickstash/tickstash/cmd/tickstash-bench/internal/bench"
 )
 
 // TestSignals runs a short signals benchmark against the real NATS
 // (TICKSTASH_TEST_NATS_URL, default 127.0.0.1:4222) and checks the report's shape. With
 // TICKSTASH_BENCH_SIGNALS=1 it runs the full benchmark and logs the Markdown report:
 //
-//	TICKSTASH_BENCH_SIGNALS=1 go test -count=1 -run TestSignals -v ./internal/bench/
+//	TICKSTASH_BENCH_SIGNALS=1 go test -count=1 -run TestSignals -v ./cmd/tickstash-bench/internal/bench/
 func TestSignals(t *testing.T) {
 	url := os.Getenv("TICKSTASH_TEST_NATS_URL")
 	if url == "" {
