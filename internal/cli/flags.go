@@ -221,7 +221,11 @@ func (f *Flags) permute(args []string) ([]string, error) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
-			pos = append(pos, args[i:]...)
+			if f.interleave {
+				pos = append(pos, args[i+1:]...)
+			} else {
+				pos = append(pos, args[i:]...) // ff drops the "--"
+			}
 			break
 		}
 		if len(a) < 2 || a[0] != '-' {
@@ -257,9 +261,6 @@ func (f *Flags) permute(args []string) ([]string, error) {
 	}
 	if !f.interleave {
 		return append(flags, pos...), nil
-	}
-	if len(pos) > 0 && pos[0] == "--" {
-		pos = pos[1:]
 	}
 	return append(append(flags, "--"), pos...), nil
 }
