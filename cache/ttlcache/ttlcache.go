@@ -301,6 +301,14 @@ func (c *TTLCache[V]) load(ctx context.Context, key string, load Loader[V], tags
 	ch := c.sf.DoChan(key, func() (any, error) {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.LoadTimeout)
 		defer cancel()
+		// A caller that missed just before another flight for key wrote its value finds
+		// the value here instead of loading it again.
+		if e, ok, err := c.lookup(lctx, key); err == nil && ok && !e.negative && e.freshUntil >= c.cfg.Now().UnixMilli() {
+			var v V
+			if err := json.Unmarshal(e.payload, &v); err == nil {
+				return v, nil
+			}
+		}
 		start := time.Now()
 		v, err := load(lctx, key)
 		defer func() { c.loadSeconds.Observe(time.Since(start).Seconds()) }()

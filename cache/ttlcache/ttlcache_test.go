@@ -237,3 +237,23 @@ func BenchmarkTTLCacheHit(b *testing.B) {
 		}
 	})
 }
+
+// TestTTLCacheLoadRechecks is the race behind a flaky TestTTLCacheSingleFlight: a caller
+// misses, another flight writes the value and ends, then the first caller's load starts.
+// The load finds the fresh value and does not call the loader again.
+func TestTTLCacheLoadRechecks(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Client(t)
+	c := newTTLCache(t, rdb, TTLCacheConfig{})
+	if err := c.Set(ctx, "bob", profile{Name: "bob", Score: 3}); err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int64
+	v, err := c.load(ctx, "bob", func(context.Context, string) (profile, error) {
+		calls.Add(1)
+		return profile{Name: "bob", Score: 4}, nil
+	}, nil)
+	if err != nil || v.Score != 3 || calls.Load() != 0 {
+		t.Errorf("load after the value was written: %+v %v, %d loader calls; want the cached value and none", v, err, calls.Load())
+	}
+}
