@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tickstash/tickstash/analysis/indicator"
 	"github.com/tickstash/tickstash/market"
 	"github.com/tickstash/tickstash/pipeline"
 )
@@ -64,10 +65,10 @@ func (q *Queue) LatestResultOf(ctx context.Context, ex market.Exchange, sym mark
 // savedState is what a target's state key holds: the indicator streams after the candle
 // opening at Last, and their values there.
 type savedState struct {
-	Specs   []string           `json:"specs"`
-	Last    int64              `json:"last"` // open time of the last candle fed, Unix ms
-	Streams []*Stream          `json:"streams"`
-	Values  map[string]float64 `json:"values"`
+	Specs   []string            `json:"specs"`
+	Last    int64               `json:"last"` // open time of the last candle fed, Unix ms
+	Streams []*indicator.Stream `json:"streams"`
+	Values  map[string]float64  `json:"values"`
 }
 
 // storeResult writes r and state under d's fencing token. It returns errLeaseLost if the
@@ -111,7 +112,7 @@ func (q *Queue) loadState(ctx context.Context, t string) (*savedState, error) {
 // them, and returns the values at the newest candle, the number of candles fed and the
 // new state. It returns ErrInsufficientData if there are fewer closed candles than the
 // specs need and no state to resume.
-func analyse(specs []Spec, candles []market.Candle, prev *savedState) (map[string]float64, int, *savedState, error) {
+func analyse(specs []indicator.Spec, candles []market.Candle, prev *savedState) (map[string]float64, int, *savedState, error) {
 	closed := make([]market.Candle, 0, len(candles))
 	for _, c := range candles {
 		if c.Closed {
@@ -133,7 +134,7 @@ func analyse(specs []Spec, candles []market.Candle, prev *savedState) (map[strin
 			}
 		}
 	}
-	var streams []*Stream
+	var streams []*indicator.Stream
 	values := map[string]float64{}
 	if start >= 0 {
 		streams = prev.Streams
@@ -146,9 +147,9 @@ func analyse(specs []Spec, candles []market.Candle, prev *savedState) (map[strin
 			return nil, 0, nil, fmt.Errorf("%w: %d closed candles, the indicators need %d", ErrInsufficientData, len(closed), need)
 		}
 		start = 0
-		streams = make([]*Stream, len(specs))
+		streams = make([]*indicator.Stream, len(specs))
 		for i, s := range specs {
-			st, err := NewStream(s)
+			st, err := indicator.NewStream(s)
 			if err != nil {
 				return nil, 0, nil, err
 			}
@@ -157,7 +158,7 @@ func analyse(specs []Spec, candles []market.Candle, prev *savedState) (map[strin
 	}
 	fed := closed[start:]
 	for i, c := range fed {
-		bar := Bar{Time: c.OpenTime, Open: c.Open.InexactFloat64(), High: c.High.InexactFloat64(),
+		bar := indicator.Bar{Time: c.OpenTime, Open: c.Open.InexactFloat64(), High: c.High.InexactFloat64(),
 			Low: c.Low.InexactFloat64(), Close: c.Close.InexactFloat64(), Volume: c.Volume.InexactFloat64()}
 		last := i == len(fed)-1
 		for _, st := range streams {

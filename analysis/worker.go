@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/tickstash/tickstash/analysis/indicator"
 	"github.com/tickstash/tickstash/internal/backoff"
 	"github.com/tickstash/tickstash/market"
 	"github.com/tickstash/tickstash/pipeline"
@@ -112,7 +113,7 @@ type Worker struct {
 	cfg   WorkerConfig
 	log   *slog.Logger
 
-	analyzers map[string][]Spec
+	analyzers map[string][]indicator.Spec
 	specErr   error
 
 	inFlight      prometheus.Gauge
@@ -170,10 +171,10 @@ func NewWorker(q *Queue, store CandleReader, pub Publisher, cfg WorkerConfig, lo
 		log = slog.New(slog.DiscardHandler)
 	}
 	w := &Worker{q: q, store: store, pub: pub, cfg: cfg, log: log,
-		analyzers: map[string][]Spec{}, running: map[*delivery]context.CancelFunc{}}
+		analyzers: map[string][]indicator.Spec{}, running: map[*delivery]context.CancelFunc{}}
 	for name, texts := range cfg.Analyzers {
 		for _, t := range texts {
-			s, err := ParseSpec(t)
+			s, err := indicator.ParseSpec(t)
 			if err != nil && w.specErr == nil {
 				w.specErr = fmt.Errorf("analysis: analyzer %q: %w", name, err)
 			}

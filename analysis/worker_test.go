@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/shopspring/decimal"
 
+	"github.com/tickstash/tickstash/analysis/indicator"
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/internal/redistest"
 	"github.com/tickstash/tickstash/market"
@@ -134,13 +135,17 @@ func TestWorkerAnalysesStoresAndPublishes(t *testing.T) {
 
 	// want computes the expected values: the batch kernels over the same closed bars.
 	want := func(cs []market.Candle) map[string]float64 {
-		var bars Bars
+		var bars indicator.Bars
 		for _, c := range cs {
-			bars.Append(Bar{Time: c.OpenTime, Open: c.Open.InexactFloat64(), High: c.High.InexactFloat64(),
+			bars.Append(indicator.Bar{Time: c.OpenTime, Open: c.Open.InexactFloat64(), High: c.High.InexactFloat64(),
 				Low: c.Low.InexactFloat64(), Close: c.Close.InexactFloat64(), Volume: c.Volume.InexactFloat64()})
 		}
 		out := map[string]float64{}
-		for _, s := range mustSpecs(t, DefaultIndicators) {
+		for _, text := range DefaultIndicators {
+			s, err := indicator.ParseSpec(text)
+			if err != nil {
+				t.Fatal(err)
+			}
 			cols, err := s.Compute(bars)
 			if err != nil {
 				t.Fatal(err)

@@ -17,8 +17,14 @@
 //
 // The main calls:
 //
-//	rdb, err := cache.Connect(ctx, "redis://127.0.0.1:6379/0")
+//	rdb, err := redisconn.Connect(ctx, "redis://127.0.0.1:6379/0")
 //	store := cache.NewMarketStore(rdb, cache.MarketConfig{}, prometheus.NewRegistry())
 //	res, err := store.Write(ctx, &cache.Batch{Trades: trades, Candles: candles})
 //	last, err := store.LastCandles(ctx, market.Binance, "BTC-USDT", market.Interval1m, 100)
+//
+// The errors ErrNotFound, ErrInvalid, ErrTooLarge and ErrConflict are the store errors
+// every Redis store of tickstash wraps, so the gateway maps them to HTTP statuses in one
+// place. The stores for bots live in subpackages: cache/session (sessions),
+// cache/userstate (versioned user state documents) and cache/ttlcache (the TTL cache layer
+// with read-through loading).
 package cache

@@ -1,4 +1,4 @@
-package cache
+package cache_test
 
 import (
 	"context"
@@ -8,6 +8,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tickstash/tickstash/cache/session"
+	"github.com/tickstash/tickstash/cache/ttlcache"
+	"github.com/tickstash/tickstash/cache/userstate"
 	"github.com/tickstash/tickstash/internal/redistest"
 )
 
@@ -22,9 +25,9 @@ func TestStateOnCluster(t *testing.T) {
 	prefix := redistest.Prefix(t, rdb)
 	ctx := context.Background()
 	reg := prometheus.NewRegistry()
-	sessions := NewSessionStore(rdb, SessionConfig{Prefix: prefix, MaxPerUser: 2}, reg)
-	states := NewUserStateStore(rdb, UserStateConfig{Prefix: prefix}, reg)
-	c, err := NewTTLCache[string](rdb, "c", TTLCacheConfig{Prefix: prefix, MaxTagKeys: 2}, reg)
+	sessions := session.NewSessionStore(rdb, session.SessionConfig{Prefix: prefix, MaxPerUser: 2}, reg)
+	states := userstate.NewUserStateStore(rdb, userstate.UserStateConfig{Prefix: prefix}, reg)
+	c, err := ttlcache.NewTTLCache[string](rdb, "c", ttlcache.TTLCacheConfig{Prefix: prefix, MaxTagKeys: 2}, reg)
 	if err != nil {
 		t.Fatal(err)
 	}

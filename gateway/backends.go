@@ -11,7 +11,9 @@ import (
 
 	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/cache"
-	"github.com/tickstash/tickstash/flags"
+	"github.com/tickstash/tickstash/cache/session"
+	"github.com/tickstash/tickstash/cache/userstate"
+	"github.com/tickstash/tickstash/featureflag"
 	"github.com/tickstash/tickstash/leaderboard"
 	"github.com/tickstash/tickstash/market"
 	"github.com/tickstash/tickstash/signals"
@@ -38,11 +40,11 @@ type Deps struct {
 	Jobs Jobs
 	// Leaderboards serves /v1/leaderboards/...: *leaderboard.Store.
 	Leaderboards Leaderboards
-	// Sessions serves /v1/sessions...: *cache.SessionStore.
+	// Sessions serves /v1/sessions...: *session.SessionStore.
 	Sessions Sessions
-	// UserState serves /v1/state (the state of the token's subject): *cache.UserStateStore.
+	// UserState serves /v1/state (the state of the token's subject): *userstate.UserStateStore.
 	UserState UserState
-	// Flags serves /v1/flags/{flag}: *flags.Client, whose Run the caller runs.
+	// Flags serves /v1/flags/{flag}: *featureflag.Client, whose Run the caller runs.
 	Flags Flags
 	// Signals feeds /v1/signals/stream: *signals.StreamSource.
 	Signals SignalSource
@@ -88,31 +90,31 @@ type Leaderboards interface {
 	ReportPnL(ctx context.Context, user, reportID string, pnl decimal.Decimal) (applied bool, err error)
 }
 
-// Sessions keeps users' sessions (*cache.SessionStore): random ids, JSON data, a
+// Sessions keeps users' sessions (*session.SessionStore): random ids, JSON data, a
 // sliding TTL and a cap per user. Get and Touch of a missing or expired session return
 // an error wrapping cache.ErrNotFound; Create returns cache.ErrInvalid or
 // cache.ErrTooLarge for bad data.
 type Sessions interface {
-	Create(ctx context.Context, user string, data json.RawMessage) (cache.Session, error)
-	Get(ctx context.Context, id string) (cache.Session, error)
+	Create(ctx context.Context, user string, data json.RawMessage) (session.Session, error)
+	Get(ctx context.Context, id string) (session.Session, error)
 	Touch(ctx context.Context, id string) error
 	Destroy(ctx context.Context, id string) error
-	List(ctx context.Context, user string) ([]cache.Session, error)
+	List(ctx context.Context, user string) ([]session.Session, error)
 }
 
-// UserState keeps one versioned JSON document per user (*cache.UserStateStore). Get of
+// UserState keeps one versioned JSON document per user (*userstate.UserStateStore). Get of
 // a user without one returns version 0 and a nil document. Update is a compare-and-set
 // on the version: a stale one returns an error wrapping cache.ErrConflict (and the
 // current version), an oversized document cache.ErrTooLarge.
 type UserState interface {
-	Get(ctx context.Context, user string) (cache.UserState, error)
+	Get(ctx context.Context, user string) (userstate.UserState, error)
 	Update(ctx context.Context, user string, version int64, doc json.RawMessage) (int64, error)
 }
 
-// Flags evaluates feature flags from an in-process copy (*flags.Client, kept current
+// Flags evaluates feature flags from an in-process copy (*featureflag.Client, kept current
 // by its Run): Variant returns def for a flag the copy does not hold.
 type Flags interface {
-	Variant(key string, u flags.User, def string) string
+	Variant(key string, u featureflag.User, def string) string
 }
 
 // FlagResult is a feature flag's value for one subject.
@@ -121,7 +123,7 @@ type FlagResult struct {
 	Subject string `json:"subject"`
 	// Variant is the variant served.
 	Variant string `json:"variant"`
-	// Enabled is true when Variant is "on" (what flags.Client.Bool returns).
+	// Enabled is true when Variant is "on" (what featureflag.Client.Bool returns).
 	Enabled bool `json:"enabled"`
 	// Known is false when the flag is not defined and the request's default was served.
 	Known bool `json:"known"`
@@ -150,9 +152,9 @@ type SignalEntitlements interface {
 
 var (
 	_ Leaderboards       = (*leaderboard.Store)(nil)
-	_ Sessions           = (*cache.SessionStore)(nil)
-	_ UserState          = (*cache.UserStateStore)(nil)
-	_ Flags              = (*flags.Client)(nil)
+	_ Sessions           = (*session.SessionStore)(nil)
+	_ UserState          = (*userstate.UserStateStore)(nil)
+	_ Flags              = (*featureflag.Client)(nil)
 	_ SignalSource       = (*signals.StreamSource)(nil)
 	_ SignalEntitlements = (*signals.EntitlementStore)(nil)
 )

@@ -19,16 +19,17 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shopspring/decimal"
 
-	"github.com/tickstash/tickstash/cache"
-	"github.com/tickstash/tickstash/flags"
+	"github.com/tickstash/tickstash/cache/session"
+	"github.com/tickstash/tickstash/cache/userstate"
+	"github.com/tickstash/tickstash/featureflag"
 	"github.com/tickstash/tickstash/gateway"
 	"github.com/tickstash/tickstash/leaderboard"
 	"github.com/tickstash/tickstash/market"
 	"github.com/tickstash/tickstash/signals"
 )
 
-// The routes of the real backends: leaderboard.Store, cache.SessionStore,
-// cache.UserStateStore, flags.Client and signals.StreamSource with the
+// The routes of the real backends: leaderboard.Store, session.SessionStore,
+// userstate.UserStateStore, featureflag.Client and signals.StreamSource with the
 // signals.EntitlementStore, against the real Redis and NATS.
 
 func natsConn(t *testing.T) *nats.Conn {
@@ -157,7 +158,7 @@ func TestLeaderboardRoutes(t *testing.T) {
 
 func TestSessionRoutes(t *testing.T) {
 	e := start(t, func(d *gateway.Deps, c *gateway.Config) {
-		d.Sessions = cache.NewSessionStore(d.Redis, cache.SessionConfig{Prefix: c.Prefix, MaxPerUser: 2, MaxDataBytes: 64, TTL: time.Hour}, nil)
+		d.Sessions = session.NewSessionStore(d.Redis, session.SessionConfig{Prefix: c.Prefix, MaxPerUser: 2, MaxDataBytes: 64, TTL: time.Hour}, nil)
 	})
 	scopes := []gateway.Scope{gateway.ScopeSessionsRead, gateway.ScopeSessionsWrite}
 	alice, _, _ := e.token(gateway.TokenSpec{Subject: "alice", Scopes: scopes})
@@ -231,7 +232,7 @@ func TestSessionRoutes(t *testing.T) {
 
 func TestStateRoutes(t *testing.T) {
 	e := start(t, func(d *gateway.Deps, c *gateway.Config) {
-		d.UserState = cache.NewUserStateStore(d.Redis, cache.UserStateConfig{Prefix: c.Prefix, MaxBytes: 100}, nil)
+		d.UserState = userstate.NewUserStateStore(d.Redis, userstate.UserStateConfig{Prefix: c.Prefix, MaxBytes: 100}, nil)
 	})
 	scopes := []gateway.Scope{gateway.ScopeStateRead, gateway.ScopeStateWrite}
 	alice, _, _ := e.token(gateway.TokenSpec{Subject: "alice", Scopes: scopes})
@@ -306,9 +307,9 @@ func TestStateRoutes(t *testing.T) {
 
 func TestFlagRoutes(t *testing.T) {
 	nc := natsConn(t)
-	var fl *flags.Client
+	var fl *featureflag.Client
 	e := start(t, func(d *gateway.Deps, c *gateway.Config) {
-		fl = flags.New(d.Redis, nc, flags.Config{Prefix: c.Prefix, Subject: "ts.flags.changed." + c.Prefix}, nil, nil)
+		fl = featureflag.New(d.Redis, nc, featureflag.Config{Prefix: c.Prefix, Subject: "ts.flags.changed." + c.Prefix}, nil, nil)
 		d.Flags = fl
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -316,7 +317,7 @@ func TestFlagRoutes(t *testing.T) {
 	go func() { runDone <- fl.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-runDone })
 	// Another process writes the definitions; the gateway's copy hears of it over NATS.
-	admin := flags.New(e.rdb, nc, flags.Config{Prefix: e.prefix, Subject: "ts.flags.changed." + e.prefix}, nil, nil)
+	admin := featureflag.New(e.rdb, nc, featureflag.Config{Prefix: e.prefix, Subject: "ts.flags.changed." + e.prefix}, nil, nil)
 	scopes := []gateway.Scope{gateway.ScopeFlagsRead}
 	alice, _, _ := e.token(gateway.TokenSpec{Subject: "alice", Scopes: scopes})
 	bob, _, _ := e.token(gateway.TokenSpec{Subject: "bob", Scopes: scopes})
@@ -343,8 +344,8 @@ func TestFlagRoutes(t *testing.T) {
 	if got := eval(alice, "?default=blue"); got["known"] != false || got["variant"] != "blue" || got["enabled"] != false {
 		t.Fatalf("unknown flag with default: %v", got)
 	}
-	err := admin.Set(context.Background(), flags.Flag{Key: "new-ui", Enabled: true, Targets: map[string][]string{"on": {"alice"}},
-		Rules: []flags.Rule{{Attribute: "country", Op: "eq", Values: []string{"DE"}, Variant: "on"}}, Fallthrough: "off"}, "test")
+	err := admin.Set(context.Background(), featureflag.Flag{Key: "new-ui", Enabled: true, Targets: map[string][]string{"on": {"alice"}},
+		Rules: []featureflag.Rule{{Attribute: "country", Op: "eq", Values: []string{"DE"}, Variant: "on"}}, Fallthrough: "off"}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,8 @@
 //		Market:       cache.NewMarketStore(rdb, cache.MarketConfig{}, reg),
 //		Jobs:         analysis.NewQueue(rdb, analysis.QueueConfig{}, reg),
 //		Leaderboards: boards, // *leaderboard.Store
-//		Sessions:     cache.NewSessionStore(rdb, cache.SessionConfig{}, reg),
-//		UserState:    cache.NewUserStateStore(rdb, cache.UserStateConfig{}, reg),
+//		Sessions:     session.NewSessionStore(rdb, session.SessionConfig{}, reg),
+//		UserState:    userstate.NewUserStateStore(rdb, userstate.UserStateConfig{}, reg),
 //		Flags:        fl, // *flags.Client; go fl.Run(ctx)
 //		Signals:      src, // *signals.StreamSource over JetStream
 //		Entitlements: signals.NewEntitlementStore(rdb, signals.EntitlementConfig{}),

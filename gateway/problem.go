@@ -7,7 +7,7 @@ import (
 
 	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/cache"
-	"github.com/tickstash/tickstash/flags"
+	"github.com/tickstash/tickstash/featureflag"
 	"github.com/tickstash/tickstash/leaderboard"
 )
 
@@ -55,12 +55,12 @@ func statusOf(err error) (int, bool) {
 	case errors.Is(err, ErrNotFound), errors.Is(err, cache.ErrNotFound),
 		errors.Is(err, analysis.ErrJobNotFound), errors.Is(err, analysis.ErrNoResult),
 		errors.Is(err, leaderboard.ErrUnknownBoard), errors.Is(err, leaderboard.ErrNotRanked),
-		errors.Is(err, flags.ErrNotFound):
+		errors.Is(err, featureflag.ErrNotFound):
 		return http.StatusNotFound, true
 	case errors.Is(err, ErrInvalid), errors.Is(err, analysis.ErrInvalidJob), errors.Is(err, cache.ErrInvalid),
 		errors.Is(err, leaderboard.ErrInvalidBoard), errors.Is(err, leaderboard.ErrInvalidMember),
 		errors.Is(err, leaderboard.ErrInvalidValue), errors.Is(err, leaderboard.ErrNoWindow),
-		errors.Is(err, flags.ErrInvalid):
+		errors.Is(err, featureflag.ErrInvalid):
 		return http.StatusBadRequest, true
 	case errors.Is(err, ErrConflict), errors.Is(err, cache.ErrConflict):
 		return http.StatusConflict, true

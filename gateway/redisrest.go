@@ -9,10 +9,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tickstash/tickstash/internal/jsonerr"
 )
 
 // The Redis REST endpoint speaks the protocol of Upstash's REST API, which the
@@ -56,7 +59,7 @@ func decodeCommand(raw json.RawMessage) ([]string, error) {
 		case json.Number:
 			args[i] = v.String()
 		default:
-			return nil, fmt.Errorf("ERR argument %d is %T: arguments are strings or numbers", i, v)
+			return nil, fmt.Errorf("ERR argument %d is %s: arguments are strings or numbers", i, jsonerr.Kind(reflect.TypeOf(v)))
 		}
 	}
 	return args, nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/internal/jsonerr"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -92,11 +93,11 @@ func decodeJSON(r *http.Request, v any) error {
 		case errors.Is(err, io.EOF):
 			return fmt.Errorf("%w: empty body: want a JSON object", ErrInvalid)
 		case errors.As(err, &ute):
-			return fmt.Errorf("%w: field %q: got a JSON %s, want %s", ErrInvalid, ute.Field, ute.Value, ute.Type)
+			return fmt.Errorf("%w: %s", ErrInvalid, jsonerr.Describe(ute))
 		case errors.As(err, &se):
 			return fmt.Errorf("%w: malformed JSON at byte %d: %v", ErrInvalid, se.Offset, err)
 		}
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+		return fmt.Errorf("%w: %s", ErrInvalid, jsonerr.Describe(err))
 	}
 	if dec.More() {
 		return fmt.Errorf("%w: more than one JSON value in the body", ErrInvalid)

@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/tickstash/tickstash/cache"
-	"github.com/tickstash/tickstash/flags"
+	"github.com/tickstash/tickstash/cache/session"
+	"github.com/tickstash/tickstash/featureflag"
 )
 
 // The routes of what a bot keeps per user: sessions, the user's state document and
@@ -28,7 +29,7 @@ type sessionJSON struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-func sessionOut(sess cache.Session, now time.Time) sessionJSON {
+func sessionOut(sess session.Session, now time.Time) sessionJSON {
 	return sessionJSON{ID: sess.ID, User: sess.User, Data: sess.Data, Created: sess.Created.UTC(),
 		ExpiresAt: now.Add(sess.TTL).UTC().Truncate(time.Millisecond)}
 }
@@ -63,7 +64,7 @@ func (s *Server) handleSessionCreate(w http.ResponseWriter, r *http.Request) {
 // ownSession returns the session named in the path if it belongs to the token's
 // subject. Another user's session answers as a missing one does, so that ids cannot be
 // probed.
-func (s *Server) ownSession(r *http.Request) (cache.Session, error) {
+func (s *Server) ownSession(r *http.Request) (session.Session, error) {
 	id := r.PathValue("id")
 	sess, err := s.deps.Sessions.Get(r.Context(), id)
 	if err == nil && sess.User != stateOf(r).token.Subject {
@@ -246,12 +247,12 @@ func (s *Server) handleFlag(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := r.PathValue("flag")
-	if err := flags.ValidateKey(key); err != nil {
+	if err := featureflag.ValidateKey(key); err != nil {
 		s.writeError(w, r, fmt.Errorf("%w: %v", ErrInvalid, err))
 		return
 	}
 	q := r.URL.Query()
-	u := flags.User{ID: stateOf(r).token.Subject}
+	u := featureflag.User{ID: stateOf(r).token.Subject}
 	if kvs := q["attr"]; len(kvs) > 0 {
 		if len(kvs) > maxFlagAttrs {
 			s.writeError(w, r, fmt.Errorf("%w: %d attr parameters, at most %d", ErrInvalid, len(kvs), maxFlagAttrs))

@@ -66,7 +66,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 func ftoa(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
-// Columns returns the analysis columns (analysis.Spec.Columns names) the rule reads.
+// Columns returns the analysis columns (indicator.Spec.Columns names) the rule reads.
 func (r *Rule) Columns() []string {
 	switch r.Kind {
 	case RSICross:
@@ -83,7 +83,7 @@ func (r *Rule) Columns() []string {
 	return nil
 }
 
-// Indicators returns the indicator specs (analysis.ParseSpec syntax, as given to
+// Indicators returns the indicator specs (indicator.ParseSpec syntax, as given to
 // --indicators) that compute the rule's Columns.
 func (r *Rule) Indicators() []string {
 	switch r.Kind {

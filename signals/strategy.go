@@ -69,7 +69,7 @@ func (s *Strategy) Columns() []string {
 }
 
 // CheckColumns reports the rules that read an analysis column outside columns (those
-// the analyzer computes: analysis.Spec.Columns of its indicators). Such a rule never
+// the analyzer computes: indicator.Spec.Columns of its indicators). Such a rule never
 // votes, so its strategy may never fire. The error joins one *StrategyError per rule,
 // naming the strategy, the rule, its line, the missing columns and the indicator to add
 // to the analyzer (--indicators); it wraps ErrStrategyFile. nil means every rule is fed.

@@ -8,8 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/peterbourgon/ff/v4"
+
 	"github.com/tickstash/tickstash/analysis"
+	"github.com/tickstash/tickstash/analysis/indicator"
 	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/internal/redisconn"
 	"github.com/tickstash/tickstash/market"
 	"github.com/tickstash/tickstash/pipeline"
 )
@@ -35,7 +39,7 @@ func (c *analysisContract) register(f *flags) {
 func (c *analysisContract) check() ([]string, error) {
 	var cols []string
 	for _, s := range strings.Fields(c.indicators) {
-		spec, err := analysis.ParseSpec(s)
+		spec, err := indicator.ParseSpec(s)
 		if err != nil {
 			return nil, fmt.Errorf("%w: --indicators %q: %v", errUsage, s, err)
 		}
@@ -74,8 +78,15 @@ func (c *analyzeConfig) check() error {
 	if _, err := c.contract.check(); err != nil {
 		return err
 	}
-	if c.candles < 2 || c.lease <= 0 || c.maxDeliveries < 1 || c.queueMaxLen < 1 {
-		return fmt.Errorf("%w: --candles must be at least 2, --job-lease, --max-deliveries and --queue-max-len positive", errUsage)
+	switch {
+	case c.candles < 2:
+		return fmt.Errorf("%w: --candles %d: want at least 2", errUsage, c.candles)
+	case c.lease <= 0:
+		return fmt.Errorf("%w: --job-lease %v: want a positive duration", errUsage, c.lease)
+	case c.maxDeliveries < 1:
+		return fmt.Errorf("%w: --max-deliveries %d: want at least 1", errUsage, c.maxDeliveries)
+	case c.queueMaxLen < 1:
+		return fmt.Errorf("%w: --queue-max-len %d: want at least 1", errUsage, c.queueMaxLen)
 	}
 	return nil
 }
@@ -98,7 +109,7 @@ func (c *analyzeConfig) worker(ctx context.Context, p *process, q *analysis.Queu
 	}, p.log.With("role", "analyze"), p.reg), nil
 }
 
-func cmdAnalyze(ctx context.Context, args []string, e env) error {
+func cmdAnalyze(e env) *ff.Command {
 	f := newFlags("analyze", "analyze [flags]\n\n"+
 		"Runs the analysis worker role alone: takes jobs from the Redis job queue (ingest enqueues\n"+
 		"one per closed candle), computes the indicators over the cached candles, stores the\n"+
@@ -108,108 +119,176 @@ func cmdAnalyze(ctx context.Context, args []string, e env) error {
 	var ac analyzeConfig
 	sc.register(f, false)
 	ac.register(f)
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	if f.fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, f.fs.Args())
-	}
-	return runRoles(ctx, &sc, roles{analyze: &ac}, false, e)
+	return f.Command("", func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: unexpected arguments %q", errUsage, args)
+		}
+		return runRoles(ctx, &sc, roles{analyze: &ac}, false, e)
+	})
 }
 
-func cmdJobs(ctx context.Context, args []string, e env) error {
-	f := newFlags("jobs", "jobs [flags] submit|status ID|dead|retry ID\n\n"+
-		"  submit --exchange E --symbol S --interval I [--analyzer A]   queue an analysis job; prints its id\n"+
-		"  status ID                                                    the job's state as JSON\n"+
-		"  dead [--n 20]                                                dead-lettered jobs, newest first, as JSON lines\n"+
-		"  retry ID                                                     send a dead job back to the queue", e)
-	var redisURL, prefix, exchange, symbol, interval, analyzer string
-	var n int
-	f.String(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis holding the job queue")
-	f.String(&prefix, "key-prefix", cache.DefaultPrefix, "prefix of every Redis key")
-	f.String(&exchange, "exchange", "", "submit: exchange of the market, e.g. binance")
-	f.String(&symbol, "symbol", "", "submit: market symbol, e.g. BTC-USDT")
-	f.String(&interval, "interval", "1m", "submit: candle interval")
-	f.String(&analyzer, "analyzer", "", "submit: analyzer (indicator set); empty means the default")
-	f.Int(&n, "n", 20, "dead: how many to list")
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	if f.fs.NArg() == 0 {
-		return fmt.Errorf("%w: name a subcommand: submit, status, dead or retry", errUsage)
-	}
-	sub, rest := f.fs.Arg(0), f.fs.Args()[1:]
-	needID := func() (string, error) {
-		if len(rest) != 1 {
-			return "", fmt.Errorf("%w: jobs %s takes one job id", errUsage, sub)
+// jobsFlags are the flags of the jobs subcommands: where the queue is, and the market of
+// a job to submit. All are valid before or after the subcommand's name.
+type jobsFlags struct {
+	redisURL, prefix                     string
+	exchange, symbol, interval, analyzer string
+	flags                                *flags
+}
+
+// submitOnly are the flags of jobs submit alone.
+var submitOnly = []string{"exchange", "symbol", "interval", "analyzer"}
+
+// refuseSubmitFlags refuses submit's flags given to another jobs subcommand, where they
+// would do nothing.
+func (j *jobsFlags) refuseSubmitFlags(sub string) error {
+	for _, name := range submitOnly {
+		if j.flags.SetOnCommandLine(name) {
+			return fmt.Errorf("%w: --%s is a flag of jobs submit, not of jobs %s", errUsage, name, sub)
 		}
-		return rest[0], nil
 	}
-	var spec analysis.JobSpec
-	switch sub {
-	case "submit":
-		sym, err := market.ParseSymbol(symbol)
-		if err != nil {
-			return fmt.Errorf("%w: --symbol: %v", errUsage, err)
+	return nil
+}
+
+// queue connects to Redis and returns the job queue; the caller closes the client.
+func (j *jobsFlags) queue(ctx context.Context) (*analysis.Queue, func(), error) {
+	rdb, err := redisconn.Connect(ctx, j.redisURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	return analysis.NewQueue(rdb, analysis.QueueConfig{Prefix: j.prefix}, nil), func() { _ = rdb.Close() }, nil
+}
+
+func cmdJobs(e env) *ff.Command {
+	f := newFlags("jobs", "jobs submit|status|dead|retry [flags]\n\n"+
+		"Submits analysis jobs to the Redis job queue, shows their state, lists dead-lettered\n"+
+		"jobs and sends them back. The flags below are valid before or after the subcommand;\n"+
+		"run 'tickstash jobs <subcommand> --help' for each one's own.", e)
+	jf := jobsFlags{flags: f}
+	registerStore(f, &jf.redisURL, &jf.prefix, "Redis holding the job queue")
+	f.String(&jf.exchange, "exchange", "", "submit: exchange of the market, e.g. binance (required)")
+	f.String(&jf.symbol, "symbol", "", "submit: market symbol, e.g. BTC-USDT (required)")
+	f.String(&jf.interval, "interval", "1m", "submit: candle interval")
+	f.String(&jf.analyzer, "analyzer", "", "submit: analyzer (indicator set); empty means the default")
+	return f.Command("", nil, jobsSubmit(f, &jf, e), jobsStatus(f, &jf, e), jobsDead(f, &jf, e), jobsRetry(f, &jf, e))
+}
+
+func jobsSubmit(parent *flags, jf *jobsFlags, e env) *ff.Command {
+	f := newFlags("jobs submit", "jobs submit --exchange E --symbol S [--interval I] [--analyzer A]\n\n"+
+		"Queues an analysis job for one market and interval and prints its id; a job for the\n"+
+		"same market, interval and analyzer already waiting absorbs it.", e).SetParent(parent)
+	return f.Command("queue an analysis job; prints its id", func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: unexpected arguments %q (the market goes in --exchange and --symbol)", errUsage, args)
 		}
-		iv, err := market.ParseInterval(interval)
-		if err != nil {
-			return fmt.Errorf("%w: --interval: %v", errUsage, err)
-		}
-		ex := market.Exchange(exchange)
+		ex := market.Exchange(jf.exchange)
 		if err := ex.Validate(); err != nil {
-			return fmt.Errorf("%w: --exchange: %v", errUsage, err)
+			return fmt.Errorf("%w: --exchange %q: %v", errUsage, jf.exchange, err)
 		}
-		spec = analysis.JobSpec{Exchange: ex, Symbol: sym, Interval: iv, Analyzer: analyzer}
-	case "status", "retry":
-		if _, err := needID(); err != nil {
+		sym, err := market.ParseSymbol(jf.symbol)
+		if err != nil {
+			return fmt.Errorf("%w: --symbol %q: %v", errUsage, jf.symbol, err)
+		}
+		iv, err := market.ParseInterval(jf.interval)
+		if err != nil {
+			return fmt.Errorf("%w: --interval %q: %v", errUsage, jf.interval, err)
+		}
+		q, done, err := jf.queue(ctx)
+		if err != nil {
 			return err
 		}
-	case "dead":
-		if n < 1 {
-			return fmt.Errorf("%w: --n must be positive", errUsage)
-		}
-	default:
-		return fmt.Errorf("%w: unknown subcommand %q: want submit, status, dead or retry", errUsage, sub)
-	}
-	rdb, err := cache.Connect(ctx, redisURL)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	q := analysis.NewQueue(rdb, analysis.QueueConfig{Prefix: prefix}, nil)
-	enc := json.NewEncoder(e.stdout)
-	switch sub {
-	case "submit":
-		id, err := q.Enqueue(ctx, spec)
+		defer done()
+		id, err := q.Enqueue(ctx, analysis.JobSpec{Exchange: ex, Symbol: sym, Interval: iv, Analyzer: jf.analyzer})
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(e.stdout, id)
-	case "status":
-		st, err := q.Status(ctx, rest[0])
+		return nil
+	})
+}
+
+// oneID returns the one job id of args.
+func oneID(jf *jobsFlags, sub string, args []string) (string, error) {
+	if err := jf.refuseSubmitFlags(sub); err != nil {
+		return "", err
+	}
+	if len(args) != 1 {
+		return "", fmt.Errorf("%w: jobs %s takes one job id, got %d arguments", errUsage, sub, len(args))
+	}
+	return args[0], nil
+}
+
+func jobsStatus(parent *flags, jf *jobsFlags, e env) *ff.Command {
+	f := newFlags("jobs status", "jobs status ID\n\nPrints the job's state as JSON.", e).SetParent(parent)
+	return f.Command("the job's state as JSON", func(ctx context.Context, args []string) error {
+		id, err := oneID(jf, "status", args)
+		if err != nil {
+			return err
+		}
+		q, done, err := jf.queue(ctx)
+		if err != nil {
+			return err
+		}
+		defer done()
+		st, err := q.Status(ctx, id)
 		if errors.Is(err, analysis.ErrJobNotFound) {
-			return fmt.Errorf("job %s: not found (never submitted, or its record expired)", rest[0])
+			return fmt.Errorf("job %s: not found (never submitted, or its record expired)", id)
 		}
 		if err != nil {
 			return err
 		}
-		return enc.Encode(st)
-	case "dead":
+		return json.NewEncoder(e.stdout).Encode(st)
+	})
+}
+
+func jobsDead(parent *flags, jf *jobsFlags, e env) *ff.Command {
+	f := newFlags("jobs dead", "jobs dead [--n 20]\n\nPrints dead-lettered jobs, newest first, as JSON lines.", e).SetParent(parent)
+	var n int
+	f.Int(&n, "n", 20, "how many to list")
+	return f.Command("dead-lettered jobs, newest first, as JSON lines", func(ctx context.Context, args []string) error {
+		if err := jf.refuseSubmitFlags("dead"); err != nil {
+			return err
+		}
+		if len(args) > 0 {
+			return fmt.Errorf("%w: unexpected arguments %q", errUsage, args)
+		}
+		if n < 1 {
+			return fmt.Errorf("%w: --n %d: want a positive number", errUsage, n)
+		}
+		q, done, err := jf.queue(ctx)
+		if err != nil {
+			return err
+		}
+		defer done()
 		dead, err := q.Dead(ctx, n)
 		if err != nil {
 			return err
 		}
+		enc := json.NewEncoder(e.stdout)
 		for _, d := range dead {
 			if err := enc.Encode(d); err != nil {
 				return err
 			}
 		}
-	case "retry":
-		if err := q.Retry(ctx, rest[0]); err != nil {
+		return nil
+	})
+}
+
+func jobsRetry(parent *flags, jf *jobsFlags, e env) *ff.Command {
+	f := newFlags("jobs retry", "jobs retry ID\n\nSends a dead job back to the queue.", e).SetParent(parent)
+	return f.Command("send a dead job back to the queue", func(ctx context.Context, args []string) error {
+		id, err := oneID(jf, "retry", args)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "job %s queued again\n", rest[0])
-	}
-	return nil
+		q, done, err := jf.queue(ctx)
+		if err != nil {
+			return err
+		}
+		defer done()
+		if err := q.Retry(ctx, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "job %s queued again\n", id)
+		return nil
+	})
 }

@@ -2,16 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"runtime/debug"
-	"strconv"
 	"strings"
-	"time"
+
+	"github.com/peterbourgon/ff/v4"
+
+	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/internal/cli"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3"; otherwise it
@@ -27,7 +27,8 @@ type env struct {
 type command struct {
 	name    string
 	summary string
-	run     func(ctx context.Context, args []string, e env) error
+	// build returns the command's tree: its flags, subcommands and what it runs.
+	build func(e env) *ff.Command
 }
 
 func commands() []command {
@@ -45,190 +46,80 @@ func commands() []command {
 		{"flags", "feature flags: set, get, list, eval, history", cmdFlags},
 		{"token", "issue, list, revoke and rotate gateway tokens", cmdToken},
 		{"audit", "print the gateway's audit stream (audit tail [--follow])", cmdAudit},
-		{"bench", "measure tickstash beside a reference on the real servers: ingest, replay, queue, ratelimit, signals, gateway, leaderboard", cmdBench},
+		{"bench", "how to run the benchmarks, which live in their own binary, tickstash-bench (runs it when installed)", cmdBench},
 		{"version", "print the version", cmdVersion},
 	}
 }
 
 // errUsage marks an error that is the caller's: exit status 2.
-var errUsage = errors.New("usage")
+var errUsage = cli.ErrUsage
 
 // exitError carries an exit status other than 1 for a command that did its work but
 // must report failure (e.g. candles skipped malformed lines).
-type exitError struct {
-	code int
-	msg  string
-}
-
-func (e *exitError) Error() string { return e.msg }
+type exitError = cli.ExitError
 
 // Main runs the tickstash command line and returns the process exit status.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := env{stdin: stdin, stdout: stdout, stderr: stderr}
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
-		if len(args) > 1 {
-			return Main(ctx, []string{args[1], "--help"}, stdin, stdout, stderr)
-		}
-		usage(stdout)
+	if len(args) > 0 && args[0] == "help" { // tickstash help [command...]
+		args = append(args[1:len(args):len(args)], "--help")
+	}
+	root := newFlags("", "<command> [flags] [args]\n\n"+
+		"tickstash: a self-hosted market-data layer for trading bots.\n\n"+
+		"Every flag can also be set by an environment variable, named after it:\n"+
+		"--redis-url is TICKSTASH_REDIS_URL. Flags win over the environment.\n"+
+		"Flags may come before or after a command's arguments.\n"+
+		"Run 'tickstash <command> --help' for a command's flags.", e)
+	var subs []*ff.Command
+	for _, c := range commands() {
+		cmd := c.build(e)
+		cmd.ShortHelp = c.summary
+		subs = append(subs, cmd)
+	}
+	noCommand := false
+	tree := root.Command("", func(_ context.Context, args []string) error {
 		if len(args) == 0 {
-			return 2
+			noCommand = true
+			return nil
 		}
-		return 0
+		return fmt.Errorf("%w: unknown command %q; run 'tickstash help' for the commands", errUsage, args[0])
+	}, subs...)
+	tree.Name = "tickstash"
+	code := cli.Run(ctx, "tickstash", tree, args, stdout, stderr)
+	if noCommand {
+		root.WriteHelp(stderr, "tickstash", subs)
+		return 2
 	}
-	for _, c := range commands() {
-		if c.name != args[0] {
-			continue
-		}
-		err := c.run(ctx, args[1:], e)
-		var ee *exitError
-		switch {
-		case err == nil, errors.Is(err, flag.ErrHelp):
-			return 0
-		case errors.Is(err, errUsage):
-			fmt.Fprintf(stderr, "tickstash %s: %v\nRun 'tickstash %s --help' for its flags.\n", c.name, err, c.name)
-			return 2
-		case errors.As(err, &ee):
-			fmt.Fprintf(stderr, "tickstash %s: %v\n", c.name, ee.msg)
-			return ee.code
-		default:
-			fmt.Fprintf(stderr, "tickstash %s: %v\n", c.name, err)
-			return 1
-		}
-	}
-	fmt.Fprintf(stderr, "tickstash: unknown command %q\n\n", args[0])
-	usage(stderr)
-	return 2
+	return code
 }
 
-func usage(w io.Writer) {
-	fmt.Fprint(w, `tickstash: a self-hosted market-data layer for trading bots.
+// flags is a command's flag set: every flag takes its default from a TICKSTASH_*
+// environment variable and --help says so (see internal/cli).
+type flags = cli.Flags
 
-Usage: tickstash <command> [flags] [args]
-
-Commands:
-`)
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
-	}
-	fmt.Fprint(w, `
-Every flag can also be set by an environment variable, named after it:
---redis-url is TICKSTASH_REDIS_URL. Flags win over the environment.
-Run 'tickstash <command> --help' for a command's flags.
-`)
+// newFlags returns the flag set of the command path name (e.g. "jobs submit"); synopsis
+// is the usage line, then after a blank line the help paragraphs.
+func newFlags(name, synopsis string, _ env) *flags {
+	usage, long, _ := strings.Cut(synopsis, "\n\n")
+	return cli.NewFlags(name, usage, long)
 }
 
-// flags wraps a flag.FlagSet so that every flag takes its default from a TICKSTASH_*
-// environment variable and says so in --help.
-type flags struct {
-	fs     *flag.FlagSet
-	envErr []error
+func envName(flagName string) string { return cli.EnvName(flagName) }
+
+// redisURLForms is the one description of the forms of a Redis URL.
+const redisURLForms = "redis://host:port/db, rediss:// for TLS, redis://h1:p1?addr=h2:p2 for Redis Cluster, ?master_name=M for Sentinel"
+
+// registerRedisURL registers --redis-url, the flag of every command that talks to Redis:
+// what says what the Redis holds.
+func registerRedisURL(f *flags, p *string, def, what string) {
+	f.String(p, "redis-url", def, what+": "+redisURLForms)
 }
 
-func newFlags(name, synopsis string, e env) *flags {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	f := &flags{fs: fs}
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: tickstash %s\n\nFlags (environment variable in brackets):\n", synopsis)
-		fs.PrintDefaults()
-	}
-	return f
-}
-
-func envName(flagName string) string {
-	return "TICKSTASH_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
-func (f *flags) fromEnv(name string) (string, bool) {
-	return os.LookupEnv(envName(name))
-}
-
-func (f *flags) help(name, usage string) string { return usage + " [$" + envName(name) + "]" }
-
-func (f *flags) String(p *string, name, def, usage string) {
-	if v, ok := f.fromEnv(name); ok {
-		def = v
-	}
-	f.fs.StringVar(p, name, def, f.help(name, usage))
-}
-
-func (f *flags) Int(p *int, name string, def int, usage string) {
-	if v, ok := f.fromEnv(name); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			f.envErr = append(f.envErr, fmt.Errorf("$%s=%q: not an integer", envName(name), v))
-		} else {
-			def = n
-		}
-	}
-	f.fs.IntVar(p, name, def, f.help(name, usage))
-}
-
-func (f *flags) Float(p *float64, name string, def float64, usage string) {
-	if v, ok := f.fromEnv(name); ok {
-		n, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			f.envErr = append(f.envErr, fmt.Errorf("$%s=%q: not a number", envName(name), v))
-		} else {
-			def = n
-		}
-	}
-	f.fs.Float64Var(p, name, def, f.help(name, usage))
-}
-
-func (f *flags) Duration(p *time.Duration, name string, def time.Duration, usage string) {
-	if v, ok := f.fromEnv(name); ok {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			f.envErr = append(f.envErr, fmt.Errorf("$%s=%q: not a duration such as 500ms or 2m", envName(name), v))
-		} else {
-			def = d
-		}
-	}
-	f.fs.DurationVar(p, name, def, f.help(name, usage))
-}
-
-func (f *flags) Bool(p *bool, name string, def bool, usage string) {
-	if v, ok := f.fromEnv(name); ok {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			f.envErr = append(f.envErr, fmt.Errorf("$%s=%q: want true or false", envName(name), v))
-		} else {
-			def = b
-		}
-	}
-	f.fs.BoolVar(p, name, def, f.help(name, usage))
-}
-
-// List registers a repeatable flag; the environment variable holds its values separated
-// by spaces.
-func (f *flags) List(p *[]string, name string, def []string, usage string) {
-	if v, ok := f.fromEnv(name); ok {
-		def = strings.Fields(v)
-	}
-	*p = def
-	seen := false
-	f.fs.Func(name, f.help(name, usage+" (repeatable; the variable takes values separated by spaces)"), func(s string) error {
-		if !seen {
-			*p, seen = nil, true // the first flag replaces the default
-		}
-		*p = append(*p, s)
-		return nil
-	})
-}
-
-// Parse parses args and reports a bad environment variable as a usage error.
-func (f *flags) Parse(args []string) error {
-	if err := f.fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if len(f.envErr) > 0 {
-		return fmt.Errorf("%w: %w", errUsage, errors.Join(f.envErr...))
-	}
-	return nil
+// registerStore registers --redis-url, defaulting to the local server, and --key-prefix:
+// the flags of the commands that read or write tickstash's keys directly.
+func registerStore(f *flags, url, prefix *string, what string) {
+	registerRedisURL(f, url, "redis://127.0.0.1:6379/0", what)
+	f.String(prefix, "key-prefix", cache.DefaultPrefix, "prefix of every Redis key tickstash writes")
 }
 
 // logConfig is the logging flags every long-running command has.
@@ -257,13 +148,15 @@ func (l *logConfig) logger(w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("%w: --log-format %q: want text or json", errUsage, l.format)
 }
 
-func cmdVersion(_ context.Context, args []string, e env) error {
+func cmdVersion(e env) *ff.Command {
 	f := newFlags("version", "version", e)
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	fmt.Fprintln(e.stdout, "tickstash", versionString())
-	return nil
+	return f.Command("", func(_ context.Context, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: unexpected arguments %q", errUsage, args)
+		}
+		fmt.Fprintln(e.stdout, "tickstash", versionString())
+		return nil
+	})
 }
 
 func versionString() string {

@@ -11,19 +11,17 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/peterbourgon/ff/v4"
+
 	"github.com/tickstash/tickstash/gateway"
 )
 
-const auditUsage = "tickstash audit tail [-n N] [--follow] [--counts] [--json]"
+func cmdAudit(e env) *ff.Command {
+	f := newFlags("audit", "audit tail [-n N] [--follow] [--counts] [--json]", e)
+	return f.Command("", nil, auditTail(e))
+}
 
-func cmdAudit(ctx context.Context, args []string, e env) error {
-	if len(args) == 0 || args[0] != "tail" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-			fmt.Fprintln(e.stderr, "Usage: "+auditUsage)
-			return nil
-		}
-		return fmt.Errorf("%w: want: %s", errUsage, auditUsage)
-	}
+func auditTail(e env) *ff.Command {
 	f := newFlags("audit tail", "audit tail [flags]\n\n"+
 		"Prints the newest entries of the gateway's audit record, oldest first: mutating and\n"+
 		"refused requests of tokens, and refused credentials that did not authenticate\n"+
@@ -39,51 +37,53 @@ func cmdAudit(ctx context.Context, args []string, e env) error {
 	f.Bool(&follow, "follow", false, "keep printing new entries")
 	f.Bool(&counts, "counts", false, "print the per-minute refusal counts instead of the entries")
 	f.Bool(&asJSON, "json", false, "print JSON lines (fields escaped the same way)")
-	if err := f.Parse(args[1:]); err != nil {
-		return err
-	}
-	if n < 0 {
-		return fmt.Errorf("%w: -n must not be negative", errUsage)
-	}
-	if counts && follow {
-		return fmt.Errorf("%w: --counts and --follow do not go together", errUsage)
-	}
-	rdb, err := sf.connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	log := gateway.NewAuditLog(rdb, sf.prefix)
-	if counts {
-		cs, err := log.Counts(ctx, int64(n))
+	return f.Command("print the newest audit entries; --follow keeps printing", func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: unexpected arguments %q", errUsage, args)
+		}
+		if n < 0 {
+			return fmt.Errorf("%w: -n must not be negative", errUsage)
+		}
+		if counts && follow {
+			return fmt.Errorf("%w: --counts and --follow do not go together", errUsage)
+		}
+		rdb, err := sf.connect(ctx)
 		if err != nil {
 			return err
 		}
-		for _, c := range cs {
-			if err := printAuditCount(e.stdout, c, asJSON); err != nil {
+		defer rdb.Close()
+		log := gateway.NewAuditLog(rdb, sf.prefix)
+		if counts {
+			cs, err := log.Counts(ctx, int64(n))
+			if err != nil {
 				return err
 			}
+			for _, c := range cs {
+				if err := printAuditCount(e.stdout, c, asJSON); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
-		return nil
-	}
-	print := func(en gateway.AuditEntry) error { return printAudit(e.stdout, en, asJSON) }
-	last := "$"
-	if n > 0 {
-		entries, err := log.Last(ctx, int64(n))
-		if err != nil {
-			return err
-		}
-		for _, en := range entries {
-			if err := print(en); err != nil {
+		print := func(en gateway.AuditEntry) error { return printAudit(e.stdout, en, asJSON) }
+		last := "$"
+		if n > 0 {
+			entries, err := log.Last(ctx, int64(n))
+			if err != nil {
 				return err
 			}
-			last = en.ID
+			for _, en := range entries {
+				if err := print(en); err != nil {
+					return err
+				}
+				last = en.ID
+			}
 		}
-	}
-	if !follow {
-		return nil
-	}
-	return log.Follow(ctx, last, print)
+		if !follow {
+			return nil
+		}
+		return log.Follow(ctx, last, print)
+	})
 }
 
 func printAudit(w io.Writer, en gateway.AuditEntry, asJSON bool) error {

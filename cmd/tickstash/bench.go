@@ -4,196 +4,61 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/redis/go-redis/v9"
-
-	"github.com/tickstash/tickstash/cache"
-	"github.com/tickstash/tickstash/internal/bench"
-	"github.com/tickstash/tickstash/market"
+	"github.com/peterbourgon/ff/v4"
 )
 
-// benchNames lists the benchmarks in the order `tickstash bench` with no argument runs
-// them.
-var benchNames = []string{"ingest", "replay", "queue", "ratelimit", "signals", "gateway", "leaderboard"}
+// benchBinary is the command that holds the benchmarks. They live in their own binary
+// because they link their reference libraries (asynq, redis_rate, go-talib), which the
+// production binary must not carry.
+const benchBinary = "tickstash-bench"
 
-// benchOptions are the flags of the bench command.
-type benchOptions struct {
-	redisURL, natsURL, intervals, out string
-	files                             []string
-	trades, symbols, writers, batch   int
-	goroutines, jobs                  int
-	dur                               time.Duration
-}
-
-func cmdBench(ctx context.Context, args []string, e env) error {
-	f := newFlags("bench", "bench [flags] [ingest|replay|queue|ratelimit|signals|gateway|leaderboard]\n\n"+
-		"Measures tickstash against real servers, beside a reference run in the same process on\n"+
-		"the same server, and prints a Markdown report to standard output (progress goes to\n"+
-		"standard error). Keys are written under a prefix of their own and deleted afterwards.\n"+
-		"With no benchmark named, runs them all and prints one summary; --out FILE also puts it\n"+
-		"into FILE between the lines <!-- bench:begin --> and <!-- bench:end --> (BENCHMARKS.md).\n\n"+
-		"  ingest       synthetic trades → aggregation → Redis, beside redis-benchmark -P 16 XADD\n"+
-		"  replay       capture files (--file, repeatable) → decoders → aggregation → Redis, messages/s\n"+
-		"  queue        analysis jobs/s end to end (enqueue → no-op handler → ack), 4 workers, beside asynq\n"+
-		"  ratelimit    limiter checks/s and p50/p99 from 64 goroutines, beside go-redis/redis_rate\n"+
-		"               and a bare EVALSHA\n"+
-		"  signals      signals/s published and publish-to-subscriber p50/p99, beside raw JetStream\n"+
-		"               async publish of same-size messages\n"+
-		"  gateway      authenticated, rate-limited ticker reads/s beside a bare net/http handler, and\n"+
-		"               /redis GET beside a direct go-redis GET\n"+
-		"  leaderboard  increment + rank per second beside redis-benchmark ZADD", e)
-	var o benchOptions
-	f.String(&o.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis to measure against (a real server: the reference runs there too)")
-	f.String(&o.natsURL, "nats-url", "nats://127.0.0.1:4222", "signals: NATS with JetStream to measure against")
-	f.String(&o.out, "out", "", "with no benchmark named: also write the summary into this file (between the bench markers)")
-	f.Int(&o.trades, "trades", 500_000, "ingest: trades to push through")
-	f.Int(&o.symbols, "symbols", 16, "ingest: markets of the synthetic source")
-	f.Int(&o.writers, "writers", 2, "ingest: parallel Redis writers")
-	f.Int(&o.batch, "batch-size", 1000, "ingest: records per pipeline")
-	f.String(&o.intervals, "intervals", "1m,5m,1h", "ingest: candle intervals to build")
-	f.List(&o.files, "file", nil, "replay: a capture file to replay (default: every capture in ../shared/testdata/captures)")
-	f.Int(&o.jobs, "jobs", 20000, "queue: jobs each system runs")
-	f.Int(&o.goroutines, "goroutines", 64, "ratelimit: concurrent callers")
-	f.Duration(&o.dur, "duration", 3*time.Second, "ratelimit, gateway, leaderboard: how long each case runs")
-	if err := f.Parse(args); err != nil {
+// cmdBench runs tickstash-bench with the same arguments when it is installed (next to
+// tickstash, or on $PATH), and otherwise says how to run it.
+func cmdBench(e env) *ff.Command {
+	f := newFlags("bench", "bench [tickstash-bench flags and arguments]\n\n"+
+		"The benchmarks live in their own binary, tickstash-bench, so that their reference\n"+
+		"libraries stay out of tickstash. When tickstash-bench is installed next to tickstash\n"+
+		"or on $PATH, 'tickstash bench ARGS' runs 'tickstash-bench ARGS'; otherwise it says how\n"+
+		"to build or run it:\n\n"+
+		"  go install ./cmd/tickstash-bench         # then: tickstash-bench --help\n"+
+		"  go run ./cmd/tickstash-bench [flags] [ingest|replay|queue|ratelimit|signals|gateway|leaderboard]", e)
+	f.PassArgs() // everything after "bench" is tickstash-bench's to parse, --help included
+	return f.Command("", func(ctx context.Context, args []string) error {
+		path, err := findBench()
+		if err != nil && slices.ContainsFunc(args, func(a string) bool { return a == "-h" || a == "--help" || a == "-help" }) {
+			f.WriteHelp(e.stdout, "tickstash", nil)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %s is not installed (next to this binary or on $PATH): "+
+				"run 'go run ./cmd/tickstash-bench %s' in the source tree, or 'go install ./cmd/tickstash-bench'",
+				errUsage, benchBinary, strings.Join(args, " "))
+		}
+		c := exec.CommandContext(ctx, path, args...)
+		c.Stdin, c.Stdout, c.Stderr = e.stdin, e.stdout, e.stderr
+		err = c.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return &exitError{Code: ee.ExitCode()} // tickstash-bench said why
+		}
 		return err
-	}
-	names := f.fs.Args()
-	if len(names) > 1 {
-		return fmt.Errorf("%w: name one benchmark, or none for all of them", errUsage)
-	}
-	if len(names) == 1 && !slices.Contains(benchNames, names[0]) {
-		return fmt.Errorf("%w: unknown benchmark %q: want one of %s", errUsage, names[0], strings.Join(benchNames, ", "))
-	}
-	if len(names) == 1 && o.out != "" {
-		return fmt.Errorf("%w: --out goes with running every benchmark", errUsage)
-	}
-	rdb, err := cache.Connect(ctx, o.redisURL)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	if len(names) == 1 {
-		md, err := runBench(ctx, names[0], &o, rdb, e)
-		if err != nil {
-			return err
-		}
-		fmt.Fprint(e.stdout, md)
-		return nil
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "Generated by `tickstash bench` on %s (UTC); %s.\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04"), bench.DescribeMachine(ctx, rdb).Markdown())
-	for _, name := range benchNames {
-		fmt.Fprintf(e.stderr, "bench: %s\n", name)
-		md, err := runBench(ctx, name, &o, rdb, e)
-		if err != nil {
-			return fmt.Errorf("bench %s: %w", name, err)
-		}
-		b.WriteString(strings.TrimSpace(md) + "\n\n")
-	}
-	summary := b.String()
-	fmt.Fprint(e.stdout, summary)
-	if o.out != "" {
-		return writeBetweenMarkers(o.out, summary)
-	}
-	return nil
+	})
 }
 
-// runBench runs one benchmark and returns its Markdown section.
-func runBench(ctx context.Context, name string, o *benchOptions, rdb redis.UniversalClient, e env) (string, error) {
-	machine := bench.DescribeMachine(ctx, rdb).Markdown()
-	switch name {
-	case "ingest":
-		ivs, err := market.ParseIntervals(o.intervals)
-		if err != nil {
-			return "", fmt.Errorf("%w: --intervals: %v", errUsage, err)
+// findBench returns the path of tickstash-bench: beside the running executable first,
+// then on $PATH.
+func findBench() (string, error) {
+	if self, err := os.Executable(); err == nil {
+		path := filepath.Join(filepath.Dir(self), benchBinary)
+		if st, err := os.Stat(path); err == nil && !st.IsDir() {
+			return path, nil
 		}
-		rep, err := bench.Ingest(ctx, rdb, bench.IngestConfig{
-			Trades: o.trades, Symbols: o.symbols, Writers: o.writers, BatchSize: o.batch, Intervals: ivs,
-			RedisAddr: singleAddr(o.redisURL),
-		}, e.stderr)
-		return rep.Markdown(), err
-	case "replay":
-		files := o.files
-		if len(files) == 0 {
-			var err error
-			if files, err = filepath.Glob(filepath.Join("..", "shared", "testdata", "captures", "*.jsonl")); err != nil || len(files) == 0 {
-				return "", fmt.Errorf("%w: name capture files with --file (none found in ../shared/testdata/captures)", errUsage)
-			}
-		}
-		rep, err := bench.Replay(ctx, rdb, files, e.stderr)
-		return rep.Markdown(), err
-	case "queue":
-		rep, err := bench.Queue(ctx, rdb, bench.QueueBenchConfig{Jobs: o.jobs, Workers: 4}, e.stderr)
-		return fmt.Sprintf("### bench queue\n\n%s\n\n%s", machine, rep.Markdown()), err
-	case "signals":
-		nc, err := nats.Connect(o.natsURL, nats.Name("tickstash-bench"))
-		if err != nil {
-			return "", fmt.Errorf("nats at %s: %w", o.natsURL, err)
-		}
-		defer nc.Close()
-		rep, err := bench.Signals(ctx, nc, bench.SignalsConfig{}, e.stderr)
-		return fmt.Sprintf("### bench signals\n\n%s\n\n%s", machine, rep.Markdown()), err
-	case "gateway":
-		rep, err := bench.Gateway(ctx, rdb, bench.GatewayConfig{Duration: o.dur}, e.stderr)
-		return fmt.Sprintf("### bench gateway\n\n%s\n\n%s", machine, rep.Markdown()), err
-	case "leaderboard":
-		rep, err := bench.Leaderboard(ctx, rdb, bench.LeaderboardConfig{Duration: o.dur, RedisAddr: singleAddr(o.redisURL)})
-		return rep.Markdown(), err
-	default: // "ratelimit"
-		rep, err := bench.RateLimit(ctx, rdb, bench.RateLimitConfig{Duration: o.dur, Goroutines: o.goroutines}, e.stderr)
-		return fmt.Sprintf("### bench ratelimit\n\n%s\n\n%s", machine, rep.Markdown()), err
 	}
-}
-
-const (
-	benchBegin = "<!-- bench:begin -->"
-	benchEnd   = "<!-- bench:end -->"
-)
-
-// writeBetweenMarkers replaces what stands between the bench markers of the file at
-// path with text, or appends the markers and text when the file has none (creating
-// it if need be). Everything else in the file is kept.
-func writeBetweenMarkers(path, text string) error {
-	old, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	s := string(old)
-	block := benchBegin + "\n" + text + benchEnd
-	i, j := strings.Index(s, benchBegin), strings.Index(s, benchEnd)
-	switch {
-	case i >= 0 && j > i:
-		s = s[:i] + block + s[j+len(benchEnd):]
-	case i >= 0 || j >= 0:
-		return fmt.Errorf("%s: unmatched bench markers; keep %s and %s in that order", path, benchBegin, benchEnd)
-	default:
-		if s != "" && !strings.HasSuffix(s, "\n") {
-			s += "\n"
-		}
-		s += "\n" + block + "\n"
-	}
-	return os.WriteFile(path, []byte(s), 0o644)
-}
-
-// singleAddr returns host:port of a single-server URL, or "" for a cluster or sentinel
-// URL.
-func singleAddr(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Query().Has("addr") || u.Query().Has("master_name") {
-		return ""
-	}
-	host := u.Host
-	if !strings.Contains(host, ":") {
-		host += ":6379"
-	}
-	return host
+	return exec.LookPath(benchBinary)
 }

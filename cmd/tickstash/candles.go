@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/peterbourgon/ff/v4"
+
 	"github.com/tickstash/tickstash/ingest"
 	"github.com/tickstash/tickstash/market"
 )
@@ -17,7 +19,7 @@ import (
 // maxLine bounds one input line, so a file without newlines cannot exhaust memory.
 const maxLine = 1 << 20
 
-func cmdCandles(ctx context.Context, args []string, e env) error {
+func cmdCandles(e env) *ff.Command {
 	f := newFlags("candles", "candles [flags] [FILE|-]\n\n"+
 		"Reads normalized trade JSON lines, one per line, e.g.\n"+
 		`  {"type":"trade","exchange":"coinbase","symbol":"BTC-USD","id":"1","price":"95000.01","qty":"0.01","side":"buy","time":"2026-01-01T00:00:01.123456Z"}`+"\n"+
@@ -31,51 +33,50 @@ func cmdCandles(ctx context.Context, args []string, e env) error {
 	var intervals, empty string
 	f.String(&intervals, "interval", "1m", "candle interval, or several separated by commas, from 1s 1m 3m 5m 15m 30m 1h 4h 1d")
 	f.String(&empty, "empty", "skip", "quiet intervals: skip (no candle) or flat (a candle at the previous close with no volume)")
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	ivs, err := market.ParseIntervals(intervals)
-	if err != nil {
-		return fmt.Errorf("%w: --interval: %v", errUsage, err)
-	}
-	mode, err := ingest.ParseEmptyMode(empty)
-	if err != nil {
-		return fmt.Errorf("%w: --empty: %v", errUsage, err)
-	}
-	in := e.stdin
-	name := "standard input"
-	switch f.fs.NArg() {
-	case 0:
-	case 1:
-		if p := f.fs.Arg(0); p != "-" {
-			file, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer file.Close()
-			in, name = file, p
+	return f.Command("", func(ctx context.Context, args []string) error {
+		ivs, err := market.ParseIntervals(intervals)
+		if err != nil {
+			return fmt.Errorf("%w: --interval: %v", errUsage, err)
 		}
-	default:
-		return fmt.Errorf("%w: one input file at most, got %d", errUsage, f.fs.NArg())
-	}
-	out := bufio.NewWriter(e.stdout)
-	st, err := aggregateLines(ctx, in, out, ivs, mode, e.stderr)
-	if ferr := out.Flush(); err == nil {
-		err = ferr
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	if st.repeats > 0 {
-		fmt.Fprintf(e.stderr, "candles: %d repeated trade id(s) skipped (a trade id not above the last one of its market)\n", st.repeats)
-	}
-	if st.late > 0 {
-		fmt.Fprintf(e.stderr, "candles: %d late trade(s) dropped (their candle had already closed: input not in time order?)\n", st.late)
-	}
-	if st.bad > 0 {
-		return &exitError{code: 1, msg: fmt.Sprintf("%s: %d malformed line(s) skipped, %d trade(s) aggregated", name, st.bad, st.trades)}
-	}
-	return nil
+		mode, err := ingest.ParseEmptyMode(empty)
+		if err != nil {
+			return fmt.Errorf("%w: --empty: %v", errUsage, err)
+		}
+		in := e.stdin
+		name := "standard input"
+		switch len(args) {
+		case 0:
+		case 1:
+			if p := args[0]; p != "-" {
+				file, err := os.Open(p)
+				if err != nil {
+					return err
+				}
+				defer file.Close()
+				in, name = file, p
+			}
+		default:
+			return fmt.Errorf("%w: one input file at most, got %d", errUsage, len(args))
+		}
+		out := bufio.NewWriter(e.stdout)
+		st, err := aggregateLines(ctx, in, out, ivs, mode, e.stderr)
+		if ferr := out.Flush(); err == nil {
+			err = ferr
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if st.repeats > 0 {
+			fmt.Fprintf(e.stderr, "candles: %d repeated trade id(s) skipped (a trade id not above the last one of its market)\n", st.repeats)
+		}
+		if st.late > 0 {
+			fmt.Fprintf(e.stderr, "candles: %d late trade(s) dropped (their candle had already closed: input not in time order?)\n", st.late)
+		}
+		if st.bad > 0 {
+			return &exitError{Code: 1, Msg: fmt.Sprintf("%s: %d malformed line(s) skipped, %d trade(s) aggregated", name, st.bad, st.trades)}
+		}
+		return nil
+	})
 }
 
 type aggregateStats struct {

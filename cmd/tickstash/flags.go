@@ -11,109 +11,144 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/peterbourgon/ff/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tickstash/tickstash/cache"
-	featureflags "github.com/tickstash/tickstash/flags"
+	"github.com/tickstash/tickstash/featureflag"
+	"github.com/tickstash/tickstash/internal/jsonerr"
+	"github.com/tickstash/tickstash/internal/redisconn"
 )
 
-func cmdFlags(ctx context.Context, args []string, e env) error {
-	f := newFlags("flags", "flags set KEY [FILE|-] | get KEY | list | eval KEY USER [--attr k=v] | history [KEY] [--n 20]\n\n"+
-		"Manages feature flags in Redis. set reads the JSON definition from FILE or standard\n"+
-		"input, e.g. {\"enabled\":true,\"rollout\":[{\"variant\":\"on\",\"percent\":10},{\"variant\":\"off\",\"percent\":90}]}\n"+
-		"(the key comes from the command line), records the change and announces it on NATS\n"+
-		"when --nats-url is set (otherwise running processes see it at their next resync).\n"+
-		"eval evaluates from a fresh copy of the definitions, as a running process would.", e)
-	var redisURL, natsURL, prefix, subject, who string
-	var n int
-	var attrs []string
-	f.String(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL: redis://host:port/db, rediss:// for TLS, redis://h1:p1?addr=h2:p2 for Redis Cluster")
-	f.String(&natsURL, "nats-url", "", "NATS URL to announce changes on; empty announces nothing")
-	f.String(&prefix, "key-prefix", cache.DefaultPrefix, "prefix of every Redis key tickstash writes")
-	f.String(&subject, "subject", featureflags.DefaultSubject, "NATS subject of change announcements")
-	f.String(&who, "who", os.Getenv("USER"), "set: who makes the change, for the history")
-	f.Int(&n, "n", 20, "history: how many changes")
-	f.List(&attrs, "attr", nil, "eval: a user attribute, name=value")
-	pos, err := parseInterleaved(f, args)
+// flagStore is what every flags subcommand shares: where the definitions are, and
+// where changes are announced.
+type flagStore struct {
+	redisURL, natsURL, prefix, subject string
+}
+
+// open connects to Redis and returns the flags client and a function closing what it
+// opened. With announce, it also connects to NATS when --nats-url is given, and the
+// function closing flushes the announcements first.
+func (fs *flagStore) open(ctx context.Context, announce bool) (*featureflag.Client, func() error, error) {
+	rdb, err := redisconn.Connect(ctx, fs.redisURL)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	if len(pos) == 0 {
-		return fmt.Errorf("%w: want set, get, list, eval or history", errUsage)
-	}
-	arity := map[string][2]int{"set": {2, 3}, "get": {2, 2}, "list": {1, 1}, "eval": {3, 3}, "history": {1, 2}}
-	a, ok := arity[pos[0]]
-	if !ok || len(pos) < a[0] || len(pos) > a[1] {
-		return fmt.Errorf("%w: want set KEY [FILE], get KEY, list, eval KEY USER or history [KEY]; got %q", errUsage, pos)
-	}
-	user := featureflags.User{Attrs: map[string]string{}}
-	for _, kv := range attrs {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return fmt.Errorf("%w: --attr %q: want name=value", errUsage, kv)
+	var nc *nats.Conn
+	if fs.natsURL != "" && announce {
+		if nc, err = nats.Connect(fs.natsURL, nats.Name("tickstash flags")); err != nil {
+			_ = rdb.Close()
+			return nil, nil, fmt.Errorf("nats at %s: %w (check --nats-url / TICKSTASH_NATS_URL)", fs.natsURL, err)
 		}
-		user.Attrs[k] = v
 	}
-	var def featureflags.Flag
-	if pos[0] == "set" {
+	fl := featureflag.New(rdb, nc, featureflag.Config{Prefix: fs.prefix, Subject: fs.subject}, nil, prometheus.NewRegistry())
+	return fl, func() error {
+		var err error
+		if nc != nil {
+			if err = nc.Flush(); err != nil {
+				err = fmt.Errorf("nats: announce: %w", err)
+			}
+			nc.Close()
+		}
+		_ = rdb.Close()
+		return err
+	}, nil
+}
+
+func cmdFlags(e env) *ff.Command {
+	f := newFlags("flags", "flags set|get|list|eval|history [flags]\n\n"+
+		"Manages feature flags in Redis. The flags below are valid before or after the\n"+
+		"subcommand; run 'tickstash flags <subcommand> --help' for each one's own.", e)
+	var st flagStore
+	registerStore(f, &st.redisURL, &st.prefix, "Redis holding the feature flags")
+	f.String(&st.natsURL, "nats-url", "", "NATS URL to announce changes on; empty announces nothing")
+	f.String(&st.subject, "subject", featureflag.DefaultSubject, "NATS subject of change announcements")
+	return f.Command("", nil, flagsSet(f, &st, e), flagsGet(f, &st, e), flagsList(f, &st, e), flagsEval(f, &st, e), flagsHistory(f, &st, e))
+}
+
+func flagsSet(parent *flags, st *flagStore, e env) *ff.Command {
+	f := newFlags("flags set", "flags set KEY [FILE|-] [--who NAME]\n\n"+
+		"Reads the JSON definition of flag KEY from FILE or standard input, e.g.\n"+
+		"{\"enabled\":true,\"rollout\":[{\"variant\":\"on\",\"percent\":10},{\"variant\":\"off\",\"percent\":90}]}\n"+
+		"(the key comes from the command line), records the change and announces it on NATS\n"+
+		"when --nats-url is set (otherwise running processes see it at their next resync).", e).SetParent(parent)
+	var who string
+	f.String(&who, "who", os.Getenv("USER"), "who makes the change, for the history")
+	return f.Command("define or change a flag from its JSON definition", func(ctx context.Context, args []string) error {
+		if len(args) < 1 || len(args) > 2 {
+			return fmt.Errorf("%w: want flags set KEY [FILE|-], got %q", errUsage, args)
+		}
 		// Validate before connecting: a malformed definition never reaches Redis.
 		in := e.stdin
-		if len(pos) == 3 && pos[2] != "-" {
-			file, err := os.Open(pos[2])
+		if len(args) == 2 && args[1] != "-" {
+			file, err := os.Open(args[1])
 			if err != nil {
 				return err
 			}
 			defer file.Close()
 			in = file
 		}
-		raw, err := io.ReadAll(io.LimitReader(in, featureflags.MaxDefinitionBytes+1))
+		raw, err := io.ReadAll(io.LimitReader(in, featureflag.MaxDefinitionBytes+1))
 		if err != nil {
 			return err
 		}
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &m); err != nil {
-			return fmt.Errorf("%w: %v", featureflags.ErrInvalid, err)
+			return fmt.Errorf("%w: %s", featureflag.ErrInvalid, jsonerr.Describe(err))
 		}
-		if k, ok := m["key"]; ok && string(k) != `"`+pos[1]+`"` {
-			return fmt.Errorf("%w: the definition's key %s is not %q", featureflags.ErrInvalid, k, pos[1])
+		if k, ok := m["key"]; ok && string(k) != `"`+args[0]+`"` {
+			return fmt.Errorf("%w: the definition's key %s is not %q", featureflag.ErrInvalid, k, args[0])
 		}
-		m["key"], _ = json.Marshal(pos[1])
+		m["key"], _ = json.Marshal(args[0])
 		raw, _ = json.Marshal(m)
-		if def, err = featureflags.ParseFlag(raw); err != nil {
+		def, err := featureflag.ParseFlag(raw)
+		if err != nil {
 			return err
 		}
-	}
-	rdb, err := cache.Connect(ctx, redisURL)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	var nc *nats.Conn
-	if natsURL != "" && pos[0] == "set" {
-		if nc, err = nats.Connect(natsURL, nats.Name("tickstash flags")); err != nil {
-			return fmt.Errorf("nats at %s: %w (check --nats-url / TICKSTASH_NATS_URL)", natsURL, err)
+		fl, done, err := st.open(ctx, true)
+		if err != nil {
+			return err
 		}
-		defer nc.Close()
-	}
-	fl := featureflags.New(rdb, nc, featureflags.Config{Prefix: prefix, Subject: subject}, nil, prometheus.NewRegistry())
-	switch pos[0] {
-	case "set":
 		if err := fl.Set(ctx, def, who); err != nil {
+			_ = done()
 			return err
 		}
-		if nc != nil {
-			if err := nc.Flush(); err != nil {
-				return fmt.Errorf("nats: announce: %w", err)
-			}
+		if err := done(); err != nil {
+			return err
 		}
 		return printJSON(e.stdout, def)
-	case "get":
-		got, err := fl.Get(ctx, pos[1])
+	})
+}
+
+func flagsGet(parent *flags, st *flagStore, e env) *ff.Command {
+	f := newFlags("flags get", "flags get KEY\n\nPrints the definition of flag KEY as JSON.", e).SetParent(parent)
+	return f.Command("print a flag's definition as JSON", func(ctx context.Context, args []string) error {
+		if len(args) != 1 {
+			return fmt.Errorf("%w: want flags get KEY, got %q", errUsage, args)
+		}
+		fl, done, err := st.open(ctx, false)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = done() }()
+		got, err := fl.Get(ctx, args[0])
 		if err != nil {
 			return err
 		}
 		return printJSON(e.stdout, got)
-	case "list":
+	})
+}
+
+func flagsList(parent *flags, st *flagStore, e env) *ff.Command {
+	f := newFlags("flags list", "flags list\n\nLists every flag.", e).SetParent(parent)
+	return f.Command("list every flag", func(ctx context.Context, args []string) error {
+		if len(args) != 0 {
+			return fmt.Errorf("%w: flags list takes no arguments, got %q", errUsage, args)
+		}
+		fl, done, err := st.open(ctx, false)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = done() }()
 		all, err := fl.List(ctx)
 		if err != nil {
 			return err
@@ -128,22 +163,62 @@ func cmdFlags(ctx context.Context, args []string, e env) error {
 			fmt.Fprintf(tw, "%s\t%v\t%s\t%d\t%s\t%s\n", x.Key, x.Enabled, strings.Join(x.Variants, ","), len(x.Rules), strings.Join(shares, ","), x.Description)
 		}
 		return tw.Flush()
-	case "eval":
+	})
+}
+
+func flagsEval(parent *flags, st *flagStore, e env) *ff.Command {
+	f := newFlags("flags eval", "flags eval KEY USER [--attr name=value ...]\n\n"+
+		"Evaluates flag KEY for USER from a fresh copy of the definitions, as a running process\n"+
+		"would, and prints the variant.", e).SetParent(parent)
+	var attrs []string
+	f.List(&attrs, "attr", nil, "a user attribute, name=value")
+	return f.Command("evaluate a flag for a user", func(ctx context.Context, args []string) error {
+		if len(args) != 2 {
+			return fmt.Errorf("%w: want flags eval KEY USER, got %q", errUsage, args)
+		}
+		user := featureflag.User{ID: args[1], Attrs: map[string]string{}}
+		for _, kv := range attrs {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return fmt.Errorf("%w: --attr %q: want name=value", errUsage, kv)
+			}
+			user.Attrs[k] = v
+		}
+		fl, done, err := st.open(ctx, false)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = done() }()
 		if err := fl.Refresh(ctx); err != nil {
 			return err
 		}
-		user.ID = pos[2]
-		if !fl.Known(pos[1]) {
-			fmt.Fprintf(e.stderr, "flags: %s is not defined: programs get their own default\n", pos[1])
-			return &exitError{code: 1, msg: "no such flag: " + pos[1]}
+		if !fl.Known(args[0]) {
+			fmt.Fprintf(e.stderr, "flags: %s is not defined: programs get their own default\n", args[0])
+			return &exitError{Code: 1, Msg: "no such flag: " + args[0]}
 		}
-		fmt.Fprintln(e.stdout, fl.Variant(pos[1], user, ""))
+		fmt.Fprintln(e.stdout, fl.Variant(args[0], user, ""))
 		return nil
-	case "history":
-		key := ""
-		if len(pos) == 2 {
-			key = pos[1]
+	})
+}
+
+func flagsHistory(parent *flags, st *flagStore, e env) *ff.Command {
+	f := newFlags("flags history", "flags history [KEY] [--n 20]\n\n"+
+		"Prints the newest changes to every flag, or to flag KEY.", e).SetParent(parent)
+	var n int
+	f.Int(&n, "n", 20, "how many changes")
+	return f.Command("the newest changes, of every flag or of one", func(ctx context.Context, args []string) error {
+		if len(args) > 1 {
+			return fmt.Errorf("%w: want flags history [KEY], got %q", errUsage, args)
 		}
+		key := ""
+		if len(args) == 1 {
+			key = args[0]
+		}
+		fl, done, err := st.open(ctx, false)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = done() }()
 		hist, err := fl.History(ctx, key, n)
 		if err != nil {
 			return err
@@ -154,11 +229,10 @@ func cmdFlags(ctx context.Context, args []string, e env) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.When.Format(time.RFC3339), c.Key, c.Who, describeChange(c))
 		}
 		return tw.Flush()
-	}
-	return nil
+	})
 }
 
-func describeChange(c featureflags.Change) string {
+func describeChange(c featureflag.Change) string {
 	switch {
 	case c.Before == nil:
 		return "created " + compactJSON(c.After)

@@ -6,9 +6,14 @@ import (
 	"net"
 	"time"
 
+	"github.com/peterbourgon/ff/v4"
+	"golang.org/x/sync/errgroup"
+
 	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/cache"
-	featureflags "github.com/tickstash/tickstash/flags"
+	"github.com/tickstash/tickstash/cache/session"
+	"github.com/tickstash/tickstash/cache/userstate"
+	"github.com/tickstash/tickstash/featureflag"
 	"github.com/tickstash/tickstash/gateway"
 	"github.com/tickstash/tickstash/signals"
 )
@@ -64,7 +69,7 @@ func (c *gatewayConfig) check() error {
 		return err
 	}
 	if c.maxBody <= 0 {
-		return fmt.Errorf("%w: --max-body-bytes must be positive", errUsage)
+		return fmt.Errorf("%w: --max-body-bytes %d: want a positive number", errUsage, c.maxBody)
 	}
 	if c.defaultRate != "" {
 		if _, err := gateway.ParseRate(c.defaultRate); err != nil {
@@ -92,12 +97,12 @@ func (c *gatewayConfig) deps(p *process, prefix string, market *cache.MarketStor
 	if err != nil {
 		return gatewayBackends{err: err}
 	}
-	fl := featureflags.New(p.rdb, p.nc, featureflags.Config{Prefix: prefix}, p.log.With("role", "gateway"), p.reg)
+	fl := featureflag.New(p.rdb, p.nc, featureflag.Config{Prefix: prefix}, p.log.With("role", "gateway"), p.reg)
 	b := gatewayBackends{
 		deps: gateway.Deps{
 			Redis: p.rdb, NATS: p.nc, Market: market, Jobs: jobs, Leaderboards: lb,
-			Sessions:  cache.NewSessionStore(p.rdb, cache.SessionConfig{Prefix: prefix}, p.reg),
-			UserState: cache.NewUserStateStore(p.rdb, cache.UserStateConfig{Prefix: prefix}, p.reg),
+			Sessions:  session.NewSessionStore(p.rdb, session.SessionConfig{Prefix: prefix}, p.reg),
+			UserState: userstate.NewUserStateStore(p.rdb, userstate.UserStateConfig{Prefix: prefix}, p.reg),
 			Flags:     fl,
 		},
 		background: []func(context.Context) error{fl.Run},
@@ -148,30 +153,22 @@ func (c *gatewayConfig) serve(p *process, b gatewayBackends, prefix string, e en
 	}
 	fmt.Fprintf(e.stderr, "  HTTP   %s://%s/v1  /redis  /openapi.json\n", scheme, ln.Addr())
 	return func(ctx context.Context) error {
+		// A backend that fails stops the gateway: it would serve stale or default
+		// answers; the server stopping stops the backends.
+		g, ctx := errgroup.WithContext(ctx)
 		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		errs := make(chan error, len(b.background))
 		for _, run := range b.background {
-			go func() {
-				err := run(ctx)
-				if err != nil {
-					cancel() // the gateway would serve stale or default answers: stop it
-				}
-				errs <- err
-			}()
+			g.Go(func() error { return run(ctx) })
 		}
-		err := srv.Serve(ctx, ln)
-		cancel()
-		for range b.background {
-			if berr := <-errs; berr != nil && err == nil {
-				err = berr
-			}
-		}
-		return err
+		g.Go(func() error {
+			defer cancel()
+			return srv.Serve(ctx, ln)
+		})
+		return g.Wait()
 	}, nil
 }
 
-func cmdGateway(ctx context.Context, args []string, e env) error {
+func cmdGateway(e env) *ff.Command {
 	f := newFlags("gateway", "gateway [flags]\n\n"+
 		"Runs the HTTP gateway alone: the /v1 API (market data, jobs, indicators, leaderboards,\n"+
 		"sessions, state, flags, signals as Server-Sent Events), the Upstash-compatible Redis REST\n"+
@@ -181,14 +178,13 @@ func cmdGateway(ctx context.Context, args []string, e env) error {
 	var gw gatewayConfig
 	sc.register(f, false)
 	gw.register(f, "127.0.0.1:8080")
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	if f.fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, f.fs.Args())
-	}
-	if gw.httpAddr == "" {
-		return fmt.Errorf("%w: --http-addr is required", errUsage)
-	}
-	return runRoles(ctx, &sc, roles{gateway: &gw}, false, e)
+	return f.Command("", func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: unexpected arguments %q", errUsage, args)
+		}
+		if gw.httpAddr == "" {
+			return fmt.Errorf("%w: --http-addr is required", errUsage)
+		}
+		return runRoles(ctx, &sc, roles{gateway: &gw}, false, e)
+	})
 }

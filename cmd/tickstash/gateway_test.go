@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shopspring/decimal"
 
-	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/internal/redisconn"
 	"github.com/tickstash/tickstash/market"
 	"github.com/tickstash/tickstash/signals"
 )
@@ -201,7 +201,7 @@ func testGatewayBackends(t *testing.T, base, redisURL, natsURL string) {
 	// signals role created arrives as an SSE event.
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	rdb, err := cache.Connect(ctx, redisURL)
+	rdb, err := redisconn.Connect(ctx, redisURL)
 	if err != nil {
 		t.Fatal(err)
 	}

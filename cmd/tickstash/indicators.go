@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/tickstash/tickstash/analysis"
+	"github.com/peterbourgon/ff/v4"
+
+	"github.com/tickstash/tickstash/analysis/indicator"
 )
 
-func cmdIndicators(_ context.Context, args []string, e env) error {
+func cmdIndicators(e env) *ff.Command {
 	f := newFlags("indicators", "indicators --input FILE.csv --indicator SPEC [--indicator SPEC ...]\n\n"+
 		"Computes technical indicators over an OHLCV CSV file (header time,open,high,low,close,volume;\n"+
 		"time RFC 3339 or Unix seconds, strictly increasing) and writes a CSV to standard output:\n"+
@@ -22,39 +24,38 @@ func cmdIndicators(_ context.Context, args []string, e env) error {
 	var specs []string
 	f.String(&input, "input", "-", "OHLCV CSV file to read; - for standard input")
 	f.List(&specs, "indicator", nil, "an indicator to compute, e.g. rsi:14")
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	if f.fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q (the file goes in --input)", errUsage, f.fs.Args())
-	}
-	if len(specs) == 0 {
-		return fmt.Errorf("%w: name at least one --indicator, e.g. --indicator sma:20", errUsage)
-	}
-	parsed := make([]analysis.Spec, len(specs))
-	for i, s := range specs {
-		sp, err := analysis.ParseSpec(s)
-		if err != nil {
-			return fmt.Errorf("%w: --indicator %q: %v", errUsage, s, err)
+	return f.Command("", func(_ context.Context, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: unexpected arguments %q (the file goes in --input)", errUsage, args)
 		}
-		parsed[i] = sp
-	}
-	in := e.stdin
-	if input != "-" {
-		file, err := os.Open(input)
+		if len(specs) == 0 {
+			return fmt.Errorf("%w: name at least one --indicator, e.g. --indicator sma:20", errUsage)
+		}
+		parsed := make([]indicator.Spec, len(specs))
+		for i, s := range specs {
+			sp, err := indicator.ParseSpec(s)
+			if err != nil {
+				return fmt.Errorf("%w: --indicator %q: %v", errUsage, s, err)
+			}
+			parsed[i] = sp
+		}
+		in := e.stdin
+		if input != "-" {
+			file, err := os.Open(input)
+			if err != nil {
+				return err
+			}
+			defer file.Close()
+			in = file
+		}
+		bars, err := indicator.ReadBarsCSV(bufio.NewReader(in))
 		if err != nil {
+			return fmt.Errorf("%s: %w", input, err)
+		}
+		out := bufio.NewWriter(e.stdout)
+		if err := indicator.WriteIndicatorsCSV(out, bars, parsed); err != nil {
 			return err
 		}
-		defer file.Close()
-		in = file
-	}
-	bars, err := analysis.ReadBarsCSV(bufio.NewReader(in))
-	if err != nil {
-		return fmt.Errorf("%s: %w", input, err)
-	}
-	out := bufio.NewWriter(e.stdout)
-	if err := analysis.WriteIndicatorsCSV(out, bars, parsed); err != nil {
-		return err
-	}
-	return out.Flush()
+		return out.Flush()
+	})
 }

@@ -2,7 +2,8 @@
 // signals, gateway, and run for all of them at once), the embedded Redis and NATS that
 // let it run on a fresh machine, the operator commands (replay, jobs, token, flags,
 // leaderboard, ...) and the offline tools (candles, indicators, bench). Run
-// `tickstash help` for the commands.
+// `tickstash help` for the commands; the benchmarks are
+// cmd/tickstash-bench.
 package main
 
 import (

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/internal/redisconn"
 	"github.com/tickstash/tickstash/internal/redistest"
 	"github.com/tickstash/tickstash/market"
 )
@@ -136,7 +137,7 @@ func TestRunEmbedded(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rdb, err := cache.Connect(context.Background(), redisURL)
+	rdb, err := redisconn.Connect(context.Background(), redisURL)
 	if err != nil {
 		t.Fatal(err)
 	}

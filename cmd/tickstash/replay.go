@@ -10,13 +10,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/peterbourgon/ff/v4"
 	"golang.org/x/term"
 
 	"github.com/tickstash/tickstash/ingest"
 	"github.com/tickstash/tickstash/ingest/replay"
 )
 
-func cmdReplay(ctx context.Context, args []string, e env) error {
+func cmdReplay(e env) *ff.Command {
 	f := newFlags("replay", "replay [--speed X | --max-speed] [--dry-run] [flags] FILE...\n\n"+
 		"Feeds capture files (recorded with `tickstash ingest --record DIR`, or the format of\n"+
 		"../shared/testdata/captures; .zst compressed too) through the exchange decoders.\n"+
@@ -33,65 +34,63 @@ func cmdReplay(ctx context.Context, args []string, e env) error {
 	f.Float(&speed, "speed", 0, "replay at this multiple of the recorded pace (1 = real time); 0 = as fast as possible")
 	f.Bool(&maxSpeed, "max-speed", false, "replay as fast as possible (the default)")
 	f.Bool(&dryRun, "dry-run", false, "print normalized records as JSON lines instead of writing to Redis")
-	sc.adminAddr = ""
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	files := f.fs.Args()
-	if len(files) == 0 {
-		return fmt.Errorf("%w: name at least one capture file", errUsage)
-	}
-	if maxSpeed && speed != 0 {
-		return fmt.Errorf("%w: --speed and --max-speed exclude each other", errUsage)
-	}
-	if speed < 0 {
-		return fmt.Errorf("%w: --speed must not be negative", errUsage)
-	}
-	for _, file := range files {
-		if _, err := os.Stat(file); err != nil {
+	return f.Command("", func(ctx context.Context, files []string) error {
+		sc.adminAddr = ""
+		if len(files) == 0 {
+			return fmt.Errorf("%w: name at least one capture file", errUsage)
+		}
+		if maxSpeed && speed != 0 {
+			return fmt.Errorf("%w: --speed and --max-speed exclude each other", errUsage)
+		}
+		if speed < 0 {
+			return fmt.Errorf("%w: --speed must not be negative", errUsage)
+		}
+		for _, file := range files {
+			if _, err := os.Stat(file); err != nil {
+				return err
+			}
+		}
+		p, err := newProcess(&sc, e)
+		if err != nil {
 			return err
 		}
-	}
-	p, err := newProcess(&sc, e)
-	if err != nil {
-		return err
-	}
-	defer p.close()
-	bar := newProgressBar(e.stderr, "replay")
-	rc := replay.Config{Files: files, Speed: speed}
-	if bar != nil {
-		rc.Progress = bar.update
-	}
-	src := replay.New(rc, p.log, p.reg)
-	if dryRun {
-		out := bufio.NewWriter(e.stdout)
-		err := replay.DryRun(ctx, src, out)
-		if ferr := out.Flush(); err == nil {
-			err = ferr
+		defer p.close()
+		bar := newProgressBar(e.stderr, "replay")
+		rc := replay.Config{Files: files, Speed: speed}
+		if bar != nil {
+			rc.Progress = bar.update
 		}
+		src := replay.New(rc, p.log, p.reg)
+		if dryRun {
+			out := bufio.NewWriter(e.stdout)
+			err := replay.DryRun(ctx, src, out)
+			if ferr := out.Flush(); err == nil {
+				err = ferr
+			}
+			bar.done()
+			return err
+		}
+		plan, err := ic.planWith(sc.prefix, []ingest.Source{src}, true)
+		if err != nil {
+			return err
+		}
+		if err := p.open(ctx, &sc, false, false, e); err != nil {
+			return err
+		}
+		counting := &recordCounter{store: nil}
+		ing, err := plan.ingesterCounting(p, counting)
+		if err != nil {
+			return err
+		}
+		err = ing.Run(ctx)
 		bar.done()
-		return err
-	}
-	plan, err := ic.planWith(sc.prefix, []ingest.Source{src}, true)
-	if err != nil {
-		return err
-	}
-	if err := p.open(ctx, &sc, false, false, e); err != nil {
-		return err
-	}
-	counting := &recordCounter{store: nil}
-	ing, err := plan.ingesterCounting(p, counting)
-	if err != nil {
-		return err
-	}
-	err = ing.Run(ctx)
-	bar.done()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stderr, "replay: %d trades, %d quotes, %d candle writes into Redis (%d trades already there)\n",
-		counting.trades.Load(), counting.quotes.Load(), counting.candles.Load(), counting.duplicates.Load())
-	return ctx.Err()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "replay: %d trades, %d quotes, %d candle writes into Redis (%d trades already there)\n",
+			counting.trades.Load(), counting.quotes.Load(), counting.candles.Load(), counting.duplicates.Load())
+		return ctx.Err()
+	})
 }
 
 // progressBar draws replay progress as a bar redrawn in place. It draws only on a

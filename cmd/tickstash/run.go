@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/peterbourgon/ff/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/cache"
@@ -37,13 +39,13 @@ type serverConfig struct {
 }
 
 func (c *serverConfig) register(f *flags, embeddedDefault bool) {
-	redisHelp := "Redis URL: redis://host:port/db, rediss:// for TLS, redis://h1:p1?addr=h2:p2 for Redis Cluster, ?master_name=M for Sentinel"
+	redisHelp := "Redis URL"
 	natsHelp := "NATS URL, or several separated by commas for a cluster (nats://h1:4222,nats://h2:4222)"
 	if embeddedDefault {
-		redisHelp += "; empty starts an embedded in-memory Redis"
+		redisHelp = "Redis URL (empty starts an embedded in-memory Redis)"
 		natsHelp += "; empty starts an embedded NATS with JetStream"
 	}
-	f.String(&c.redisURL, "redis-url", "", redisHelp)
+	registerRedisURL(f, &c.redisURL, "", redisHelp)
 	f.String(&c.natsURL, "nats-url", "", natsHelp)
 	f.String(&c.adminAddr, "admin-addr", "127.0.0.1:9464", "address of the admin HTTP server: /metrics, /healthz (process alive), /readyz (Redis and NATS reachable); port 0 picks a free one")
 	f.String(&c.prefix, "key-prefix", cache.DefaultPrefix, "prefix of every Redis key tickstash writes")
@@ -229,7 +231,7 @@ func (p *process) open(ctx context.Context, sc *serverConfig, allowEmbedded, nee
 		sc.natsURL = p.nats.URL()
 		banner = append(banner, fmt.Sprintf("  NATS   %s  (embedded, JetStream in %s; set --nats-url for a real server)", sc.natsURL, dir))
 	}
-	if p.rdb, err = cache.Connect(ctx, sc.redisURL); err != nil {
+	if p.rdb, err = redisconn.Connect(ctx, sc.redisURL); err != nil {
 		return err
 	}
 	if sc.natsURL != "" {
@@ -319,6 +321,16 @@ type ingestPlan struct {
 // plan validates the flags and builds the sources, so a mistake is reported before any
 // server starts.
 func (c *ingestConfig) plan(prefix string, log *slog.Logger, reg prometheus.Registerer) (*ingestPlan, error) {
+	// The synthetic source reads 0 as its default; a 0 from the command line is a mistake.
+	if c.synthSymbols < 1 || c.synthSymbols > 10000 {
+		return nil, fmt.Errorf("%w: --synthetic-symbols %d: want 1 to 10000", errUsage, c.synthSymbols)
+	}
+	if !(c.synthRate > 0 && c.synthRate <= 1e7) {
+		return nil, fmt.Errorf("%w: --synthetic-rate %v: want more than 0 and at most 1e7 trades per second", errUsage, c.synthRate)
+	}
+	if c.synthSeed < 1 {
+		return nil, fmt.Errorf("%w: --synthetic-seed %d: want a positive seed", errUsage, c.synthSeed)
+	}
 	if c.shardGroup != "" {
 		units, err := c.unitsFrom(log, reg)
 		if err != nil {
@@ -356,21 +368,27 @@ func (c *ingestConfig) plan(prefix string, log *slog.Logger, reg prometheus.Regi
 func (c *ingestConfig) planWith(prefix string, sources []ingest.Source, eventTime bool) (*ingestPlan, error) {
 	ivs, err := market.ParseIntervals(c.intervals)
 	if err != nil {
-		return nil, fmt.Errorf("%w: --intervals: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: --intervals %q: %v", errUsage, c.intervals, err)
 	}
 	empty, err := ingest.ParseEmptyMode(c.empty)
 	if err != nil {
-		return nil, fmt.Errorf("%w: --empty: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: --empty %q: %v", errUsage, c.empty, err)
 	}
 	ret, err := parseRetention(c.candleRetention)
 	if err != nil {
 		return nil, err
 	}
-	if c.batchSize <= 0 || c.writers <= 0 || c.writers > 64 {
-		return nil, fmt.Errorf("%w: --batch-size must be positive and --writers 1 to 64", errUsage)
-	}
-	if c.tradeRetention < 0 || c.grace < 0 || c.flushInterval <= 0 {
-		return nil, fmt.Errorf("%w: --flush-interval must be positive, --trade-retention and --grace not negative", errUsage)
+	switch {
+	case c.batchSize <= 0:
+		return nil, fmt.Errorf("%w: --batch-size %d: want a positive number", errUsage, c.batchSize)
+	case c.writers <= 0 || c.writers > 64:
+		return nil, fmt.Errorf("%w: --writers %d: want 1 to 64", errUsage, c.writers)
+	case c.tradeRetention < 0:
+		return nil, fmt.Errorf("%w: --trade-retention %v: want a duration not below 0 (0: the default)", errUsage, c.tradeRetention)
+	case c.flushInterval <= 0:
+		return nil, fmt.Errorf("%w: --flush-interval %v: want a positive duration", errUsage, c.flushInterval)
+	case c.grace < 0:
+		return nil, fmt.Errorf("%w: --grace %v: want a duration not below 0", errUsage, c.grace)
 	}
 	store := cache.MarketConfig{Prefix: prefix, TradeRetention: c.tradeRetention, CandleRetention: ret}
 	if c.embeddedRedis {
@@ -512,7 +530,7 @@ func (c *recordCounter) LastCandles(ctx context.Context, ex market.Exchange, sym
 	return c.store.(ingest.StateReader).LastCandles(ctx, ex, sym, iv, n)
 }
 
-func cmdRun(ctx context.Context, args []string, e env) error {
+func cmdRun(e env) *ff.Command {
 	f := newFlags("run", "run [flags]\n\n"+
 		"Runs every role in one process: ingest (sources → candles → Redis), analyze (indicator\n"+
 		"jobs), signals (rules → JetStream) and the HTTP gateway (--http-addr). With --redis-url and --nats-url unset it starts an embedded in-memory Redis and an\n"+
@@ -527,16 +545,15 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 	ac.register(f)
 	gc.register(f, &ac.contract)
 	gw.register(f, "127.0.0.1:8080")
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	if f.fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, f.fs.Args())
-	}
-	return runRoles(ctx, &sc, roles{ingest: &ic, analyze: &ac, signals: &gc, gateway: &gw}, true, e)
+	return f.Command("", func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: unexpected arguments %q", errUsage, args)
+		}
+		return runRoles(ctx, &sc, roles{ingest: &ic, analyze: &ac, signals: &gc, gateway: &gw}, true, e)
+	})
 }
 
-func cmdIngest(ctx context.Context, args []string, e env) error {
+func cmdIngest(e env) *ff.Command {
 	f := newFlags("ingest", "ingest [flags]\n\n"+
 		"Runs the ingest role alone (for scale-out; see --shard-group): sources → candles → Redis,\n"+
 		"an analysis job per closed candle, and candle events on NATS when --nats-url is set.", e)
@@ -544,13 +561,12 @@ func cmdIngest(ctx context.Context, args []string, e env) error {
 	var ic ingestConfig
 	sc.register(f, false)
 	ic.register(f)
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	if f.fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, f.fs.Args())
-	}
-	return runRoles(ctx, &sc, roles{ingest: &ic}, false, e)
+	return f.Command("", func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: unexpected arguments %q", errUsage, args)
+		}
+		return runRoles(ctx, &sc, roles{ingest: &ic}, false, e)
+	})
 }
 
 // roles says which roles a process runs; nil means not this one.
@@ -609,8 +625,22 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 	queue := analysis.NewQueue(p.rdb, qcfg, p.reg)
 	store := cache.NewMarketStore(p.rdb, cache.MarketConfig{Prefix: sc.prefix}, nil) // for reads; ingest has its own, with metrics
 
-	var runs []func(context.Context) error
-	var names []string
+	// A role that fails stops the others: a half-running process would look healthy.
+	// The roles start only once every one of them is built, so a mistake found while
+	// building stops the process before anything runs.
+	var roleRuns []func(context.Context) error
+	run := func(name string, fn func(context.Context) error) {
+		roleRuns = append(roleRuns, func(ctx context.Context) error {
+			if err := fn(ctx); err != nil {
+				p.log.Error("role stopped, stopping the others", "role", name, "err", err)
+				if strings.HasPrefix(err.Error(), name+": ") {
+					return err // already names its role
+				}
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return nil
+		})
+	}
 	if rs.ingest != nil {
 		if rs.ingest.enqueue {
 			plan.sinks = append(plan.sinks, queue)
@@ -624,7 +654,7 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 		if err != nil {
 			return err
 		}
-		runs, names = append(runs, ing.Run), append(names, "ingest")
+		run("ingest", ing.Run)
 		p.log.Info("ingest started", "sources", rs.ingest.sources, "intervals", rs.ingest.intervals)
 	}
 	if rs.analyze != nil {
@@ -632,7 +662,7 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 		if err != nil {
 			return err
 		}
-		runs, names = append(runs, w.Run), append(names, "analyze")
+		run("analyze", w.Run)
 		p.log.Info("analyze started", "concurrency", rs.analyze.concurrency)
 	}
 	if rs.signals != nil {
@@ -640,12 +670,12 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 		if err != nil {
 			return err
 		}
-		runs, names = append(runs, role.Run), append(names, "signals")
+		run("signals", role.Run)
 		feed, err := strategyFeeder(p, sc.prefix, rs.signals.stream.SubjectPrefix)
 		if err != nil {
 			return err
 		}
-		runs, names = append(runs, feed), append(names, "leaderboard")
+		run("leaderboard", feed)
 		p.log.Info("signals started", "strategies", len(rs.signals.loaded))
 	}
 	if rs.gateway != nil && rs.gateway.httpAddr != "" {
@@ -653,34 +683,17 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 		if err != nil {
 			return err
 		}
-		runs, names = append(runs, serve), append(names, "gateway")
+		run("gateway", serve)
 		p.log.Info("gateway started", "addr", rs.gateway.httpAddr)
 	}
-	// A role that fails stops the others: a half-running process would look healthy.
-	roleCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make(chan error, len(runs))
-	for i, run := range runs {
-		go func() {
-			err := run(roleCtx)
-			if err != nil && !strings.HasPrefix(err.Error(), names[i]+": ") {
-				err = fmt.Errorf("%s: %w", names[i], err)
-			}
-			errs <- err
-		}()
+	g, gctx := errgroup.WithContext(ctx)
+	for _, fn := range roleRuns {
+		g.Go(func() error { return fn(gctx) })
 	}
-	var first error
-	for range runs {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-			p.log.Error("role stopped, stopping the others", "err", err)
-			cancel()
-		}
-	}
-	if first != nil {
+	if err := g.Wait(); err != nil {
 		// Not "writes flushed": records may have been lost (the error says how many).
-		p.log.Error("shut down with an error", "err", first)
-		return first
+		p.log.Error("shut down with an error", "err", err)
+		return err
 	}
 	p.log.Info("shutting down: sources stopped, writes flushed, jobs finished or handed back")
 	return nil

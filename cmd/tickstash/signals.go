@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/peterbourgon/ff/v4"
 
 	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/internal/redisconn"
 	"github.com/tickstash/tickstash/market"
 	"github.com/tickstash/tickstash/signals"
 )
@@ -62,15 +64,21 @@ func registerStream(f *flags, sc *signals.StreamConfig) {
 func (c *signalsConfig) check() error {
 	var err error
 	if c.strategies == "" {
-		c.loaded, err = signals.ParseStrategies("built-in strategies", defaultStrategies)
-	} else {
-		c.loaded, err = signals.LoadStrategies(c.strategies)
+		if c.loaded, err = signals.ParseStrategies("built-in strategies", defaultStrategies); err != nil {
+			return err
+		}
+	} else if c.loaded, err = signals.LoadStrategies(c.strategies); err != nil {
+		return fmt.Errorf("%w: --strategies: %s", errUsage, strings.TrimPrefix(err.Error(), "signals: "))
 	}
-	if err != nil {
-		return err
-	}
-	if c.maxAge <= 0 || c.dupWindow <= 0 || c.maxBytes == 0 || c.ackWait <= 0 {
-		return fmt.Errorf("%w: --signals-max-age, --signals-dup-window, --signals-max-bytes and --signals-ack-wait must be positive", errUsage)
+	switch {
+	case c.maxAge <= 0:
+		return fmt.Errorf("%w: --signals-max-age %v: want a positive duration", errUsage, c.maxAge)
+	case c.dupWindow <= 0:
+		return fmt.Errorf("%w: --signals-dup-window %v: want a positive duration", errUsage, c.dupWindow)
+	case c.maxBytes <= 0:
+		return fmt.Errorf("%w: --signals-max-bytes %d: want a positive size", errUsage, c.maxBytes)
+	case c.ackWait <= 0:
+		return fmt.Errorf("%w: --signals-ack-wait %v: want a positive duration", errUsage, c.ackWait)
 	}
 	if c.columns, err = c.contract.check(); err != nil {
 		return err
@@ -110,43 +118,26 @@ func (c *signalsConfig) role(ctx context.Context, p *process, prefix string, sto
 		Stream: c.contract.stream, AckWait: c.ackWait, Prefix: prefix}, p.log.With("role", "signals"), p.reg)
 }
 
-func cmdSignals(ctx context.Context, args []string, e env) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "tail":
-			return cmdSignalsTail(ctx, args[1:], e)
-		case "entitle":
-			return cmdSignalsEntitle(ctx, args[1:], e)
-		case "permissions":
-			return cmdSignalsPermissions(ctx, args[1:], e)
-		case "check":
-			return cmdSignalsCheck(args[1:], e)
-		}
-	}
+func cmdSignals(e env) *ff.Command {
 	f := newFlags("signals", "signals [flags] | signals tail|entitle|permissions|check [flags]\n\n"+
 		"Without a subcommand, runs the signals role alone: evaluates the strategies' rules on\n"+
 		"every analysis update (JetStream stream TS_ANALYSIS, durable consumer tickstash-signals,\n"+
 		"acknowledged after the signals are stored) and publishes the signals on JetStream,\n"+
 		"subjects ts.signals.<strategy>.<exchange>.<symbol>, each exactly once. Strategies whose\n"+
-		"rules read a column the analyzer does not compute (--indicators) are refused.\n\n"+
-		"  tail         print signals as JSON lines, a bot in one command\n"+
-		"  entitle      set which strategies and symbols a user may receive\n"+
-		"  permissions  print a nats-server authorization block enforcing the entitlements\n"+
-		"  check        check a strategy file against the analyzer's --indicators, starting nothing", e)
+		"rules read a column the analyzer does not compute (--indicators) are refused.", e)
 	var sc serverConfig
 	var gc signalsConfig
 	sc.register(f, false)
 	gc.register(f, nil)
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	if f.fs.NArg() > 0 {
-		return fmt.Errorf("%w: unknown subcommand %q: want tail, entitle, permissions or check", errUsage, f.fs.Arg(0))
-	}
-	return runRoles(ctx, &sc, roles{signals: &gc}, false, e)
+	return f.Command("", func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: unknown subcommand %q: want tail, entitle, permissions or check", errUsage, args[0])
+		}
+		return runRoles(ctx, &sc, roles{signals: &gc}, false, e)
+	}, cmdSignalsTail(e), cmdSignalsEntitle(e), cmdSignalsPermissions(e), cmdSignalsCheck(e))
 }
 
-func cmdSignalsCheck(args []string, e env) error {
+func cmdSignalsCheck(e env) *ff.Command {
 	f := newFlags("signals check", "signals check [--strategies FILE] [--indicators \"...\"]\n\n"+
 		"Checks a strategy file as the signals role does at start-up, including that every rule reads\n"+
 		"only columns the analyzer computes, and prints the strategies that would run.", e)
@@ -154,23 +145,25 @@ func cmdSignalsCheck(args []string, e env) error {
 	f.String(&c.strategies, "strategies", "", "strategy file (YAML or JSON); empty means the built-in strategies")
 	c.own.register(f)
 	c.contract = &c.own
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	c.maxAge, c.dupWindow, c.maxBytes, c.ackWait = time.Hour, time.Minute, 1, time.Second // not checked here
-	if err := c.check(); err != nil {
-		return err
-	}
-	for _, s := range c.loaded {
-		fmt.Fprintf(e.stdout, "ok  %s (%d rules)\n", s.Name, len(s.Rules))
-	}
-	for _, name := range c.skipped {
-		fmt.Fprintf(e.stdout, "off %s: --indicators lacks its columns\n", name)
-	}
-	return nil
+	return f.Command("check a strategy file against the analyzer's --indicators, starting nothing", func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: unexpected arguments %q", errUsage, args)
+		}
+		c.maxAge, c.dupWindow, c.maxBytes, c.ackWait = time.Hour, time.Minute, 1, time.Second // not checked here
+		if err := c.check(); err != nil {
+			return err
+		}
+		for _, s := range c.loaded {
+			fmt.Fprintf(e.stdout, "ok  %s (%d rules)\n", s.Name, len(s.Rules))
+		}
+		for _, name := range c.skipped {
+			fmt.Fprintf(e.stdout, "off %s: --indicators lacks its columns\n", name)
+		}
+		return nil
+	})
 }
 
-func cmdSignalsTail(ctx context.Context, args []string, e env) error {
+func cmdSignalsTail(e env) *ff.Command {
 	f := newFlags("signals tail", "signals tail [--strategy S] [--symbol X] [--from last|new|all]\n\n"+
 		"Prints signals as JSON lines until interrupted: the newest (--from new), the last one of\n"+
 		"every strategy and market first (--from last), or everything the stream holds (--from all).", e)
@@ -181,122 +174,126 @@ func cmdSignalsTail(ctx context.Context, args []string, e env) error {
 	f.String(&strategy, "strategy", "", "only this strategy's signals")
 	f.String(&symbol, "symbol", "", "only this market's signals, e.g. BTC-USDT")
 	f.String(&from, "from", "new", "where to start: new, last or all")
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	start, err := signals.ParseStartFrom(from)
-	if err != nil {
-		return fmt.Errorf("%w: --from: %v", errUsage, err)
-	}
-	var sym market.Symbol
-	if symbol != "" {
-		if sym, err = market.ParseSymbol(symbol); err != nil {
-			return fmt.Errorf("%w: --symbol: %v", errUsage, err)
+	return f.Command("print signals as JSON lines, a bot in one command", func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: unexpected arguments %q", errUsage, args)
 		}
-	}
-	nc, err := nats.Connect(natsURL, nats.Name("tickstash-signals-tail"))
-	if err != nil {
-		return fmt.Errorf("nats at %s: %w", natsURL, err)
-	}
-	defer nc.Close()
-	return signals.Tail(ctx, nc, e.stdout, signals.TailOptions{StreamConfig: stream, Strategy: strategy, Symbol: sym, From: start})
+		start, err := signals.ParseStartFrom(from)
+		if err != nil {
+			return fmt.Errorf("%w: --from %q: %v", errUsage, from, err)
+		}
+		var sym market.Symbol
+		if symbol != "" {
+			if sym, err = market.ParseSymbol(symbol); err != nil {
+				return fmt.Errorf("%w: --symbol %q: %v", errUsage, symbol, err)
+			}
+		}
+		nc, err := nats.Connect(natsURL, nats.Name("tickstash-signals-tail"))
+		if err != nil {
+			return fmt.Errorf("nats at %s: %w", natsURL, err)
+		}
+		defer nc.Close()
+		return signals.Tail(ctx, nc, e.stdout, signals.TailOptions{StreamConfig: stream, Strategy: strategy, Symbol: sym, From: start})
+	})
 }
 
-func cmdSignalsEntitle(ctx context.Context, args []string, e env) error {
+func cmdSignalsEntitle(e env) *ff.Command {
 	f := newFlags("signals entitle", "signals entitle --user U --strategies S1,S2|'*' --symbols X,Y|'*' | --user U --revoke | --list\n\n"+
 		"Both --strategies and --symbols are required to entitle: '*' grants all of them.", e)
 	var redisURL, prefix, user, strats, syms string
 	var revoke, list bool
-	f.String(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis holding the entitlements")
-	f.String(&prefix, "key-prefix", cache.DefaultPrefix, "prefix of every Redis key")
+	registerStore(f, &redisURL, &prefix, "Redis holding the entitlements")
 	f.String(&user, "user", "", "the bot user")
 	f.String(&strats, "strategies", "", "strategies the user may receive, comma-separated; '*' for all (required)")
 	f.String(&syms, "symbols", "", "symbols the user may receive, comma-separated; '*' for all (required)")
 	f.Bool(&revoke, "revoke", false, "remove the user's entitlement")
 	f.Bool(&list, "list", false, "print every entitlement as JSON lines")
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	if !list && user == "" {
-		return fmt.Errorf("%w: --user is required (or --list)", errUsage)
-	}
-	ent := signals.Entitlement{User: user, Strategies: splitList(strats), Symbols: splitList(syms)}
-	for i, s := range ent.Symbols {
-		if s != signals.Any {
-			sym, err := market.ParseSymbol(s)
-			if err != nil {
-				return fmt.Errorf("%w: --symbols: %v", errUsage, err)
+	return f.Command("set which strategies and symbols a user may receive", func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: unexpected arguments %q", errUsage, args)
+		}
+		if !list && user == "" {
+			return fmt.Errorf("%w: --user is required (or --list)", errUsage)
+		}
+		ent := signals.Entitlement{User: user, Strategies: splitList(strats), Symbols: splitList(syms)}
+		for i, s := range ent.Symbols {
+			if s != signals.Any {
+				sym, err := market.ParseSymbol(s)
+				if err != nil {
+					return fmt.Errorf("%w: --symbols: %v", errUsage, err)
+				}
+				ent.Symbols[i] = string(sym)
 			}
-			ent.Symbols[i] = string(sym)
 		}
-	}
-	if !list && !revoke {
-		// An entitlement without strategies or symbols would be stored and allow nothing.
-		if len(ent.Strategies) == 0 {
-			return fmt.Errorf("%w: --strategies is required: list the strategies %s may receive (e.g. rsi-reversal,trend), or '*' for all", errUsage, user)
+		if !list && !revoke {
+			// An entitlement without strategies or symbols would be stored and allow nothing.
+			if len(ent.Strategies) == 0 {
+				return fmt.Errorf("%w: --strategies is required: list the strategies %s may receive (e.g. rsi-reversal,trend), or '*' for all", errUsage, user)
+			}
+			if len(ent.Symbols) == 0 {
+				return fmt.Errorf("%w: --symbols is required: list the symbols %s may receive (e.g. BTC-USDT,ETH-USD), or '*' for all", errUsage, user)
+			}
+			if err := ent.Validate(); err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
 		}
-		if len(ent.Symbols) == 0 {
-			return fmt.Errorf("%w: --symbols is required: list the symbols %s may receive (e.g. BTC-USDT,ETH-USD), or '*' for all", errUsage, user)
-		}
-		if err := ent.Validate(); err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
-		}
-	}
-	rdb, err := cache.Connect(ctx, redisURL)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	store := signals.NewEntitlementStore(rdb, signals.EntitlementConfig{Prefix: prefix})
-	switch {
-	case list:
-		ents, err := store.List(ctx)
+		rdb, err := redisconn.Connect(ctx, redisURL)
 		if err != nil {
 			return err
 		}
-		enc := json.NewEncoder(e.stdout)
-		for _, en := range ents {
-			if err := enc.Encode(en); err != nil {
+		defer rdb.Close()
+		store := signals.NewEntitlementStore(rdb, signals.EntitlementConfig{Prefix: prefix})
+		switch {
+		case list:
+			ents, err := store.List(ctx)
+			if err != nil {
 				return err
 			}
+			enc := json.NewEncoder(e.stdout)
+			for _, en := range ents {
+				if err := enc.Encode(en); err != nil {
+					return err
+				}
+			}
+			return nil
+		case revoke:
+			return store.Delete(ctx, user)
+		default:
+			return store.Put(ctx, ent)
 		}
-		return nil
-	case revoke:
-		return store.Delete(ctx, user)
-	default:
-		return store.Put(ctx, ent)
-	}
+	})
 }
 
-func cmdSignalsPermissions(ctx context.Context, args []string, e env) error {
+func cmdSignalsPermissions(e env) *ff.Command {
 	f := newFlags("signals permissions", "signals permissions\n\n"+
 		"Prints a nats-server `authorization { users = [...] }` block in which each entitled user may\n"+
 		"create consumers only on the signal subjects it is entitled to (passwords left for you to fill).", e)
 	var redisURL, prefix string
-	f.String(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis holding the entitlements")
-	f.String(&prefix, "key-prefix", cache.DefaultPrefix, "prefix of every Redis key")
-	if err := f.Parse(args); err != nil {
+	registerStore(f, &redisURL, &prefix, "Redis holding the entitlements")
+	return f.Command("print a nats-server authorization block enforcing the entitlements", func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: unexpected arguments %q", errUsage, args)
+		}
+		rdb, err := redisconn.Connect(ctx, redisURL)
+		if err != nil {
+			return err
+		}
+		defer rdb.Close()
+		ents, err := signals.NewEntitlementStore(rdb, signals.EntitlementConfig{Prefix: prefix}).List(ctx)
+		if err != nil {
+			return err
+		}
+		users, err := signals.NATSPermissions(ents, signals.PermissionsConfig{})
+		if err != nil {
+			return err
+		}
+		conf, err := signals.NATSAuthorizationConf(users)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(e.stdout, conf)
 		return err
-	}
-	rdb, err := cache.Connect(ctx, redisURL)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	ents, err := signals.NewEntitlementStore(rdb, signals.EntitlementConfig{Prefix: prefix}).List(ctx)
-	if err != nil {
-		return err
-	}
-	users, err := signals.NATSPermissions(ents, signals.PermissionsConfig{})
-	if err != nil {
-		return err
-	}
-	conf, err := signals.NATSAuthorizationConf(users)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(e.stdout, conf)
-	return err
+	})
 }
 
 func splitList(s string) []string {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tickstash/tickstash/analysis"
+	"github.com/tickstash/tickstash/analysis/indicator"
 	"github.com/tickstash/tickstash/internal/redistest"
 	"github.com/tickstash/tickstash/market"
 	"github.com/tickstash/tickstash/signals"
@@ -241,7 +242,7 @@ func TestRuleIndicatorsComputeTheirColumns(t *testing.T) {
 	for _, r := range strategies[0].Rules {
 		var cols []string
 		for _, ind := range r.Indicators() {
-			spec, err := analysis.ParseSpec(ind)
+			spec, err := indicator.ParseSpec(ind)
 			if err != nil {
 				t.Fatalf("rule %s suggests %q: %v", r.Name(), ind, err)
 			}

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // bars.js derives OHLCV price series from the recorded exchange traffic in
 // /work/shared/testdata/captures and writes them as CSV (time,open,high,low,close,volume)
-// into analysis/testdata/series. See README.md.
+// into analysis/indicator/testdata/series. See README.md.
 //
 // Usage: node bars.js [captures-dir] [out-dir]
 'use strict';
@@ -10,7 +10,7 @@ const fs = require('fs');
 const path = require('path');
 
 const capDir = process.argv[2] || '/work/shared/testdata/captures';
-const outDir = process.argv[3] || path.join(__dirname, '../../analysis/testdata/series');
+const outDir = process.argv[3] || path.join(__dirname, '../../analysis/indicator/testdata/series');
 
 function readCoinbase() {
   const lines = fs.readFileSync(path.join(capDir, 'coinbase-exchange-2021.jsonl'), 'utf8').split('\n');

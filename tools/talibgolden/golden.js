@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // golden.js runs the real TA-Lib C library (through the npm package "talib", which bundles
-// and compiles its C source) over every series in analysis/testdata/series and writes the
-// results to analysis/testdata/golden, in the CSV layout of analysis.WriteIndicatorsCSV:
+// and compiles its C source) over every series in analysis/indicator/testdata/series and writes the
+// results to analysis/indicator/testdata/golden, in the CSV layout of indicator.WriteIndicatorsCSV:
 // a "time" column echoing the series, then one column per output, empty before TA-Lib's
 // outBegIdx. See README.md for building the talib package.
 //
@@ -12,8 +12,8 @@ const fs = require('fs');
 const path = require('path');
 const talib = require('talib');
 
-const seriesDir = process.argv[2] || path.join(__dirname, '../../analysis/testdata/series');
-const goldenDir = process.argv[3] || path.join(__dirname, '../../analysis/testdata/golden');
+const seriesDir = process.argv[2] || path.join(__dirname, '../../analysis/indicator/testdata/series');
+const goldenDir = process.argv[3] || path.join(__dirname, '../../analysis/indicator/testdata/golden');
 
 // Series whose prices are so small that TA-Lib's fixed epsilons change its answers. For
 // them the golden file holds TA-Lib's results on the prices multiplied by SCALE (a power of

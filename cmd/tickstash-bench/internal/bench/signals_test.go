@@ -1,0 +1,53 @@
+package bench_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/tickstash/tickstash/cmd/tickstash-bench/internal/bench"
+)
+
+// TestSignals runs a short signals benchmark against the real NATS
+// (TICKSTASH_TEST_NATS_URL, default 127.0.0.1:4222) and checks the report's shape. With
+// TICKSTASH_BENCH_SIGNALS=1 it runs the full benchmark and logs the Markdown report:
+//
+//	TICKSTASH_BENCH_SIGNALS=1 go test -count=1 -run TestSignals -v ./cmd/tickstash-bench/internal/bench/
+func TestSignals(t *testing.T) {
+	url := os.Getenv("TICKSTASH_TEST_NATS_URL")
+	if url == "" {
+		url = "nats://127.0.0.1:4222"
+	}
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	cfg := bench.SignalsConfig{Signals: 2000, Batch: 100, Publishers: 2}
+	if os.Getenv("TICKSTASH_BENCH_SIGNALS") == "1" {
+		cfg = bench.SignalsConfig{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var progress strings.Builder
+	rep, err := bench.Signals(ctx, nc, cfg, &progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("progress:\n%s\n%s", progress.String(), rep.Markdown())
+	if len(rep.Cases) != 2 || rep.Ratio <= 0 {
+		t.Fatalf("report %+v", rep)
+	}
+	for _, c := range rep.Cases {
+		if c.PerSecond <= 0 || c.P50 <= 0 || c.P99 < c.P50 || c.Bytes < 200 {
+			t.Errorf("case %+v", c)
+		}
+	}
+	if md := rep.Markdown(); !strings.Contains(md, "signals ÷ raw JetStream ≥ 0.5") {
+		t.Errorf("Markdown:\n%s", md)
+	}
+}
