@@ -1,9 +1,7 @@
 // Package bookreplay replays capture files through the exchanges' depth decoders and
 // book syncers, and writes the final, verified book of every market: the offline
-// command `tickstash books [--depth N] FILE...`. Command is the whole command (flags,
-// usage, exit status); Run is the replay itself:
-//
-//	os.Exit(bookreplay.Command(ctx, args, os.Stdout, os.Stderr))
+// command `tickstash books [--depth N] FILE...` (cmd/tickstash wires its flags and exit
+// status). Run is the replay itself:
 //
 //	sum, err := bookreplay.Run(ctx, files, bookreplay.Config{Depth: 10, Out: os.Stdout, Log: os.Stderr})
 //	if errors.Is(err, bookreplay.ErrNotLive) { ... } // a book ended stale or never synced

@@ -40,6 +40,7 @@ func commands() []command {
 		{"gateway", "run the HTTP gateway alone: /v1 API, Server-Sent Events, Upstash-compatible /redis", cmdGateway},
 		{"jobs", "submit analysis jobs, show their status, list and retry dead ones", cmdJobs},
 		{"replay", "feed capture files through the exchange decoders, into Redis or as JSON lines (--dry-run)", cmdReplay},
+		{"books", "replay captures through the depth decoders and print each market's verified order book, offline", cmdBooks},
 		{"candles", "aggregate normalized trade JSON lines into candle JSON lines, offline", cmdCandles},
 		{"indicators", "compute technical indicators over an OHLCV CSV file, offline", cmdIndicators},
 		{"leaderboard", "read a leaderboard: top BOARD, rank BOARD MEMBER", cmdLeaderboard},
