@@ -15,6 +15,7 @@ import (
 
 	"github.com/tickstash/tickstash/internal/redisconn"
 	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/internal/testenv"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -27,7 +28,7 @@ func TestMain(m *testing.M) {
 		helperWorker()
 		return
 	}
-	os.Exit(m.Run())
+	testenv.Main(m)
 }
 
 // helperWorker runs one worker whose handler announces each job on stdout and then

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/internal/testenv"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -102,7 +103,7 @@ func TestWorkerAnalysesStoresAndPublishes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	nc, err := nats.Connect("nats://127.0.0.1:4222")
+	nc, err := nats.Connect(testenv.NATSURL())
 	if err != nil {
 		t.Fatalf("NATS: %v", err)
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +21,7 @@ import (
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/flags"
 	"github.com/tickstash/tickstash/gateway"
+	"github.com/tickstash/tickstash/internal/testenv"
 	"github.com/tickstash/tickstash/leaderboard"
 	"github.com/tickstash/tickstash/market"
 	"github.com/tickstash/tickstash/signals"
@@ -33,13 +33,9 @@ import (
 
 func natsConn(t *testing.T) *nats.Conn {
 	t.Helper()
-	u := os.Getenv("TICKSTASH_TEST_NATS_URL")
-	if u == "" {
-		u = "nats://127.0.0.1:4222"
-	}
-	nc, err := nats.Connect(u)
+	nc, err := nats.Connect(testenv.NATSURL())
 	if err != nil {
-		t.Fatalf("NATS at %s: %v (start it: see README, or set TICKSTASH_TEST_NATS_URL)", u, err)
+		t.Fatalf("NATS at %s: %v", testenv.NATSURL(), err)
 	}
 	t.Cleanup(nc.Close)
 	return nc

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/internal/testenv"
 	"github.com/tickstash/tickstash/market"
 	"github.com/tickstash/tickstash/ratelimit"
 )
@@ -17,7 +18,7 @@ import (
 func TestEntitlementsAndRateLimit(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
-	nc := connect(t, testNATSURL())
+	nc := connect(t, testenv.NATSURL())
 	sc := uniqueStream(t, nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -153,7 +154,7 @@ func TestNATSPermissions(t *testing.T) {
 func TestRoleRun(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
-	nc := connect(t, testNATSURL())
+	nc := connect(t, testenv.NATSURL())
 	sc := uniqueStream(t, nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

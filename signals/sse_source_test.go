@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tickstash/tickstash/internal/testenv"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -41,7 +42,7 @@ func ids(es []StreamEvent) string {
 }
 
 func TestStreamSourceResumeLastPerSubjectAndFilters(t *testing.T) {
-	nc := connect(t, testNATSURL())
+	nc := connect(t, testenv.NATSURL())
 	sc := uniqueStream(t, nc)
 	ctx := context.Background()
 	dist, err := NewDistributor(ctx, nc, DistributorConfig{StreamConfig: sc, Memory: true}, nil, nil)
@@ -103,7 +104,7 @@ func TestStreamSourceResumeLastPerSubjectAndFilters(t *testing.T) {
 }
 
 func TestStreamSourceWaitsForTheStream(t *testing.T) {
-	nc := connect(t, testNATSURL())
+	nc := connect(t, testenv.NATSURL())
 	sc := uniqueStream(t, nc)
 	src, err := NewStreamSource(nc, sc)
 	if err != nil {

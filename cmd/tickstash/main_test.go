@@ -17,6 +17,7 @@ import (
 	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/internal/testenv"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -197,9 +198,9 @@ func TestRunEmbedded(t *testing.T) {
 func TestRunRealServers(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
-	nc, err := nats.Connect("nats://127.0.0.1:4222")
+	nc, err := nats.Connect(testenv.NATSURL())
 	if err != nil {
-		t.Fatalf("NATS at 127.0.0.1:4222: %v (start it: see README)", err)
+		t.Fatalf("NATS at %s: %v", testenv.NATSURL(), err)
 	}
 	defer nc.Close()
 	announced, err := nc.SubscribeSync("ts.candles.synthetic.ETH-USD.1s")
@@ -208,7 +209,7 @@ func TestRunRealServers(t *testing.T) {
 	}
 	stderr, stop := started(t, "run", "--admin-addr", "127.0.0.1:0", "--intervals", "1s",
 		// A NATS cluster URL: one seed is down, the client uses the other.
-		"--redis-url", redistest.URL(), "--nats-url", "nats://127.0.0.1:1,nats://127.0.0.1:4222", "--key-prefix", prefix,
+		"--redis-url", redistest.URL(), "--nats-url", "nats://127.0.0.1:1,"+testenv.NATSURL(), "--key-prefix", prefix,
 		"--synthetic-rate", "300", "--grace", "100ms", "--flush-interval", "50ms")
 	admin := find(t, stderr, `Admin  http://(\S+)/metrics`)
 	if strings.Contains(stderr.String(), "embedded") {

@@ -17,6 +17,7 @@ import (
 	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/internal/testenv"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -28,7 +29,7 @@ func TestAnalyzeAndSignalsSideBySide(t *testing.T) {
 	ctx := context.Background()
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
-	nc, err := nats.Connect("nats://127.0.0.1:4222")
+	nc, err := nats.Connect(testenv.NATSURL())
 	if err != nil {
 		t.Fatalf("NATS: %v", err)
 	}
@@ -66,7 +67,7 @@ func TestAnalyzeAndSignalsSideBySide(t *testing.T) {
 	}
 	strategies := filepath.Join(t.TempDir(), "s.yaml")
 	_ = os.WriteFile(strategies, []byte("strategies:\n  - name: side-by-side\n    intervals: [1m]\n    rules:\n      - type: rsi\n        period: 2\n        lower: 30\n        upper: 70\n"), 0o644)
-	common := []string{"--redis-url", redistest.URL(), "--nats-url", "nats://127.0.0.1:4222", "--key-prefix", prefix,
+	common := []string{"--redis-url", redistest.URL(), "--nats-url", testenv.NATSURL(), "--key-prefix", prefix,
 		"--log-format", "json"}
 	var sigProcs []*proc
 	for i := 0; i < 2; i++ {

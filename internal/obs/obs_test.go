@@ -3,7 +3,6 @@ package obs
 import (
 	"fmt"
 	"net"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/tickstash/tickstash/internal/embedded"
 	"github.com/tickstash/tickstash/internal/redisconn"
 	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/internal/testenv"
 )
 
 // gather scrapes reg and returns each sample's value by name{labels}.
@@ -155,17 +155,10 @@ func TestRedisCollectorValues(t *testing.T) {
 	}
 }
 
-func natsURL() string {
-	if u := os.Getenv("TICKSTASH_TEST_NATS_URL"); u != "" {
-		return u
-	}
-	return "nats://127.0.0.1:4222"
-}
-
 func TestNATSCollector(t *testing.T) {
-	nc, err := nats.Connect(natsURL())
+	nc, err := nats.Connect(testenv.NATSURL())
 	if err != nil {
-		t.Fatalf("NATS at %s: %v (start it: see README, or set TICKSTASH_TEST_NATS_URL)", natsURL(), err)
+		t.Fatalf("NATS at %s: %v", testenv.NATSURL(), err)
 	}
 	defer nc.Close()
 	reg := prometheus.NewRegistry()
