@@ -148,7 +148,7 @@ func TestWorkerSurvivesRedisRestart(t *testing.T) {
 
 	// The worker recreates its consumer group and carries on.
 	var id string
-	waitFor(t, 10*time.Second, "Redis to accept jobs again", func() bool {
+	testenv.WaitFor(t, "Redis to accept jobs again", func() bool {
 		id, err = q.Enqueue(context.Background(), spec("C-USD"))
 		return err == nil
 	})

@@ -324,17 +324,7 @@ func TestFlagRoutes(t *testing.T) {
 		}
 		return r.json(t)
 	}
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 5s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	waitFor("first load", func() bool { return e.do("GET", "/v1/flags/new-ui?default=off", alice, nil).status == 200 })
+	testenv.WaitFor(t, "first load", func() bool { return e.do("GET", "/v1/flags/new-ui?default=off", alice, nil).status == 200 })
 	wantProblem(t, "unknown flag", e.do("GET", "/v1/flags/new-ui", alice, nil), 404, "not defined")
 	if got := eval(alice, "?default=blue"); got["known"] != false || got["variant"] != "blue" || got["enabled"] != false {
 		t.Fatalf("unknown flag with default: %v", got)
@@ -344,7 +334,7 @@ func TestFlagRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor("change over NATS", func() bool { return e.do("GET", "/v1/flags/new-ui", alice, nil).status == 200 })
+	testenv.WaitFor(t, "change over NATS", func() bool { return e.do("GET", "/v1/flags/new-ui", alice, nil).status == 200 })
 	if got := eval(alice, ""); got["variant"] != "on" || got["enabled"] != true || got["subject"] != "alice" {
 		t.Fatalf("alice (targeted): %v", got)
 	}

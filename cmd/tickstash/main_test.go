@@ -89,17 +89,6 @@ func regexpFind(re, s string) string {
 	return ""
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 20s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -143,7 +132,7 @@ func TestRunEmbedded(t *testing.T) {
 	}
 	defer rdb.Close()
 	store := cache.NewMarketStore(rdb, cache.MarketConfig{}, nil)
-	waitUntil(t, "closed 1s candles of BTC-USD in the embedded Redis", func() bool {
+	testenv.WaitFor(t, "closed 1s candles of BTC-USD in the embedded Redis", func() bool {
 		cs, err := store.LastCandles(context.Background(), market.Synthetic, "BTC-USD", market.Interval1s, 10)
 		return err == nil && len(cs) >= 3 && cs[0].Closed
 	})
@@ -216,7 +205,7 @@ func TestRunRealServers(t *testing.T) {
 		t.Errorf("started embedded servers although URLs were given:\n%s", stderr)
 	}
 	store := cache.NewMarketStore(rdb, cache.MarketConfig{Prefix: prefix}, nil)
-	waitUntil(t, "ETH-USD ticker and candles in Redis", func() bool {
+	testenv.WaitFor(t, "ETH-USD ticker and candles in Redis", func() bool {
 		tk, err := store.Ticker(context.Background(), market.Synthetic, "ETH-USD")
 		cs, _ := store.LastCandles(context.Background(), market.Synthetic, "ETH-USD", market.Interval1s, 2)
 		return err == nil && tk.Last.IsPositive() && len(cs) == 2

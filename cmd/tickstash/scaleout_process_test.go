@@ -75,7 +75,7 @@ func TestAnalyzeAndSignalsSideBySide(t *testing.T) {
 			"--signals-stream", stream, "--signals-subject-prefix", subjects}, common...)...))
 	}
 	// Signals roles subscribe before the analysis starts publishing.
-	waitUntil(t, "both signals processes started", func() bool {
+	testenv.WaitFor(t, "both signals processes started", func() bool {
 		return countMsg(sigProcs[0], "signals role started") == 1 && countMsg(sigProcs[1], "signals role started") == 1
 	})
 	q := analysis.NewQueue(rdb, analysis.QueueConfig{Prefix: prefix}, nil)
@@ -94,7 +94,7 @@ func TestAnalyzeAndSignalsSideBySide(t *testing.T) {
 	a1 := startProcess(t, analyzeArgs...)
 	a2 := startProcess(t, analyzeArgs...)
 	ids := enqueueAll()
-	waitUntil(t, "phase one's jobs done", func() bool { return jobsDone(ctx, q, ids) == len(ids) })
+	testenv.WaitFor(t, "phase one's jobs done", func() bool { return jobsDone(ctx, q, ids) == len(ids) })
 
 	for m, sym := range syms {
 		if _, err := store.Write(ctx, &cache.Batch{Candles: []market.Candle{candle(sym, 40, int64(130+m))}}); err != nil {
@@ -103,7 +103,7 @@ func TestAnalyzeAndSignalsSideBySide(t *testing.T) {
 	}
 	ids = enqueueAll()
 	a1.kill() // a worker dies with jobs queued, perhaps some read ahead: none may be lost
-	waitUntil(t, "phase two's jobs done after one worker was killed", func() bool { return jobsDone(ctx, q, ids) == len(ids) })
+	testenv.WaitFor(t, "phase two's jobs done after one worker was killed", func() bool { return jobsDone(ctx, q, ids) == len(ids) })
 
 	// Every result was evaluated by exactly one signals process; the stream holds each
 	// signal once. A job is done before its update has gone through the rules and

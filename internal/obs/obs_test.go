@@ -49,17 +49,6 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	return out
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestRedisCollector(t *testing.T) {
 	rdb := redistest.Client(t)
 	reg := prometheus.NewRegistry()
@@ -122,7 +111,7 @@ func TestRedisCollectorOutage(t *testing.T) {
 		t.Error("pool gauges missing while Redis is down")
 	}
 	srv.Start()
-	waitFor(t, "tickstash_redis_up back to 1", func() bool { return gather(t, reg)["tickstash_redis_up"] == 1 })
+	testenv.WaitFor(t, "tickstash_redis_up back to 1", func() bool { return gather(t, reg)["tickstash_redis_up"] == 1 })
 }
 
 // fakePool is a client whose pool reports fixed figures.
@@ -234,13 +223,13 @@ func TestNATSCollectorReconnect(t *testing.T) {
 	reg.MustRegister(NewNATSCollector(nc))
 
 	srv.Close()
-	waitFor(t, "state reconnecting", func() bool {
+	testenv.WaitFor(t, "state reconnecting", func() bool {
 		m := gather(t, reg)
 		return m["tickstash_nats_connected"] == 0 && m[`tickstash_nats_status{status="reconnecting"}`] == 1
 	})
 	srv = start()
 	defer srv.Close()
-	waitFor(t, "connected again, one reconnect counted", func() bool {
+	testenv.WaitFor(t, "connected again, one reconnect counted", func() bool {
 		m := gather(t, reg)
 		return m["tickstash_nats_connected"] == 1 && m["tickstash_nats_reconnects_total"] == 1
 	})
