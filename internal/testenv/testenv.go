@@ -33,6 +33,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,6 +74,9 @@ func Run(m *testing.M) int {
 		return 1
 	}
 	defer s.Close()
+	if len(s.Started) > 0 {
+		fmt.Fprintf(os.Stderr, "testenv: started %s for this test binary\n", strings.Join(s.Started, " and "))
+	}
 	return m.Run()
 }
 
