@@ -1,6 +1,8 @@
 package analysis
 
 import (
+	"github.com/tickstash/tickstash/internal/testenv"
+
 	"context"
 	"errors"
 	"slices"
@@ -121,7 +123,7 @@ func TestJanitorRemovesDeadConsumer(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	waitState(t, q, id, JobDone)
-	waitFor(t, 10*time.Second, "the dead consumer removed", func() bool {
+	testenv.WaitFor(t, "the dead consumer removed", func() bool {
 		return slices.Equal(consumers(t, q), []string{"live"})
 	})
 	if v := testutil.ToFloat64(w.removed.WithLabelValues("idle")); v != 1 {

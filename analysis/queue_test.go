@@ -96,18 +96,6 @@ func mustComplete(tb testing.TB, q *Queue, ss ...settlement) []bool {
 	return applied
 }
 
-// waitFor polls cond every 10ms until it holds or timeout passes.
-func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestEnqueueCoalesces(t *testing.T) {
 	q, _ := newTestQueue(t, nil, QueueConfig{})
 	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)

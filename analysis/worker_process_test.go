@@ -15,6 +15,7 @@ import (
 
 	"github.com/tickstash/tickstash/internal/redisconn"
 	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/internal/testenv"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -27,7 +28,7 @@ func TestMain(m *testing.M) {
 		helperWorker()
 		return
 	}
-	os.Exit(m.Run())
+	testenv.Main(m)
 }
 
 // helperWorker runs one worker whose handler announces each job on stdout and then
@@ -147,7 +148,7 @@ func TestWorkerSurvivesRedisRestart(t *testing.T) {
 
 	// The worker recreates its consumer group and carries on.
 	var id string
-	waitFor(t, 10*time.Second, "Redis to accept jobs again", func() bool {
+	testenv.WaitFor(t, "Redis to accept jobs again", func() bool {
 		id, err = q.Enqueue(context.Background(), spec("C-USD"))
 		return err == nil
 	})

@@ -21,6 +21,7 @@ import (
 	"github.com/tickstash/tickstash/analysis/indicator"
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/internal/testenv"
 	"github.com/tickstash/tickstash/market"
 	"github.com/tickstash/tickstash/pipeline"
 )
@@ -85,7 +86,7 @@ func startWorker(tb testing.TB, w *Worker) (stop func()) {
 func waitState(tb testing.TB, q *Queue, id string, want JobState) JobStatus {
 	tb.Helper()
 	var st JobStatus
-	waitFor(tb, 10*time.Second, fmt.Sprintf("job %s to be %s", id, want), func() bool {
+	testenv.WaitFor(tb, fmt.Sprintf("job %s to be %s", id, want), func() bool {
 		var err error
 		st, err = q.Status(context.Background(), id)
 		return err == nil && st.State == want
@@ -105,7 +106,7 @@ func TestWorkerAnalysesStoresAndPublishes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	nc, err := nats.Connect("nats://127.0.0.1:4222")
+	nc, err := nats.Connect(testenv.NATSURL())
 	if err != nil {
 		t.Fatalf("NATS: %v", err)
 	}
@@ -205,7 +206,7 @@ func TestWorkerAnalysesStoresAndPublishes(t *testing.T) {
 		t.Fatalf("first job: %+v, %v", st, err)
 	}
 	var second string
-	waitFor(t, 10*time.Second, "the candle-closed job", func() bool {
+	testenv.WaitFor(t, "the candle-closed job", func() bool {
 		r, err := q.LatestResult(ctx, "binance", sym, market.Interval1m)
 		second = r.JobID
 		return err == nil && r.JobID != id
@@ -293,7 +294,7 @@ func TestWorkerRetriesWithBackoff(t *testing.T) {
 	id := mustEnqueue(t, q, spec("BTC-USDT"))
 	for i, wait := range []time.Duration{time.Minute, 2 * time.Minute} {
 		var st JobStatus
-		waitFor(t, 5*time.Second, "the retry to be scheduled", func() bool {
+		testenv.WaitFor(t, "the retry to be scheduled", func() bool {
 			st = mustStatus(t, q, id)
 			return st.Attempts == i+1 && st.State == JobQueued && !st.RetryAt.IsZero()
 		})

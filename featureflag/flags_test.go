@@ -18,14 +18,8 @@ import (
 
 	"github.com/tickstash/tickstash/internal/redisconn"
 	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/internal/testenv"
 )
-
-func natsURL() string {
-	if u := os.Getenv("TICKSTASH_TEST_NATS_URL"); u != "" {
-		return u
-	}
-	return nats.DefaultURL
-}
 
 func newClient(t testing.TB, prefix string, nc *nats.Conn, cfg Config) (*Client, redis.UniversalClient) {
 	t.Helper()
@@ -237,9 +231,9 @@ func TestPropagationAcrossProcesses(t *testing.T) {
 	if os.Getenv("FLAGS_CHILD_PREFIX") != "" {
 		return // the child runs in TestMain
 	}
-	nc, err := nats.Connect(natsURL())
+	nc, err := nats.Connect(testenv.NATSURL())
 	if err != nil {
-		t.Fatalf("NATS at %s: %v", natsURL(), err)
+		t.Fatalf("NATS at %s: %v", testenv.NATSURL(), err)
 	}
 	defer nc.Close()
 	ctx := context.Background()
@@ -287,12 +281,12 @@ func TestMain(m *testing.M) {
 	if prefix := os.Getenv("FLAGS_CHILD_PREFIX"); prefix != "" {
 		os.Exit(child(prefix, os.Getenv("FLAGS_CHILD_SUBJECT")))
 	}
-	os.Exit(m.Run())
+	testenv.Main(m)
 }
 
 // child evaluates "launch" from its local copy until it turns on, with no resync.
 func child(prefix, subject string) int {
-	nc, err := nats.Connect(natsURL())
+	nc, err := nats.Connect(testenv.NATSURL())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +22,7 @@ import (
 	"github.com/tickstash/tickstash/cache/userstate"
 	"github.com/tickstash/tickstash/featureflag"
 	"github.com/tickstash/tickstash/gateway"
+	"github.com/tickstash/tickstash/internal/testenv"
 	"github.com/tickstash/tickstash/leaderboard"
 	"github.com/tickstash/tickstash/market"
 	"github.com/tickstash/tickstash/signals"
@@ -34,13 +34,9 @@ import (
 
 func natsConn(t *testing.T) *nats.Conn {
 	t.Helper()
-	u := os.Getenv("TICKSTASH_TEST_NATS_URL")
-	if u == "" {
-		u = "nats://127.0.0.1:4222"
-	}
-	nc, err := nats.Connect(u)
+	nc, err := nats.Connect(testenv.NATSURL())
 	if err != nil {
-		t.Fatalf("NATS at %s: %v (start it: see README, or set TICKSTASH_TEST_NATS_URL)", u, err)
+		t.Fatalf("NATS at %s: %v", testenv.NATSURL(), err)
 	}
 	t.Cleanup(nc.Close)
 	return nc
@@ -329,17 +325,7 @@ func TestFlagRoutes(t *testing.T) {
 		}
 		return r.json(t)
 	}
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 5s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	waitFor("first load", func() bool { return e.do("GET", "/v1/flags/new-ui?default=off", alice, nil).status == 200 })
+	testenv.WaitFor(t, "first load", func() bool { return e.do("GET", "/v1/flags/new-ui?default=off", alice, nil).status == 200 })
 	wantProblem(t, "unknown flag", e.do("GET", "/v1/flags/new-ui", alice, nil), 404, "not defined")
 	if got := eval(alice, "?default=blue"); got["known"] != false || got["variant"] != "blue" || got["enabled"] != false {
 		t.Fatalf("unknown flag with default: %v", got)
@@ -349,7 +335,7 @@ func TestFlagRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor("change over NATS", func() bool { return e.do("GET", "/v1/flags/new-ui", alice, nil).status == 200 })
+	testenv.WaitFor(t, "change over NATS", func() bool { return e.do("GET", "/v1/flags/new-ui", alice, nil).status == 200 })
 	if got := eval(alice, ""); got["variant"] != "on" || got["enabled"] != true || got["subject"] != "alice" {
 		t.Fatalf("alice (targeted): %v", got)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/ingest"
 	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/internal/testenv"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -127,13 +128,13 @@ func TestIngestSurvivesRedisOutage(t *testing.T) {
 		}
 	}
 	send(1, 101)
-	waitFor(t, func() bool {
+	testenv.WaitFor(t, "the first 100 trades in Redis", func() bool {
 		return rdb.XLen(context.Background(), store.Keys().Trades(market.Binance, "BTC-USDT")).Val() == 100
 	})
 
 	srv.Stop()
 	send(101, 201) // buffered while Redis is down
-	waitFor(t, func() bool { return counter(t, reg, "tickstash_ingest_write_retries_total") >= 2 })
+	testenv.WaitFor(t, "two write retries", func() bool { return counter(t, reg, "tickstash_ingest_write_retries_total") >= 2 })
 	srv.Start() // an empty Redis: what was buffered (and, if a batch was in flight at the kill, more) must arrive
 	key := store.Keys().Trades(market.Binance, "BTC-USDT")
 	lastID := func() string {
@@ -143,9 +144,9 @@ func TestIngestSurvivesRedisOutage(t *testing.T) {
 		}
 		return msgs[0].Values["id"].(string)
 	}
-	waitFor(t, func() bool { return lastID() == "200" })
+	testenv.WaitFor(t, "trade 200 in the restarted Redis", func() bool { return lastID() == "200" })
 	send(201, 251)
-	waitFor(t, func() bool { return lastID() == "250" })
+	testenv.WaitFor(t, "trade 250", func() bool { return lastID() == "250" })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -187,17 +188,6 @@ func (s chanSource) Run(ctx context.Context, out chan<- ingest.Event) error {
 		case tr := <-s.ch:
 			out <- tradeEvent(tr)
 		}
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 15s")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

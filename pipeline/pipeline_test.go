@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"github.com/tickstash/tickstash/internal/testenv"
+
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -112,7 +114,7 @@ func TestCandleClosedRoundTrip(t *testing.T) {
 // stream keeps one, and the second publish reports a duplicate. A core NATS subscriber
 // of the subject receives both (live readers are not cut off by the stream).
 func TestAnalysisPublisherDeduplicates(t *testing.T) {
-	nc, err := nats.Connect("nats://127.0.0.1:4222")
+	nc, err := nats.Connect(testenv.NATSURL())
 	if err != nil {
 		t.Fatalf("NATS: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/internal/testenv"
 	"github.com/tickstash/tickstash/market"
 	"github.com/tickstash/tickstash/pipeline"
 	"github.com/tickstash/tickstash/ratelimit"
@@ -19,7 +20,7 @@ import (
 func TestEntitlementsAndRateLimit(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
-	nc := connect(t, testNATSURL())
+	nc := connect(t, testenv.NATSURL())
 	sc := uniqueStream(t, nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -156,7 +157,7 @@ func TestNATSPermissions(t *testing.T) {
 func TestRoleRun(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
-	nc := connect(t, testNATSURL())
+	nc := connect(t, testenv.NATSURL())
 	sc := uniqueStream(t, nc)
 	as := uniqueAnalysisStream(t, nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

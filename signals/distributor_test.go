@@ -8,11 +8,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tickstash/tickstash/internal/testenv"
 	"github.com/tickstash/tickstash/market"
 )
 
 func TestDistributorPublishSubscribe(t *testing.T) {
-	nc := connect(t, testNATSURL())
+	nc := connect(t, testenv.NATSURL())
 	sc := uniqueStream(t, nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -62,7 +63,7 @@ func TestDistributorPublishSubscribe(t *testing.T) {
 }
 
 func TestLateJoinerGetsLastPerSubject(t *testing.T) {
-	nc := connect(t, testNATSURL())
+	nc := connect(t, testenv.NATSURL())
 	sc := uniqueStream(t, nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

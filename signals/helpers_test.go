@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"testing"
 	"time"
 
@@ -17,14 +16,6 @@ import (
 	"github.com/tickstash/tickstash/market"
 	"github.com/tickstash/tickstash/pipeline"
 )
-
-// testNATSURL is the real NATS the tests use: TICKSTASH_TEST_NATS_URL or 127.0.0.1:4222.
-func testNATSURL() string {
-	if u := os.Getenv("TICKSTASH_TEST_NATS_URL"); u != "" {
-		return u
-	}
-	return "nats://127.0.0.1:4222"
-}
 
 func connect(tb testing.TB, url string, opts ...nats.Option) *nats.Conn {
 	tb.Helper()

@@ -1,6 +1,8 @@
 package signals
 
 import (
+	"github.com/tickstash/tickstash/internal/testenv"
+
 	"context"
 	"fmt"
 	"testing"
@@ -21,7 +23,7 @@ func BenchmarkRoleUpdates(b *testing.B) {
 	defer cancel()
 	rdb := redistest.Client(b)
 	prefix := redistest.Prefix(b, rdb)
-	nc := connect(b, testNATSURL())
+	nc := connect(b, testenv.NATSURL())
 	sc, as := uniqueStream(b, nc), uniqueAnalysisStream(b, nc)
 	dist, err := NewDistributor(ctx, nc, DistributorConfig{StreamConfig: sc, MaxAge: time.Hour, Memory: true}, nil, prometheus.NewRegistry())
 	if err != nil {
@@ -33,7 +35,7 @@ func BenchmarkRoleUpdates(b *testing.B) {
 	}
 	strategies, _ := ParseStrategies("s.yaml", []byte("strategies:\n  - name: macd\n    intervals: [1m]\n    rules: [{type: macd}]\n"))
 	reg := prometheus.NewRegistry()
-	role, err := NewRole(ctx, connect(b, testNATSURL()), rdb, dist, nil, RoleConfig{Strategies: strategies, Prefix: prefix, Stream: as}, nil, reg)
+	role, err := NewRole(ctx, connect(b, testenv.NATSURL()), rdb, dist, nil, RoleConfig{Strategies: strategies, Prefix: prefix, Stream: as}, nil, reg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package signals
 
 import (
+	"github.com/tickstash/tickstash/internal/testenv"
+
 	"context"
 	"errors"
 	"strings"
@@ -48,7 +50,7 @@ func newRoleFixture(t *testing.T, ctx context.Context) *roleFixture {
 	t.Helper()
 	rdb := redistest.Client(t)
 	f := &roleFixture{rdb: rdb, prefix: redistest.Prefix(t, rdb)}
-	nc := connect(t, testNATSURL())
+	nc := connect(t, testenv.NATSURL())
 	f.sc, f.as = uniqueStream(t, nc), uniqueAnalysisStream(t, nc)
 	var err error
 	f.dist, err = NewDistributor(ctx, nc, DistributorConfig{StreamConfig: f.sc, MaxAge: time.Hour, RetryWait: 10 * time.Millisecond}, nil, prometheus.NewRegistry())
@@ -58,7 +60,7 @@ func newRoleFixture(t *testing.T, ctx context.Context) *roleFixture {
 	if f.pub, err = pipeline.NewAnalysisPublisher(ctx, nc, f.as); err != nil {
 		t.Fatal(err)
 	}
-	c, _ := NewClient(connect(t, testNATSURL()), ClientConfig{StreamConfig: f.sc}, nil)
+	c, _ := NewClient(connect(t, testenv.NATSURL()), ClientConfig{StreamConfig: f.sc}, nil)
 	f.signals, _ = collect(t, ctx, c, SubscribeOptions{From: FromAll})
 	f.strategies, _ = ParseStrategies("s.yaml", []byte("strategies:\n  - name: macd\n    intervals: [1m]\n    rules: [{type: macd}]\n"))
 	return f
@@ -83,7 +85,7 @@ func (f *roleFixture) publishCrosses(t *testing.T, ctx context.Context, from, to
 // run starts a role of its own (its own connection, same durable) and returns its stop.
 func (f *roleFixture) run(t *testing.T, ctx context.Context, pub Publisher, reg prometheus.Registerer) func() {
 	t.Helper()
-	role, err := NewRole(ctx, connect(t, testNATSURL()), f.rdb, pub, nil,
+	role, err := NewRole(ctx, connect(t, testenv.NATSURL()), f.rdb, pub, nil,
 		RoleConfig{Strategies: f.strategies, Prefix: f.prefix, Stream: f.as, AckWait: time.Second}, nil, reg)
 	if err != nil {
 		t.Fatal(err)
@@ -252,7 +254,7 @@ func TestRoleRecreatesDeletedConsumer(t *testing.T) {
 	defer stop()
 	f.publishCrosses(t, ctx, 0, 2)
 	expectSignals(t, f.signals, 1)
-	js, _ := jetstream.New(connect(t, testNATSURL()))
+	js, _ := jetstream.New(connect(t, testenv.NATSURL()))
 	if err := js.DeleteConsumer(ctx, f.as.Name, "tickstash-signals"); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tickstash/tickstash/internal/testenv"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -44,7 +45,7 @@ func ids(es []StreamEvent) string {
 }
 
 func TestStreamSourceResumeLastPerSubjectAndFilters(t *testing.T) {
-	nc := connect(t, testNATSURL())
+	nc := connect(t, testenv.NATSURL())
 	sc := uniqueStream(t, nc)
 	ctx := context.Background()
 	dist, err := NewDistributor(ctx, nc, DistributorConfig{StreamConfig: sc, Memory: true}, nil, nil)
@@ -106,7 +107,7 @@ func TestStreamSourceResumeLastPerSubjectAndFilters(t *testing.T) {
 }
 
 func TestStreamSourceWaitsForTheStream(t *testing.T) {
-	nc := connect(t, testNATSURL())
+	nc := connect(t, testenv.NATSURL())
 	sc := uniqueStream(t, nc)
 	src, err := NewStreamSource(nc, StreamSourceConfig{StreamConfig: sc})
 	if err != nil {
@@ -177,7 +178,7 @@ func waitConsumers(t *testing.T, nc *nats.Conn, stream string, want int, limit t
 // client left), and dropped by the server after InactiveThreshold when the reader's
 // process vanished without deleting it.
 func TestStreamSourceLeavesNoConsumers(t *testing.T) {
-	nc := connect(t, testNATSURL())
+	nc := connect(t, testenv.NATSURL())
 	sc := uniqueStream(t, nc)
 	ctx := context.Background()
 	dist, err := NewDistributor(ctx, nc, DistributorConfig{StreamConfig: sc, Memory: true}, nil, nil)
@@ -202,7 +203,7 @@ func TestStreamSourceLeavesNoConsumers(t *testing.T) {
 
 	// A reader whose connection dies cannot delete its consumer: Stream says so, and
 	// the server drops it after the threshold.
-	crashNC := connect(t, testNATSURL(), nats.MaxReconnects(0))
+	crashNC := connect(t, testenv.NATSURL(), nats.MaxReconnects(0))
 	crashed, err := NewStreamSource(crashNC, StreamSourceConfig{StreamConfig: sc})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/internal/testenv"
 )
 
 type profile struct {
@@ -117,7 +118,7 @@ func TestTTLCacheStaleNegativeJitter(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no background refresh")
 	}
-	waitFor(t, func() bool { v, err := c.Get(ctx, "bo"); return err == nil && v.Score == 2 })
+	testenv.WaitFor(t, "the refreshed value", func() bool { v, err := c.Get(ctx, "bo"); return err == nil && v.Score == 2 })
 
 	// Negative caching: the loader is asked once within NegativeTTL.
 	for i := 0; i < 3; i++ {
@@ -153,17 +154,6 @@ func TestTTLCacheStaleNegativeJitter(t *testing.T) {
 	}
 	if len(seen) < 4 {
 		t.Errorf("20 jittered TTLs took only %d distinct values", len(seen))
-	}
-}
-
-func waitFor(t *testing.T, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/internal/testenv"
 )
 
 // ingestWants is what the ingest report must say: the redis-benchmark reference runs
@@ -59,7 +60,7 @@ func TestBenchAllWritesSummary(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
-	args := []string{"--redis-url", redistest.URL(), "--trades", "5000", "--jobs", "300", "--duration", "300ms",
+	args := []string{"--redis-url", redistest.URL(), "--nats-url", testenv.NATSURL(), "--trades", "5000", "--jobs", "300", "--duration", "300ms",
 		"--file", capturePath(t, "binance-spot-2021.jsonl"), "--out", out}
 	if code := Main(context.Background(), args, &stdout, &stderr); code != 0 {
 		t.Fatalf("bench: exit %d: %s", code, stderr.String())

@@ -14,6 +14,7 @@ import (
 	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/internal/testenv"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -49,7 +50,7 @@ func TestAnalyzeRoleAndJobsCommands(t *testing.T) {
 	id := strings.TrimSpace(out)
 
 	streamArgs, _ := testAnalysisStream(t, prefix[3:])
-	proc := startProcess(t, append([]string{"analyze", "--redis-url", redistest.URL(), "--nats-url", "nats://127.0.0.1:4222",
+	proc := startProcess(t, append([]string{"analyze", "--redis-url", redistest.URL(), "--nats-url", testenv.NATSURL(),
 		"--key-prefix", prefix, "--admin-addr", "127.0.0.1:0", "--indicators", "sma:5 rsi:14 obv", "--concurrency", "2"}, streamArgs...)...)
 	var st analysis.JobStatus
 	deadline := time.Now().Add(20 * time.Second)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/tickstash/tickstash/internal/testenv"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -32,7 +34,7 @@ func testStreams(t *testing.T, tag string) (args []string, signalStream string, 
 // deletes it (and the other streams named) at the end.
 func testAnalysisStream(t *testing.T, tag string, alsoDelete ...string) ([]string, pipeline.AnalysisStream) {
 	t.Helper()
-	nc, err := nats.Connect("nats://127.0.0.1:4222")
+	nc, err := nats.Connect(testenv.NATSURL())
 	if err != nil {
 		t.Fatalf("NATS: %v", err)
 	}
@@ -85,7 +87,7 @@ func TestSignalsRoleKilledMidFlow(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
 	streamArgs, signalStream, as := testStreams(t, prefix[3:])
-	nc, err := nats.Connect("nats://127.0.0.1:4222")
+	nc, err := nats.Connect(testenv.NATSURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +100,7 @@ func TestSignalsRoleKilledMidFlow(t *testing.T) {
 	strategies := filepath.Join(t.TempDir(), "s.yaml")
 	_ = os.WriteFile(strategies, []byte("strategies:\n  - name: flip\n    intervals: [1m]\n    rules:\n      - type: rsi\n        period: 2\n"), 0o644)
 	args := append([]string{"signals", "--strategies", strategies, "--indicators", "rsi:2", "--signals-ack-wait", "1s",
-		"--redis-url", redistest.URL(), "--nats-url", "nats://127.0.0.1:4222", "--key-prefix", prefix, "--log-format", "json"},
+		"--redis-url", redistest.URL(), "--nats-url", testenv.NATSURL(), "--key-prefix", prefix, "--log-format", "json"},
 		streamArgs...)
 
 	const markets, candles = 8, 40

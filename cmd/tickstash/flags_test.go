@@ -5,12 +5,13 @@ import (
 	"testing"
 
 	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/internal/testenv"
 )
 
 func TestFlagsCommand(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
-	common := []string{"--redis-url", redistest.URL(), "--key-prefix", prefix, "--nats-url", "nats://127.0.0.1:4222", "--subject", "ts.flags.changed." + prefix}
+	common := []string{"--redis-url", redistest.URL(), "--key-prefix", prefix, "--nats-url", testenv.NATSURL(), "--subject", "ts.flags.changed." + prefix}
 
 	def := `{"enabled":true,"description":"new chart UI","rules":[{"attribute":"plan","op":"eq","values":["pro"],"variant":"on"}],` +
 		`"rollout":[{"variant":"on","percent":0},{"variant":"off","percent":100}]}`

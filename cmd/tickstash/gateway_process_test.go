@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/internal/testenv"
 )
 
 // TestGatewaysSideBySide runs two `tickstash gateway` processes on the real Redis: a
@@ -62,7 +63,7 @@ func TestGatewaysSideBySide(t *testing.T) {
 func findIn(t *testing.T, p *proc, re string) string {
 	t.Helper()
 	var got string
-	waitUntil(t, "pattern "+re+" in the process's stderr", func() bool {
+	testenv.WaitFor(t, "pattern "+re+" in the process's stderr", func() bool {
 		got = regexpFind(re, p.stderr())
 		return got != ""
 	})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/internal/testenv"
 )
 
 // boundedWithoutTTL lists the keys that may live without a TTL, by suffix, with the
@@ -27,7 +28,7 @@ func TestEveryKeyHasTTLOrBound(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
 	streamArgs, _ := testAnalysisStream(t, prefix[3:])
-	stderr, stop := started(t, append([]string{"run", "--redis-url", redistest.URL(), "--nats-url", "nats://127.0.0.1:4222",
+	stderr, stop := started(t, append([]string{"run", "--redis-url", redistest.URL(), "--nats-url", testenv.NATSURL(),
 		"--key-prefix", prefix, "--intervals", "1s,1m", "--synthetic-rate", "300", "--grace", "100ms",
 		"--flush-interval", "50ms", "--indicators", "rsi:2 sma:2 rsi:14",
 		"--signals-stream", "TT_KEYS_" + prefix[3:], "--signals-subject-prefix", "ttkeys." + prefix[3:]}, streamArgs...)...)

@@ -18,6 +18,7 @@ import (
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/internal/redisconn"
 	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/internal/testenv"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -89,17 +90,6 @@ func regexpFind(re, s string) string {
 	return ""
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 20s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -143,7 +133,7 @@ func TestRunEmbedded(t *testing.T) {
 	}
 	defer rdb.Close()
 	store := cache.NewMarketStore(rdb, cache.MarketConfig{}, nil)
-	waitUntil(t, "closed 1s candles of BTC-USD in the embedded Redis", func() bool {
+	testenv.WaitFor(t, "closed 1s candles of BTC-USD in the embedded Redis", func() bool {
 		cs, err := store.LastCandles(context.Background(), market.Synthetic, "BTC-USD", market.Interval1s, 10)
 		return err == nil && len(cs) >= 3 && cs[0].Closed
 	})
@@ -209,9 +199,9 @@ func TestRunEmbedded(t *testing.T) {
 func TestRunRealServers(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
-	nc, err := nats.Connect("nats://127.0.0.1:4222")
+	nc, err := nats.Connect(testenv.NATSURL())
 	if err != nil {
-		t.Fatalf("NATS at 127.0.0.1:4222: %v (start it: see README)", err)
+		t.Fatalf("NATS at %s: %v", testenv.NATSURL(), err)
 	}
 	defer nc.Close()
 	announced, err := nc.SubscribeSync("ts.candles.synthetic.ETH-USD.1s")
@@ -221,14 +211,14 @@ func TestRunRealServers(t *testing.T) {
 	streamArgs, _, _ := testStreams(t, prefix[3:])
 	stderr, stop := started(t, append([]string{"run", "--admin-addr", "127.0.0.1:0", "--intervals", "1s",
 		// A NATS cluster URL: one seed is down, the client uses the other.
-		"--redis-url", redistest.URL(), "--nats-url", "nats://127.0.0.1:1,nats://127.0.0.1:4222", "--key-prefix", prefix,
+		"--redis-url", redistest.URL(), "--nats-url", "nats://127.0.0.1:1," + testenv.NATSURL(), "--key-prefix", prefix,
 		"--synthetic-rate", "300", "--grace", "100ms", "--flush-interval", "50ms"}, streamArgs...)...)
 	admin := find(t, stderr, `Admin  http://(\S+)/metrics`)
 	if strings.Contains(stderr.String(), "embedded") {
 		t.Errorf("started embedded servers although URLs were given:\n%s", stderr)
 	}
 	store := cache.NewMarketStore(rdb, cache.MarketConfig{Prefix: prefix}, nil)
-	waitUntil(t, "ETH-USD ticker and candles in Redis", func() bool {
+	testenv.WaitFor(t, "ETH-USD ticker and candles in Redis", func() bool {
 		tk, err := store.Ticker(context.Background(), market.Synthetic, "ETH-USD")
 		cs, _ := store.LastCandles(context.Background(), market.Synthetic, "ETH-USD", market.Interval1s, 2)
 		return err == nil && tk.Last.IsPositive() && len(cs) == 2

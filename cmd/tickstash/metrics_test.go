@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/tickstash/tickstash/internal/testenv"
 )
 
 // The tests in this file hold deploy/ to the code: every query of a Grafana dashboard
@@ -398,7 +400,7 @@ func TestDeployMetricsExist(t *testing.T) {
 		"--synthetic-rate", "200", "--grace", "100ms", "--flush-interval", "50ms")
 	admin := find(t, stderr, `Admin  http://(\S+)/metrics`)
 	var body string
-	waitUntil(t, "trades and closed candles in /metrics", func() bool {
+	testenv.WaitFor(t, "trades and closed candles in /metrics", func() bool {
 		_, body = httpGet(t, "http://"+admin+"/metrics")
 		return strings.Contains(body, "tickstash_ingest_events_total{") && strings.Contains(body, "tickstash_ingest_candles_closed_total{")
 	})

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tickstash/tickstash/internal/testenv"
 )
 
 // TestMain lets tests run tickstash as a real separate process: the test binary, started
@@ -31,7 +33,7 @@ func TestMain(m *testing.M) {
 	// Tests run many tickstash processes side by side: none may take a fixed port.
 	os.Setenv("TICKSTASH_HTTP_ADDR", "127.0.0.1:0")
 	os.Setenv("TICKSTASH_ADMIN_ADDR", "127.0.0.1:0")
-	os.Exit(m.Run())
+	testenv.Main(m)
 }
 
 // proc is tickstash running as a child process; its stderr lines are kept.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/tickstash/tickstash/internal/testenv"
+
 	"encoding/json"
 	"net/http"
 	"os"
@@ -20,7 +22,7 @@ import (
 func TestGatewayProcessesRevocationAndKeys(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
-	natsURL := "nats://127.0.0.1:4222"
+	natsURL := testenv.NATSURL()
 	t.Setenv("TICKSTASH_SECRET_KEY", "")
 	keyOut, _, code := tokenCLI("token", "new-key", "--id", "proc")
 	if code != 0 {
@@ -77,11 +79,11 @@ func TestGatewayProcessesRevocationAndKeys(t *testing.T) {
 		t.Fatalf("revoke: exit %d: %s %s", code, out, errs)
 	}
 	for i, g := range gws {
-		waitUntil(t, "gateway "+strconv.Itoa(i)+" counts the revocation", func() bool {
+		testenv.WaitFor(t, "gateway "+strconv.Itoa(i)+" counts the revocation", func() bool {
 			_, body := httpGet(t, g.admin+"/metrics")
 			return strings.Contains(body, `tickstash_gateway_token_events_total{event="revoked"} 1`)
 		})
-		waitUntil(t, "gateway "+strconv.Itoa(i)+" refuses the revoked token", func() bool { return signed(g.base) == 401 })
+		testenv.WaitFor(t, "gateway "+strconv.Itoa(i)+" refuses the revoked token", func() bool { return signed(g.base) == 401 })
 	}
 	for i, g := range gws {
 		if code := g.p.stop(t); code != 0 {

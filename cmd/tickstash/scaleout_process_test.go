@@ -17,6 +17,7 @@ import (
 	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/internal/testenv"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -28,7 +29,7 @@ func TestAnalyzeAndSignalsSideBySide(t *testing.T) {
 	ctx := context.Background()
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
-	nc, err := nats.Connect("nats://127.0.0.1:4222")
+	nc, err := nats.Connect(testenv.NATSURL())
 	if err != nil {
 		t.Fatalf("NATS: %v", err)
 	}
@@ -67,7 +68,7 @@ func TestAnalyzeAndSignalsSideBySide(t *testing.T) {
 	strategies := filepath.Join(t.TempDir(), "s.yaml")
 	_ = os.WriteFile(strategies, []byte("strategies:\n  - name: side-by-side\n    intervals: [1m]\n    rules:\n      - type: rsi\n        period: 2\n        lower: 30\n        upper: 70\n"), 0o644)
 	analysisArgs, _ := testAnalysisStream(t, prefix[3:])
-	common := append([]string{"--redis-url", redistest.URL(), "--nats-url", "nats://127.0.0.1:4222", "--key-prefix", prefix,
+	common := append([]string{"--redis-url", redistest.URL(), "--nats-url", testenv.NATSURL(), "--key-prefix", prefix,
 		"--log-format", "json"}, analysisArgs...)
 	var sigProcs []*proc
 	for i := 0; i < 2; i++ {
@@ -75,7 +76,7 @@ func TestAnalyzeAndSignalsSideBySide(t *testing.T) {
 			"--signals-stream", stream, "--signals-subject-prefix", subjects}, common...)...))
 	}
 	// Signals roles subscribe before the analysis starts publishing.
-	waitUntil(t, "both signals processes started", func() bool {
+	testenv.WaitFor(t, "both signals processes started", func() bool {
 		return countMsg(sigProcs[0], "signals role started") == 1 && countMsg(sigProcs[1], "signals role started") == 1
 	})
 	q := analysis.NewQueue(rdb, analysis.QueueConfig{Prefix: prefix}, nil)
@@ -94,7 +95,7 @@ func TestAnalyzeAndSignalsSideBySide(t *testing.T) {
 	a1 := startProcess(t, analyzeArgs...)
 	a2 := startProcess(t, analyzeArgs...)
 	ids := enqueueAll()
-	waitUntil(t, "phase one's jobs done", func() bool { return jobsDone(ctx, q, ids) == len(ids) })
+	testenv.WaitFor(t, "phase one's jobs done", func() bool { return jobsDone(ctx, q, ids) == len(ids) })
 
 	for m, sym := range syms {
 		if _, err := store.Write(ctx, &cache.Batch{Candles: []market.Candle{candle(sym, 40, int64(130+m))}}); err != nil {
@@ -103,7 +104,7 @@ func TestAnalyzeAndSignalsSideBySide(t *testing.T) {
 	}
 	ids = enqueueAll()
 	a1.kill() // a worker dies with jobs queued, perhaps some read ahead: none may be lost
-	waitUntil(t, "phase two's jobs done after one worker was killed", func() bool { return jobsDone(ctx, q, ids) == len(ids) })
+	testenv.WaitFor(t, "phase two's jobs done after one worker was killed", func() bool { return jobsDone(ctx, q, ids) == len(ids) })
 
 	// Every result was evaluated by exactly one signals process; the stream holds each
 	// signal once. A job is done before its update has gone through the rules and

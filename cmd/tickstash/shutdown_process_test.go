@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/tickstash/tickstash/internal/testenv"
+
 	"context"
 	"regexp"
 	"strconv"
@@ -22,12 +24,12 @@ func TestSIGTERMWithRedisDownReportsLostRecords(t *testing.T) {
 		"--source", "synthetic", "--synthetic-symbols", "4", "--synthetic-rate", "2000", "--intervals", "1m")
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer rdb.Close()
-	waitUntil(t, "trades in Redis", func() bool {
+	testenv.WaitFor(t, "trades in Redis", func() bool {
 		keys, _ := rdb.Keys(context.Background(), "ts:*:trades").Result()
 		return len(keys) > 0
 	})
 	srv.Stop()
-	waitUntil(t, "a failed write", func() bool { return strings.Contains(p.stderr(), "redis write failed, retrying") })
+	testenv.WaitFor(t, "a failed write", func() bool { return strings.Contains(p.stderr(), "redis write failed, retrying") })
 
 	code := p.stop(t)
 	out := p.stderr()

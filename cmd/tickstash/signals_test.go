@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/tickstash/tickstash/internal/testenv"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -173,7 +175,7 @@ func TestSignalsRefusesStrategyOutsideIndicators(t *testing.T) {
 	_ = os.WriteFile(file, []byte("strategies:\n  - name: wide-bands\n    intervals: [1m]\n    rules:\n      - type: rsi\n      - type: bbands\n        dev: 2.5\n"), 0o644)
 	var out, errb bytes.Buffer
 	code := Main(context.Background(), []string{"signals", "--strategies", file, "--redis-url", redistest.URL(),
-		"--nats-url", "nats://127.0.0.1:4222"}, strings.NewReader(""), &out, &errb)
+		"--nats-url", testenv.NATSURL()}, strings.NewReader(""), &out, &errb)
 	for _, want := range []string{"wide.yaml:6:", `strategy "wide-bands"`, "bbands_upper_20_2.5", "add bbands:20,2.5 to the analyzer's --indicators"} {
 		if code == 0 || !strings.Contains(errb.String(), want) {
 			t.Errorf("exit %d, stderr %q; want it to say %q", code, errb.String(), want)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/tickstash/tickstash/internal/testenv"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -126,7 +128,7 @@ func TestTokenCreatePrefixesAndRedisScope(t *testing.T) {
 func TestTokenRevokeAnnouncesOnNATS(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
-	natsURL := "nats://127.0.0.1:4222"
+	natsURL := testenv.NATSURL()
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		t.Fatal(err)

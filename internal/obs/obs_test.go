@@ -3,7 +3,6 @@ package obs
 import (
 	"fmt"
 	"net"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/tickstash/tickstash/internal/embedded"
 	"github.com/tickstash/tickstash/internal/redisconn"
 	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/internal/testenv"
 )
 
 // gather scrapes reg and returns each sample's value by name{labels}.
@@ -47,17 +47,6 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 		}
 	}
 	return out
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func TestRedisCollector(t *testing.T) {
@@ -122,7 +111,7 @@ func TestRedisCollectorOutage(t *testing.T) {
 		t.Error("pool gauges missing while Redis is down")
 	}
 	srv.Start()
-	waitFor(t, "tickstash_redis_up back to 1", func() bool { return gather(t, reg)["tickstash_redis_up"] == 1 })
+	testenv.WaitFor(t, "tickstash_redis_up back to 1", func() bool { return gather(t, reg)["tickstash_redis_up"] == 1 })
 }
 
 // fakePool is a client whose pool reports fixed figures.
@@ -155,17 +144,10 @@ func TestRedisCollectorValues(t *testing.T) {
 	}
 }
 
-func natsURL() string {
-	if u := os.Getenv("TICKSTASH_TEST_NATS_URL"); u != "" {
-		return u
-	}
-	return "nats://127.0.0.1:4222"
-}
-
 func TestNATSCollector(t *testing.T) {
-	nc, err := nats.Connect(natsURL())
+	nc, err := nats.Connect(testenv.NATSURL())
 	if err != nil {
-		t.Fatalf("NATS at %s: %v (start it: see README, or set TICKSTASH_TEST_NATS_URL)", natsURL(), err)
+		t.Fatalf("NATS at %s: %v", testenv.NATSURL(), err)
 	}
 	defer nc.Close()
 	reg := prometheus.NewRegistry()
@@ -241,13 +223,13 @@ func TestNATSCollectorReconnect(t *testing.T) {
 	reg.MustRegister(NewNATSCollector(nc))
 
 	srv.Close()
-	waitFor(t, "state reconnecting", func() bool {
+	testenv.WaitFor(t, "state reconnecting", func() bool {
 		m := gather(t, reg)
 		return m["tickstash_nats_connected"] == 0 && m[`tickstash_nats_status{status="reconnecting"}`] == 1
 	})
 	srv = start()
 	defer srv.Close()
-	waitFor(t, "connected again, one reconnect counted", func() bool {
+	testenv.WaitFor(t, "connected again, one reconnect counted", func() bool {
 		m := gather(t, reg)
 		return m["tickstash_nats_connected"] == 1 && m["tickstash_nats_reconnects_total"] == 1
 	})

@@ -1,7 +1,6 @@
 package redistest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -10,11 +9,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tickstash/tickstash/internal/testenv"
 )
 
 // Cluster is a 3-master Redis Cluster of redis-server processes on free loopback ports.
@@ -27,9 +27,7 @@ type Cluster struct {
 
 type clusterNode struct {
 	addr string
-	cmd  *exec.Cmd
-	out  bytes.Buffer
-	done chan struct{}
+	proc *testenv.Process
 }
 
 // StartCluster starts a 3-master Redis Cluster (no replicas, no persistence) from the
@@ -46,7 +44,7 @@ func StartCluster(tb testing.TB) string {
 	tb.Cleanup(func() {
 		if tb.Failed() {
 			for _, n := range c.nodes {
-				tb.Logf("redistest: redis-server %s output:\n%s", n.addr, lastLines(n.output(), 20))
+				tb.Logf("redistest: redis-server %s output:\n%s", n.addr, lastLines(n.proc.Output(), 20))
 			}
 		}
 		c.Stop()
@@ -80,8 +78,7 @@ func NewCluster(dir string) (*Cluster, error) {
 		if err := os.MkdirAll(nodeDir, 0o755); err != nil {
 			return nil, fmt.Errorf("cluster: %w", err)
 		}
-		n := &clusterNode{addr: addrs[i], done: make(chan struct{})}
-		n.cmd = exec.Command("redis-server",
+		cmd := exec.Command("redis-server",
 			"--port", strconv.Itoa(port),
 			"--bind", "127.0.0.1",
 			"--cluster-enabled", "yes",
@@ -91,19 +88,18 @@ func NewCluster(dir string) (*Cluster, error) {
 			"--appendonly", "no",
 			"--daemonize", "no",
 		)
-		n.cmd.Stdout, n.cmd.Stderr = &lockedWriter{b: &n.out}, &lockedWriter{b: &n.out}
-		if err := n.cmd.Start(); err != nil {
+		p, err := testenv.StartProcess(cmd) // dies with this process, however it dies
+		if err != nil {
 			return nil, fmt.Errorf("cluster: start redis-server on %s: %w", addrs[i], err)
 		}
-		go func() { _ = n.cmd.Wait(); close(n.done) }()
-		c.nodes = append(c.nodes, n)
+		c.nodes = append(c.nodes, &clusterNode{addr: addrs[i], proc: p})
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	for _, addr := range addrs {
-		if err := waitFor(ctx, addr, func(c *redis.Client) bool { return c.Ping(ctx).Err() == nil }); err != nil {
-			return nil, err
+	for _, n := range c.nodes {
+		if err := testenv.WaitRedis(n.addr, n.proc.Done(), 20*time.Second); err != nil {
+			return nil, fmt.Errorf("cluster: redis-server on %s: %w", n.addr, err)
 		}
 	}
 	args := append([]string{"--cluster", "create"}, addrs...)
@@ -112,11 +108,14 @@ func NewCluster(dir string) (*Cluster, error) {
 		return nil, fmt.Errorf("cluster: redis-cli --cluster create: %w\n%s", err, out)
 	}
 	for _, addr := range addrs {
-		if err := waitFor(ctx, addr, func(c *redis.Client) bool {
-			info, err := c.ClusterInfo(ctx).Result()
+		rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
+		err := testenv.Poll(ctx, func() bool {
+			info, err := rdb.ClusterInfo(ctx).Result()
 			return err == nil && strings.Contains(info, "cluster_state:ok")
-		}); err != nil {
-			return nil, err
+		})
+		_ = rdb.Close()
+		if err != nil {
+			return nil, fmt.Errorf("cluster: node %s not ready: %w", addr, err)
 		}
 	}
 	q := make([]string, 0, len(addrs)-1)
@@ -131,29 +130,9 @@ func NewCluster(dir string) (*Cluster, error) {
 // Stop kills the nodes and waits for them.
 func (c *Cluster) Stop() {
 	for _, n := range c.nodes {
-		_ = n.cmd.Process.Kill()
-		<-n.done
+		n.proc.Kill()
 	}
 	c.nodes = nil
-}
-
-func (n *clusterNode) output() string {
-	w := n.cmd.Stdout.(*lockedWriter)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return n.out.String()
-}
-
-// lockedWriter serializes the writes of a process's stdout and stderr.
-type lockedWriter struct {
-	mu sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
 }
 
 // clusterPorts returns n free loopback ports whose cluster bus ports (port+10000) are
@@ -189,20 +168,6 @@ func clusterPorts(n int) ([]int, error) {
 		return nil, fmt.Errorf("cluster: found only %d free port pairs", len(ports))
 	}
 	return ports, nil
-}
-
-// waitFor polls the node at addr until ok returns true or ctx ends.
-func waitFor(ctx context.Context, addr string, ok func(*redis.Client) bool) error {
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
-	defer func() { _ = c.Close() }()
-	for !ok(c) {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("cluster: node %s not ready: %w", addr, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return nil
 }
 
 func lastLines(s string, n int) string {

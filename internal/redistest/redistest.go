@@ -1,15 +1,17 @@
 // Package redistest gives tests a real Redis and a key prefix of their own.
 //
-// Tests talk to the Redis named by TICKSTASH_TEST_REDIS_URL, by default
-// redis://127.0.0.1:6379/0; a cluster URL (redis://h1:p1?addr=h2:p2) runs them on Redis
-// Cluster. A test that cannot reach Redis fails: it does not skip.
+// Tests talk to the Redis internal/testenv chose for their test binary: the package's
+// TestMain calls testenv.Main. That is TICKSTASH_TEST_REDIS_URL when set (a cluster URL,
+// redis://h1:p1?addr=h2:p2, runs them on Redis Cluster), else the Redis on
+// 127.0.0.1:6379, else a redis-server the binary starts. A test that cannot reach Redis
+// fails: it does not skip.
 package redistest
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
+	"net/url"
 	"sort"
 	"strings"
 	"testing"
@@ -18,18 +20,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tickstash/tickstash/internal/redisconn"
+	"github.com/tickstash/tickstash/internal/testenv"
 )
 
-// DefaultURL is used when TICKSTASH_TEST_REDIS_URL is unset.
-const DefaultURL = "redis://127.0.0.1:6379/0"
-
-// URL returns the Redis URL tests use.
-func URL() string {
-	if u := os.Getenv("TICKSTASH_TEST_REDIS_URL"); u != "" {
-		return u
-	}
-	return DefaultURL
-}
+// URL returns the Redis URL tests use (testenv.RedisURL). It panics, saying how to fix
+// it, when the package's TestMain does not call testenv.Main.
+func URL() string { return testenv.RedisURL() }
 
 // Client returns a client to the test Redis, closed when tb ends. It fails tb if Redis
 // does not answer PING within 5 seconds.
@@ -42,8 +38,8 @@ func Client(tb testing.TB) redis.UniversalClient {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(ctx).Err(); err != nil {
-		tb.Fatalf("redistest: Redis at %s does not answer (%v): start it (see README) or set TICKSTASH_TEST_REDIS_URL",
-			redisconn.Redact(URL()), err)
+		tb.Fatalf("redistest: Redis at %s (from %s, which testenv.Main sets) does not answer: %v",
+			redisconn.Redact(URL()), testenv.RedisEnv, err)
 	}
 	tb.Cleanup(func() { _ = rdb.Close() })
 	return rdb
@@ -84,4 +80,14 @@ func Keys(tb testing.TB, rdb redis.UniversalClient, pattern string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Addr returns the host:port of the test Redis when it is one server, for tools that
+// take an address (redis-benchmark); "" when the tests run on Redis Cluster or Sentinel.
+func Addr() string {
+	u, err := url.Parse(URL())
+	if err != nil || u.Query().Has("addr") || u.Query().Has("master_name") || u.Port() == "" {
+		return ""
+	}
+	return u.Host
 }

@@ -13,10 +13,7 @@ import (
 func TestIngestReportsAndCleansUp(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
-	cfg := IngestConfig{Trades: 5000, Symbols: 4, Prefix: prefix}
-	if u := redistest.URL(); !strings.Contains(u, "addr=") {
-		cfg.RedisAddr = strings.TrimSuffix(strings.TrimPrefix(u, "redis://"), "/0")
-	}
+	cfg := IngestConfig{Trades: 5000, Symbols: 4, Prefix: prefix, RedisAddr: redistest.Addr()}
 	rep, err := Ingest(context.Background(), rdb, cfg, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -10,19 +10,16 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tickstash/tickstash/cmd/tickstash-bench/internal/bench"
+	"github.com/tickstash/tickstash/internal/testenv"
 )
 
-// TestSignals runs a short signals benchmark against the real NATS
-// (TICKSTASH_TEST_NATS_URL, default 127.0.0.1:4222) and checks the report's shape. With
+// TestSignals runs a short signals benchmark against the test NATS (testenv.NATSURL)
+// and checks the report's shape. With
 // TICKSTASH_BENCH_SIGNALS=1 it runs the full benchmark and logs the Markdown report:
 //
 //	TICKSTASH_BENCH_SIGNALS=1 go test -count=1 -run TestSignals -v ./cmd/tickstash-bench/internal/bench/
 func TestSignals(t *testing.T) {
-	url := os.Getenv("TICKSTASH_TEST_NATS_URL")
-	if url == "" {
-		url = "nats://127.0.0.1:4222"
-	}
-	nc, err := nats.Connect(url)
+	nc, err := nats.Connect(testenv.NATSURL())
 	if err != nil {
 		t.Fatal(err)
 	}
