@@ -93,6 +93,10 @@ type Config struct {
 	// whose secret is sealed is answered 503 (and logged), and Tokens refuses to create
 	// signing tokens.
 	SecretKeys *SecretKeys
+	// RedisMaxValueBytes caps value growth on /redis: every argument, and the size a
+	// SETRANGE, SETBIT or BITFIELD offset would give a value (refused with 400 beyond
+	// it). 0 means 1 MiB; a negative value means no cap.
+	RedisMaxValueBytes int64
 	// Now is the clock of token expiry, signatures and usage days; nil means time.Now.
 	Now func() time.Time
 }
@@ -115,6 +119,9 @@ func (c Config) withDefaults() Config {
 	def(&c.UsageFlushInterval, time.Second)
 	def(&c.SSEHeartbeat, 15*time.Second)
 	def(&c.SSERetryAfter, 5*time.Second)
+	if c.RedisMaxValueBytes == 0 {
+		c.RedisMaxValueBytes = 1 << 20
+	}
 	if c.SSEMaxPerToken == 0 {
 		c.SSEMaxPerToken = 8
 	}
@@ -171,6 +178,7 @@ type Server struct {
 	audit   *auditor
 	limits  limiters
 	scripts scriptAliases
+	acl     *nsACL
 	streams streamCaps
 
 	unmatched routeMetrics // of requests no route matches
@@ -342,7 +350,9 @@ type reqState struct {
 	// token exists but is revoked or expired.
 	credential   bool
 	credentialID string
-	charged      bool // the refusal already spent the client's allowance
+	charged      bool          // the refusal already spent the client's allowance
+	limiter      *limiterEntry // the token's rate limiter, nil for none
+	cost         int64         // commands of a /redis request (usage counts them); 0 means 1
 	bytesIn      int64
 }
 
@@ -504,7 +514,7 @@ func (s *Server) finish(r *http.Request, st *reqState, sw *statusWriter, start t
 	tokenID := ""
 	if st.token != nil {
 		tokenID = st.token.ID
-		s.usage.add(st.token.ID, s.cfg.Now(), st.bytesIn, sw.bytes)
+		s.usage.add(st.token.ID, s.cfg.Now(), max(st.cost, 1), st.bytesIn, sw.bytes)
 	}
 	denied := status == http.StatusUnauthorized || status == http.StatusForbidden ||
 		status == http.StatusTooManyRequests || status == http.StatusRequestEntityTooLarge || st.denial != ""

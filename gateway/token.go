@@ -86,8 +86,15 @@ type TokenSpec struct {
 	// declared key under KeyPrefixes. Lua can reach keys it does not declare, so grant it
 	// only to trusted callers.
 	RedisScripts bool
-	// KeyPrefixes bound every key argument on /redis; empty allows every key.
+	// KeyPrefixes bound every key argument on /redis (the key-prefix mode, for tokens
+	// that share keys with an application). A /redis token needs either KeyPrefixes or a
+	// Namespace; no prefix may overlap the store prefix (Create refuses it).
 	KeyPrefixes []string
+	// Namespace gives the token a private database on /redis: every key is stored as
+	// <store prefix>:rns:{<namespace>}:<key> and replies show the client's own names
+	// (namespace.go). Several tokens may share one. 1 to 64 of [A-Za-z0-9_.-]; "" means
+	// the key-prefix mode. Exclusive with KeyPrefixes.
+	Namespace string
 	// Signing requires every request of the token to be signed (see signing.go).
 	Signing bool
 }
@@ -105,6 +112,7 @@ type Token struct {
 	Redis        RedisClass `json:"redis,omitempty"`
 	RedisScripts bool       `json:"redis_scripts,omitempty"`
 	KeyPrefixes  []string   `json:"key_prefixes,omitempty"`
+	Namespace    string     `json:"namespace,omitempty"`
 	Signing      bool       `json:"signing,omitempty"`
 	// Secrets are the active signing secrets, newest first (two during a rotation), in
 	// clear. Authenticate and Create fill them in; List leaves them out.
@@ -213,7 +221,36 @@ func (s TokenSpec) Validate() error {
 			return bad("key prefix %q: must be non-empty and free of glob characters", p)
 		}
 	}
+	if s.Namespace != "" {
+		if !validNamespace(s.Namespace) {
+			return bad("namespace %q: want 1 to 64 of A-Z a-z 0-9 _ . -", s.Namespace)
+		}
+		if len(s.KeyPrefixes) > 0 {
+			return bad("a token has a namespace or key prefixes, not both")
+		}
+	}
+	if s.Redis != RedisNone && s.Namespace == "" && len(s.KeyPrefixes) == 0 {
+		return bad("a /redis token needs a namespace (a private database) or key prefixes: every key is otherwise reachable")
+	}
 	return nil
+}
+
+func validNamespace(ns string) bool {
+	if ns == "" || len(ns) > 64 {
+		return false
+	}
+	for _, c := range []byte(ns) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// overlapsStore reports whether keys under prefix p may be keys of the store whose
+// prefix is store (every tickstash key starts with "<store>:").
+func overlapsStore(p, store string) bool {
+	return strings.HasPrefix(p, store+":") || strings.HasPrefix(store+":", p)
 }
 
 func scopeList() string {
@@ -249,6 +286,12 @@ func (s *TokenStore) Create(ctx context.Context, spec TokenSpec) (raw, signingSe
 	if err := spec.Validate(); err != nil {
 		return "", "", Token{}, err
 	}
+	for _, p := range spec.KeyPrefixes {
+		if overlapsStore(p, s.keys.prefix) {
+			return "", "", Token{}, fmt.Errorf("%w: key prefix %q overlaps the store prefix %q: the token could read and forge tickstash's own keys (tokens, audit); choose another prefix or a --namespace",
+				ErrInvalidTokenSpec, p, s.keys.prefix+":")
+		}
+	}
 	if spec.Signing && s.sk == nil {
 		return "", "", Token{}, fmt.Errorf("gateway: create a signing token: %w", ErrNoSecretKey)
 	}
@@ -258,7 +301,7 @@ func (s *TokenStore) Create(ctx context.Context, spec TokenSpec) (raw, signingSe
 		ID: "tok_" + randomHex(6), Name: spec.Name,
 		Subject: spec.Subject, Scopes: spec.Scopes, CreatedAt: now, ExpiresAt: now.Add(spec.TTL),
 		Rate: spec.Rate, Redis: spec.Redis, RedisScripts: spec.RedisScripts, KeyPrefixes: spec.KeyPrefixes,
-		Signing: spec.Signing, hash: hashToken(raw),
+		Namespace: spec.Namespace, Signing: spec.Signing, hash: hashToken(raw),
 	}
 	if tok.Subject == "" {
 		tok.Subject = tok.Name
@@ -303,7 +346,7 @@ func (t *Token) fields() map[string]any {
 		"id": t.ID, "name": t.Name, "subject": t.Subject, "scopes": strings.Join(scopes, ","),
 		"created": t.CreatedAt.UnixMilli(), "expires": t.ExpiresAt.UnixMilli(), "revoked": boolInt(t.Revoked),
 		"rate": t.Rate, "redis": string(t.Redis), "scripts": boolInt(t.RedisScripts),
-		"prefixes": strings.Join(t.KeyPrefixes, "\n"), "signing": boolInt(t.Signing),
+		"prefixes": strings.Join(t.KeyPrefixes, "\n"), "signing": boolInt(t.Signing), "ns": t.Namespace,
 		"secrets": strings.Join(t.sealed, ","), "hash": t.hash,
 	}
 }
@@ -318,7 +361,7 @@ func boolInt(b bool) int {
 func tokenFromFields(h map[string]string) (Token, error) {
 	t := Token{ID: h["id"], Name: h["name"], Subject: h["subject"], Rate: h["rate"],
 		Redis: RedisClass(h["redis"]), RedisScripts: h["scripts"] == "1", Signing: h["signing"] == "1",
-		Revoked: h["revoked"] == "1", hash: h["hash"]}
+		Revoked: h["revoked"] == "1", hash: h["hash"], Namespace: h["ns"]}
 	for _, s := range strings.Split(h["scopes"], ",") {
 		if s != "" {
 			t.Scopes = append(t.Scopes, Scope(s))

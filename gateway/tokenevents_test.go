@@ -85,6 +85,8 @@ func TestTokenChangesPushedToEveryGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A new timestamp: the replay record is the request, whatever secret signs it.
+	b.clock.Add(time.Second)
 	waitStatus(t, b, "/v1/usage", sraw, 200, 5*time.Second, signed(secret2))
 	if got := counterOf(t, b, "tickstash_gateway_token_events_total", "rotated"); got != 1 {
 		t.Fatalf("token_events_total{event=rotated} = %v, want 1", got)
