@@ -347,3 +347,103 @@ func TestRedisPipelineCost(t *testing.T) {
 		t.Fatalf("counter %v: refused pipelines ran", res)
 	}
 }
+
+// TestNamespaceScriptsConfinedByRedis: an ordinary namespaced token runs scripts (as the
+// namespace's Redis ACL user), and a script that reaches outside the namespace fails
+// with NOPERM, whatever key it names.
+func TestNamespaceScriptsConfinedByRedis(t *testing.T) {
+	e := start(t, nil)
+	ctx := context.Background()
+	tok := nsToken(e, "app1", gateway.RedisWrite, "")
+	other := nsToken(e, "app2", gateway.RedisWrite, "")
+	e.redisJSON(other, "/redis", "SET", "secret", "app2's")
+	if st, res, msg := e.redisJSON(tok, "/redis", "EVAL", "return redis.call('SET', KEYS[1], ARGV[1])", 1, "k", "v"); st != 200 || res != "OK" {
+		t.Fatalf("EVAL in the namespace: %d %v %s", st, res, msg)
+	}
+	if _, res, _ := e.redisJSON(tok, "/redis", "GET", "k"); res != "v" {
+		t.Fatalf("GET after EVAL: %v", res)
+	}
+	sha := ""
+	if st, res, msg := e.redisJSON(tok, "/redis", "SCRIPT", "LOAD", "return redis.call('GET', KEYS[1])"); st != 200 {
+		t.Fatalf("SCRIPT LOAD: %d %s", st, msg)
+	} else {
+		sha = res.(string)
+	}
+	if _, res, _ := e.redisJSON(tok, "/redis", "EVALSHA", sha, 1, "k"); res != "v" {
+		t.Fatalf("EVALSHA: %v", res)
+	}
+	escapes := [][]any{
+		{"EVAL", "return redis.call('GET', ARGV[1])", 0, e.prefix + ":gw:tokens"},
+		{"EVAL", "return redis.call('HSET', ARGV[1], 'id', 'tok_forged')", 0, e.prefix + ":gw:tok:" + strings.Repeat("0", 64)},
+		{"EVAL", "return redis.call('GET', ARGV[1])", 0, e.prefix + ":rns:{app2}:secret"},
+		{"EVAL", "return redis.call('SET', 'plain', 'x')", 0},
+		{"EVAL", "redis.call('SELECT', 1) return redis.call('SET', KEYS[1], 'x')", 1, "k"},
+		{"EVAL", "return redis.call('FLUSHALL')", 0},
+		{"EVAL", "return redis.call('CONFIG', 'GET', 'dir')", 0},
+		{"EVAL", "return redis.call('KEYS', '*')", 0},
+		{"EVAL", "return redis.call('SCAN', '0', 'COUNT', 1000)", 0},
+		{"EVAL", "return redis.call('RANDOMKEY')", 0},
+		{"EVAL", "return redis.call('COPY', KEYS[1], ARGV[1])", 1, "k", e.prefix + ":gw:copied"},
+		{"EVAL", "return redis.call('RENAME', KEYS[1], ARGV[1])", 1, "k", "plain"},
+		{"EVAL", "return redis.call('PUBLISH', 'chan', 'x')", 0},
+		{"EVAL", "return redis.call('ACL', 'SETUSER', 'x', 'on', '>x', '~*', '+@all')", 0},
+	}
+	for _, cmd := range escapes {
+		st, res, msg := e.redisJSON(tok, "/redis", cmd...)
+		// Redis says NOPERM, or (from a script) "can't access" a key, "can't run" a
+		// command, or that the command is "not allowed from script".
+		if st != 400 || !strings.Contains(msg, "NOPERM") && !strings.Contains(msg, "can't access") &&
+			!strings.Contains(msg, "can't run") && !strings.Contains(msg, "not allowed from script") {
+			t.Errorf("escape %v: %d %v %s", cmd[1], st, res, msg)
+		}
+	}
+	if n, _ := e.rdb.Exists(ctx, "plain", e.prefix+":gw:tok:"+strings.Repeat("0", 64)).Result(); n != 0 {
+		t.Fatal("an escaping script wrote outside its namespace")
+	}
+	if _, res, _ := e.redisJSON(other, "/redis", "GET", "secret"); res != "app2's" {
+		t.Fatalf("app2's key: %v", res)
+	}
+	// the user exists on every master
+	for _, users := range aclUsers(t, e.rdb, e.prefix+":rns:") {
+		if !slicesContains(users, e.prefix+":rns:app1") {
+			t.Fatalf("ACL users on a master: %v", users)
+		}
+	}
+	// deleted behind the gateway's back (a restarted server): set up again
+	deleteACLUsers(t, e.rdb, e.prefix+":rns:")
+	for i := 0; i < 3; i++ {
+		if st, res, _ := e.redisJSON(tok, "/redis", "GET", "k"); st == 200 && res == "v" {
+			return
+		}
+	}
+	t.Fatal("the gateway did not set the ACL user up again")
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// TestNamespaceScriptsWithoutACL: where no ACL user confines a namespace, scripts are
+// refused unless the token is trusted.
+func TestNamespaceScriptsWithoutACL(t *testing.T) {
+	e := start(t, func(_ *gateway.Deps, c *gateway.Config) { c.NoRedisACL = true })
+	tok := nsToken(e, "app1", gateway.RedisWrite, "")
+	if st, _, msg := e.redisJSON(tok, "/redis", "EVAL", "return 1", 0); st != 403 || !strings.Contains(msg, "script") {
+		t.Fatalf("EVAL without ACL: %d %s", st, msg)
+	}
+	trusted, _, _ := e.token(gateway.TokenSpec{Scopes: []gateway.Scope{gateway.ScopeRedis}, Redis: gateway.RedisWrite, Namespace: "app1", RedisScripts: true})
+	if st, res, msg := e.redisJSON(trusted, "/redis", "EVAL", "return redis.call('SET', KEYS[1], 'x')", 1, "k"); st != 200 || res != "OK" {
+		t.Fatalf("trusted EVAL: %d %v %s", st, res, msg)
+	}
+	if _, res, _ := e.redisJSON(tok, "/redis", "GET", "k"); res != "x" {
+		t.Fatalf("GET %v", res)
+	}
+	if users := aclUsers(t, e.rdb, e.prefix+":"); len(users[0]) != 0 {
+		t.Fatalf("ACL users made with NoRedisACL: %v", users)
+	}
+}

@@ -242,6 +242,7 @@ func (s *Server) handleRedis(mode restMode) http.HandlerFunc {
 			}
 		}
 		firstRefused := -1
+		authFailed := false
 		defer func() { // whatever the outcome, an audited write names every write command
 			if st.mutating && st.target == "" || firstRefused >= 0 {
 				st.target = auditTarget(cmds, firstRefused)
@@ -249,7 +250,16 @@ func (s *Server) handleRedis(mode restMode) http.HandlerFunc {
 		}()
 		tok := st.token
 		pol := s.policyOf(tok)
-		cli := s.clientFor(r.Context(), tok, pol)
+		cli, err := s.clientFor(r.Context(), tok, pol)
+		if err != nil {
+			s.writeErrorFor(w, r, st, fmt.Errorf("%w: %w", ErrUnavailable, err))
+			return
+		}
+		defer func() {
+			if tok.Namespace != "" && s.acl.confines() && authFailed {
+				s.acl.forget(tok.Namespace) // the next request sets the ACL user up again
+			}
+		}()
 		prep := make([]preparedCommand, len(cmds))
 		slot := -1
 		for i, args := range cmds {
@@ -315,13 +325,14 @@ func (s *Server) handleRedis(mode restMode) http.HandlerFunc {
 			pc := prep[0]
 			var v any
 			if pc.keyspace {
-				v, err = runKeyspace(ctx, cli, pc.args, pol.Namespace)
+				v, err = runKeyspace(ctx, s.rest, pc.args, pol.Namespace)
 			} else {
 				v, err = cli.Do(ctx, toAny(pc.args)...).Result()
 			}
 			if pol.Namespace != "" && err == nil {
 				v = stripReply(pc.c.name, v, pol.Namespace)
 			}
+			authFailed = isAuthError(err)
 			res := s.restResult(v, err, b64)
 			status := http.StatusOK
 			if res.Error != nil {
@@ -345,7 +356,7 @@ func (s *Server) handleRedis(mode restMode) http.HandlerFunc {
 				i++
 				continue
 			case pc.keyspace:
-				v, err := runKeyspace(ctx, cli, pc.args, pol.Namespace)
+				v, err := runKeyspace(ctx, s.rest, pc.args, pol.Namespace)
 				out[i] = s.restResult(v, err, b64)
 				i++
 				continue
@@ -366,6 +377,7 @@ func (s *Server) handleRedis(mode restMode) http.HandlerFunc {
 			} else {
 				results, err = cli.Pipelined(ctx, run)
 			}
+			authFailed = authFailed || isAuthError(err)
 			if err != nil && len(results) != j-i {
 				s.m.redisCommands.WithLabelValues("error").Add(float64(len(cmds)))
 				writeUpstashError(w, http.StatusServiceUnavailable, "ERR "+err.Error())

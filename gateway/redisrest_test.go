@@ -70,7 +70,7 @@ func TestRedisREST(t *testing.T) {
 	if e.onCluster() {
 		// Keys of one transaction in different slots: refused with a clear message
 		// before anything runs.
-		untagged := e.prefix + ":app:"
+		untagged := e.prefix + "-app:"
 		tok, _, _ := e.token(gateway.TokenSpec{Scopes: []gateway.Scope{gateway.ScopeRedis}, Redis: gateway.RedisWrite, KeyPrefixes: []string{untagged}})
 		r := e.do("POST", "/redis/multi-exec", tok, []byte(`[["SET","`+untagged+`a","1"],["SET","`+untagged+`b","2"],["SET","`+untagged+`c","3"]]`))
 		if r.status != 400 || !strings.Contains(string(r.body), "must hash to one Redis Cluster slot") {

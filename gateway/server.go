@@ -93,6 +93,13 @@ type Config struct {
 	// whose secret is sealed is answered 503 (and logged), and Tokens refuses to create
 	// signing tokens.
 	SecretKeys *SecretKeys
+	// NoRedisACL runs namespaced /redis tokens as the gateway's own Redis user even
+	// where Redis could confine them with ACL users (acl.go); scripts are then refused to
+	// them unless trusted. The zero value confines them when Redis allows.
+	NoRedisACL bool
+	// RedisACLIdle is how long a namespace's pooled Redis client may stay unused before
+	// it is closed; 0 means 5 minutes.
+	RedisACLIdle time.Duration
 	// RedisMaxValueBytes caps value growth on /redis: every argument, and the size a
 	// SETRANGE, SETBIT or BITFIELD offset would give a value (refused with 400 beyond
 	// it). 0 means 1 MiB; a negative value means no cap.
@@ -119,6 +126,7 @@ func (c Config) withDefaults() Config {
 	def(&c.UsageFlushInterval, time.Second)
 	def(&c.SSEHeartbeat, 15*time.Second)
 	def(&c.SSERetryAfter, 5*time.Second)
+	def(&c.RedisACLIdle, 5*time.Minute)
 	if c.RedisMaxValueBytes == 0 {
 		c.RedisMaxValueBytes = 1 << 20
 	}
@@ -224,6 +232,7 @@ func New(deps Deps, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*S
 	if s.rest == nil {
 		s.rest = resp2Clone(deps.Redis)
 	}
+	s.acl = s.setupACL()
 	s.usage = newUsageMeter(s)
 	s.audit = newAuditor(s)
 	s.routes = s.buildRoutes()
@@ -322,6 +331,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	<-auditDone
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
+	s.acl.close()
 	if ferr := s.usage.flush(fctx); ferr != nil {
 		s.log.Warn("usage flush at shutdown", "err", ferr)
 	}
