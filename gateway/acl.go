@@ -39,7 +39,8 @@ var aclRules = []string{"-@all", "+@read", "+@write", "+@keyspace", "+@string", 
 	"-@admin", "-@dangerous", "-@blocking", "-@pubsub", "-move", "-swapdb", "-select", "-migrate", "-script|flush",
 	"-script|kill", "-function", "+ping", "+echo", "+time", "+xread", "+xreadgroup",
 	"-keys", "-scan", "-dbsize", "-randomkey", // key patterns do not filter them: the gateway runs them itself
-	"+script|load", "+script|exists", "+fcall", "+fcall_ro"}
+	"+script|load", "+script|exists", "+fcall", "+fcall_ro",
+	"+cluster|slots", "+cluster|shards", "+cluster|info", "+readonly", "+asking"} // a cluster client learns the topology
 
 // nsACL runs namespaced tokens' commands as their Redis ACL users.
 type nsACL struct {
