@@ -8,8 +8,7 @@ import (
 
 // The command table of the Redis REST endpoint. A command not in it is refused: that
 // covers the admin (CONFIG, DEBUG, SHUTDOWN, ACL, CLIENT, CLUSTER, MODULE, SAVE, ...),
-// keyspace-wide (KEYS, FLUSHALL, FLUSHDB, RANDOMKEY, DBSIZE, SWAPDB, SELECT, MOVE,
-// WAIT), blocking (BLPOP, BRPOP, BLMOVE, BZPOPMIN, BLMPOP, XREAD BLOCK, ...), pub/sub
+// database (SWAPDB, SELECT, MOVE; COPY ... DB is refused too), WAIT, blocking (BLPOP, BRPOP, BLMOVE, BZPOPMIN, BLMPOP, XREAD BLOCK, ...), pub/sub
 // (SUBSCRIBE, PSUBSCRIBE, PUBLISH, MONITOR), transaction (MULTI, EXEC, WATCH: use
 // /redis/multi-exec) and pattern-reaching (SORT ... BY/GET, MIGRATE, OBJECT) commands.
 

@@ -29,7 +29,10 @@ import (
 // The token comes as "Authorization: Bearer <token>" or the _token query parameter.
 // With "Upstash-Encoding: base64" every string in a result is base64 (standard
 // alphabet), so binary values survive JSON. Command errors answer 400 {"error":...};
-// refused commands or keys 403; a bad token 401; all in the same {"error"} shape.
+// refused commands or keys 403; a bad token 401; all in the same {"error"} shape. In
+// /redis/pipeline every command gets its own {"result"} or {"error"}; in
+// /redis/multi-exec a refused command aborts the whole transaction (EXECABORT). A
+// token's key mode (a namespace, or key prefixes) is in namespace.go.
 
 func writeUpstashError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
@@ -40,7 +43,8 @@ func writeUpstashError(w http.ResponseWriter, status int, msg string) {
 	_ = enc.Encode(map[string]string{"error": msg})
 }
 
-// decodeCommand decodes one command: a JSON array of strings and numbers.
+// decodeCommand decodes one command: a JSON array of strings, numbers and booleans
+// (true and false become "true" and "false", as Upstash stores them).
 func decodeCommand(raw json.RawMessage) ([]string, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()

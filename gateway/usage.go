@@ -12,8 +12,8 @@ import (
 
 // Usage is one token's metered use on one UTC day.
 type Usage struct {
-	Day      string `json:"day"` // YYYY-MM-DD
-	Requests int64  `json:"requests"`
+	Day      string `json:"day"`      // YYYY-MM-DD
+	Requests int64  `json:"requests"` // requests; a /redis pipeline or transaction counts its commands
 	BytesIn  int64  `json:"bytes_in"`
 	BytesOut int64  `json:"bytes_out"`
 }
