@@ -75,7 +75,7 @@ func (s *Server) setupACL() *nsACL {
 		s.log.Warn("gateway: no secret key, so no Redis ACL user confines /redis namespaces: scripts are refused to namespaced tokens unless trusted with --redis-scripts; set --secret-key-file")
 		return a
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	probe := s.keys.prefix + ":rns-probe:" + randomHex(4)
 	err := forEachNode(ctx, s.rest, func(ctx context.Context, c *redis.Client) error {

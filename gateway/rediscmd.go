@@ -240,7 +240,7 @@ func checkSizes(name string, args []string, limit int64) error {
 	case "bitfield":
 		for i := 2; i+2 < len(args); i++ {
 			op := strings.ToLower(args[i])
-			if op != "set" && op != "incrby" && op != "get" {
+			if op != "set" && op != "incrby" { // GET reads past the end without growing
 				continue
 			}
 			typ, off := args[i+1], args[i+2]
