@@ -22,8 +22,10 @@ import (
 // shows it to clients. The gateway sets the user up (ACL SETUSER, on every master of a
 // cluster) the first time it serves a namespace, and again when Redis refuses the
 // password (a new master, a restarted server); the rules only add a password, so
-// gateways under a rotated key work side by side. A user outlives its tokens: it is
-// reachable only through the gateway, which authenticates the token first.
+// gateways under a rotated key work side by side. TokenStore.Create sets the user up
+// too, and Revoke deletes it when the namespace has no usable token left (Redis then
+// drops its connections). A user is reachable only through the gateway, which
+// authenticates the token first.
 //
 // Without a sealing key, or where Redis refuses ACL SETUSER (the embedded miniredis, a
 // managed Redis), namespaced tokens run as the gateway's own user, confined by the
@@ -61,7 +63,10 @@ type nsClient struct {
 // confines reports whether Redis confines namespaced tokens (so their scripts may run).
 func (a *nsACL) confines() bool { return a != nil && a.enabled }
 
-func (s *Server) aclUser(ns string) string { return s.keys.prefix + ":rns:" + ns }
+func (s *Server) aclUser(ns string) string { return s.keys.aclUser(ns) }
+
+// aclUser is the name of the Redis ACL user of namespace ns.
+func (k keyspace) aclUser(ns string) string { return k.prefix + ":rns:" + ns }
 
 // setupACL decides whether namespaces run as ACL users: it needs a sealing key and a
 // Redis that takes ACL SETUSER (tried with a disabled probe user, deleted again).
@@ -95,20 +100,32 @@ func (s *Server) setupACL() *nsACL {
 
 // ensureUser sets up the ACL user of namespace ns on every master.
 func (a *nsACL) ensureUser(ctx context.Context, ns string) error {
-	s := a.s
-	user := s.aclUser(ns)
-	pat := globEscape(s.keys.namespace(ns)) + "*"
-	args := []any{"acl", "setuser", user, "on", ">" + s.cfg.SecretKeys.aclPassword(user), "resetkeys", "~" + pat, "resetchannels", "&" + pat}
+	return setACLUser(ctx, a.s.rest, a.s.keys, a.s.cfg.SecretKeys, ns)
+}
+
+// setACLUser sets up the ACL user of namespace ns on every master of rdb.
+func setACLUser(ctx context.Context, rdb redis.UniversalClient, keys keyspace, sk *SecretKeys, ns string) error {
+	user := keys.aclUser(ns)
+	pat := globEscape(keys.namespace(ns)) + "*"
+	args := []any{"acl", "setuser", user, "on", ">" + sk.aclPassword(user), "resetkeys", "~" + pat, "resetchannels", "&" + pat}
 	for _, r := range aclRules {
 		args = append(args, r)
 	}
-	err := forEachNode(ctx, s.rest, func(ctx context.Context, c *redis.Client) error {
+	err := forEachNode(ctx, rdb, func(ctx context.Context, c *redis.Client) error {
 		return c.Do(ctx, args...).Err()
 	})
 	if err != nil {
 		return fmt.Errorf("gateway: set up the Redis ACL user of namespace %q: %w", ns, err)
 	}
 	return nil
+}
+
+// delACLUser deletes the ACL user of namespace ns on every master of rdb; Redis
+// disconnects its connections.
+func delACLUser(ctx context.Context, rdb redis.UniversalClient, keys keyspace, ns string) error {
+	return forEachNode(ctx, rdb, func(ctx context.Context, c *redis.Client) error {
+		return c.Do(ctx, "acl", "deluser", keys.aclUser(ns)).Err()
+	})
 }
 
 // client returns the pooled client of namespace ns, authenticated as its ACL user,

@@ -447,3 +447,39 @@ func TestNamespaceScriptsWithoutACL(t *testing.T) {
 		t.Fatalf("ACL users made with NoRedisACL: %v", users)
 	}
 }
+
+// TestNamespaceUserFollowsTokens: token create sets the namespace's ACL user up on every
+// master; revoking the namespace's last usable token deletes it.
+func TestNamespaceUserFollowsTokens(t *testing.T) {
+	e := start(t, nil)
+	ctx := context.Background()
+	has := func() bool {
+		all := true
+		for _, users := range aclUsers(t, e.rdb, e.prefix+":rns:") {
+			all = all && slicesContains(users, e.prefix+":rns:app1")
+		}
+		return all
+	}
+	_, _, t1 := e.token(gateway.TokenSpec{Scopes: []gateway.Scope{gateway.ScopeRedis}, Redis: gateway.RedisWrite, Namespace: "app1"})
+	if !has() {
+		t.Fatal("token create did not set the ACL user up on every master")
+	}
+	raw2, _, t2 := e.token(gateway.TokenSpec{Scopes: []gateway.Scope{gateway.ScopeRedis}, Redis: gateway.RedisWrite, Namespace: "app1"})
+	if err := e.srv.Tokens().Revoke(ctx, t1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !has() {
+		t.Fatal("revoking one of two tokens deleted the namespace's user")
+	}
+	if st, _, msg := e.redisJSON(raw2, "/redis", "SET", "k", "v"); st != 200 {
+		t.Fatalf("the other token: %d %s", st, msg)
+	}
+	if err := e.srv.Tokens().Revoke(ctx, t2.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, users := range aclUsers(t, e.rdb, e.prefix+":rns:") {
+		if len(users) != 0 {
+			t.Fatalf("ACL users left after the last token was revoked: %v", users)
+		}
+	}
+}

@@ -220,7 +220,7 @@ func New(deps Deps, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*S
 	s := &Server{
 		deps: deps, cfg: cfg, log: log, m: newMetrics(reg), reg: reg,
 		mux:      http.NewServeMux(),
-		tokens:   NewTokenStore(deps.Redis, TokenStoreConfig{Prefix: cfg.Prefix, Now: cfg.Now, Publisher: publisherOf(deps.NATS), SecretKeys: cfg.SecretKeys}),
+		tokens:   NewTokenStore(deps.Redis, TokenStoreConfig{Prefix: cfg.Prefix, Now: cfg.Now, Publisher: publisherOf(deps.NATS), SecretKeys: cfg.SecretKeys, NoRedisACL: cfg.NoRedisACL}),
 		keys:     newKeyspace(cfg.Prefix),
 		shutdown: make(chan struct{}),
 	}

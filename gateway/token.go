@@ -138,6 +138,9 @@ type TokenStoreConfig struct {
 	// Create refuses signing tokens and Authenticate refuses a signing token whose
 	// secret is sealed, each with an error wrapping ErrNoSecretKey.
 	SecretKeys *SecretKeys
+	// NoRedisACL makes Create and Revoke leave namespaces' Redis ACL users alone (the
+	// gateway's Config.NoRedisACL); the zero value sets them up and deletes them.
+	NoRedisACL bool
 	// Publisher announces revocations and secret rotations to running gateways
 	// (tokenevents.go); nil announces nothing, and gateways notice changes within their
 	// token cache TTL.
@@ -152,6 +155,8 @@ type TokenStore struct {
 	now  func() time.Time
 	pub  Publisher
 	sk   *SecretKeys
+	// noACL: leave namespaces' ACL users alone
+	noACL bool
 }
 
 // NewTokenStore returns a store over rdb.
@@ -159,7 +164,7 @@ func NewTokenStore(rdb redis.UniversalClient, cfg TokenStoreConfig) *TokenStore 
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &TokenStore{rdb: rdb, keys: newKeyspace(cfg.Prefix), now: cfg.Now, pub: cfg.Publisher, sk: cfg.SecretKeys}
+	return &TokenStore{rdb: rdb, keys: newKeyspace(cfg.Prefix), now: cfg.Now, pub: cfg.Publisher, sk: cfg.SecretKeys, noACL: cfg.NoRedisACL}
 }
 
 const tokenPrefix = "tsk_"
@@ -333,6 +338,11 @@ func (s *TokenStore) Create(ctx context.Context, spec TokenSpec) (raw, signingSe
 	}
 	if err != nil {
 		return "", "", Token{}, fmt.Errorf("gateway: create token: %w", err)
+	}
+	if tok.Namespace != "" && s.sk != nil && !s.noACL {
+		// Best effort: a Redis without ACLs runs namespaces as the gateway's user, and
+		// the gateway sets the user up at first use anyway.
+		_ = setACLUser(ctx, s.rdb, s.keys, s.sk, tok.Namespace)
 	}
 	return raw, signingSecret, tok, nil
 }
@@ -515,6 +525,9 @@ func (s *TokenStore) Revoke(ctx context.Context, id string) error {
 	if err := s.rdb.HSet(ctx, s.keys.token(hash), "revoked", 1).Err(); err != nil {
 		return fmt.Errorf("gateway: revoke %s: %w", id, err)
 	}
+	if ns, _ := s.rdb.HGet(ctx, s.keys.token(hash), "ns").Result(); ns != "" && !s.noACL {
+		s.dropNamespaceUser(ctx, ns)
+	}
 	return s.announce(id, TokenRevoked)
 }
 
@@ -625,4 +638,20 @@ func (s *TokenStore) reseal(ctx context.Context, id, hash string) (bool, error) 
 		return false, fmt.Errorf("gateway: reseal %s: %w", id, err)
 	}
 	return n == 1, nil
+}
+
+// dropNamespaceUser deletes the Redis ACL user of namespace ns when no usable token of
+// the namespace is left. Best effort: a user left behind is reachable only through the
+// gateway, which refuses revoked tokens.
+func (s *TokenStore) dropNamespaceUser(ctx context.Context, ns string) {
+	toks, err := s.List(ctx)
+	if err != nil {
+		return
+	}
+	for i := range toks {
+		if toks[i].Namespace == ns && s.usable(&toks[i]) == nil {
+			return
+		}
+	}
+	_ = delACLUser(ctx, s.rdb, s.keys, ns)
 }
