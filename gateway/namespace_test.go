@@ -483,3 +483,19 @@ func TestNamespaceUserFollowsTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamsKeywordAsAName: a group or consumer named "streams" is not taken for the
+// STREAMS keyword, so the stream keys after the real one are namespaced.
+func TestStreamsKeywordAsAName(t *testing.T) {
+	e := start(t, nil)
+	tok := nsToken(e, "app1", gateway.RedisWrite, "")
+	e.redisJSON(tok, "/redis", "XADD", "s", "1-1", "f", "v")
+	e.redisJSON(tok, "/redis", "XGROUP", "CREATE", "s", "streams", "0")
+	want := []any{[]any{"s", []any{[]any{"1-1", []any{"f", "v"}}}}}
+	if st, res, msg := e.redisJSON(tok, "/redis", "XREADGROUP", "GROUP", "streams", "streams", "COUNT", 5, "NOACK", "STREAMS", "s", ">"); st != 200 || !reflect.DeepEqual(res, want) {
+		t.Fatalf("XREADGROUP GROUP streams streams: %d %v %s", st, res, msg)
+	}
+	if st, _, msg := e.redisJSON(tok, "/redis", "XREAD", "FOO", "STREAMS", "s", "0"); st != 400 || !strings.Contains(msg, "unexpected") {
+		t.Fatalf("XREAD with an unknown option: %d %s", st, msg)
+	}
+}

@@ -343,10 +343,19 @@ func keyIndexes(name string, rule keyRule, args []string, p CommandPolicy) ([]in
 		}
 		return out, nil
 	case keysStreams:
+		// Options are read with their values, so that a group, consumer or count
+		// spelled "streams" is not taken for the keyword (and the keys after it missed).
 		for i := 1; i < len(args); i++ {
 			switch strings.ToLower(args[i]) {
 			case "block":
 				return nil, &CommandError{refuseCommand, "ERR blocking reads (BLOCK) are not allowed on the REST endpoint"}
+			case "group":
+				i += 2
+			case "count":
+				i++
+			case "noack":
+			default:
+				return nil, &CommandError{refuseSyntax, fmt.Sprintf("ERR %s: unexpected %q before STREAMS", strings.ToUpper(name), args[i])}
 			case "streams":
 				rest := len(args) - i - 1
 				if rest == 0 || rest%2 != 0 {
