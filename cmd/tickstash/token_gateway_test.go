@@ -106,6 +106,14 @@ func TestTokenCreatePrefixesAndRedisScope(t *testing.T) {
 		t.Fatalf("/redis GET outside the token's prefix: %d %s", status, body)
 	}
 	// --namespace: a database of its own, with plain keys
+	t.Cleanup(func() { // the namespace's Redis ACL user, should a secret key have made one
+		users, _ := rdb.Do(context.Background(), "acl", "users").StringSlice()
+		for _, u := range users {
+			if strings.HasPrefix(u, prefix+":") {
+				_ = rdb.Do(context.Background(), "acl", "deluser", u).Err()
+			}
+		}
+	})
 	out, errs, code = tokenCLI("token", "create", "--json", "--name", "ns", "--scopes", "redis", "--redis", "write", "--namespace", "app1")
 	if code != 0 {
 		t.Fatalf("create --namespace: exit %d: %s", code, errs)
