@@ -246,6 +246,7 @@ func (s *Server) wrap(rt *route) http.Handler {
 		}
 		// The check is inline rather than through ratelimit.NewMiddleware: the Upstash
 		// SDKs read {"error"} on /redis, and no handler is built per request.
+		st.limiter = le
 		res, err := le.lim.Allow(r.Context(), tok.ID)
 		if err != nil {
 			s.writeErrorFor(w, r, st, fmt.Errorf("%w: rate limiter: %w", ErrUnavailable, err))

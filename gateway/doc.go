@@ -24,7 +24,7 @@
 // Tokens ("tsk_" + 43 base64url characters) are issued by TokenStore.Create (the
 // `tickstash token create` command) and kept in Redis only as SHA-256 hashes. Each
 // carries scopes (a route needs one), an expiry, an optional rate policy (ParseRate),
-// a command class and key prefixes for /redis, and optionally a signing secret: such
+// a command class and a namespace or key prefixes for /redis, and optionally a signing secret: such
 // tokens must sign every request (see Sign and signing.go for the scheme). Signing
 // secrets are stored encrypted under Config.SecretKeys (secretkeys.go); revocations
 // and rotations are announced over NATS (Deps.NATS) so that every gateway drops its

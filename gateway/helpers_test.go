@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -68,6 +69,7 @@ func start(t *testing.T, mod func(*gateway.Deps, *gateway.Config)) *env {
 		mod(&deps, &cfg)
 	}
 	reg := prometheus.NewRegistry()
+	t.Cleanup(func() { deleteACLUsers(t, rdb, prefix+":") })
 	srv, err := gateway.New(deps, cfg, nil, reg)
 	if err != nil {
 		t.Fatal(err)
@@ -156,4 +158,67 @@ func (e *env) do(method, path, token string, body []byte, hdr ...string) resp {
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return resp{res.StatusCode, res.Header, b}
+}
+
+// deleteACLUsers deletes, on every master, the Redis ACL users whose names start with
+// prefix (those a test's gateway made for its namespaces).
+func deleteACLUsers(t *testing.T, rdb redis.UniversalClient, prefix string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	del := func(ctx context.Context, c *redis.Client) error {
+		users, err := c.Do(ctx, "acl", "users").StringSlice()
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			if strings.HasPrefix(u, prefix) {
+				if err := c.Do(ctx, "acl", "deluser", u).Err(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	var err error
+	switch c := rdb.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, del)
+	case *redis.Client:
+		err = del(ctx, c)
+	}
+	if err != nil {
+		t.Errorf("delete the test's ACL users: %v", err)
+	}
+}
+
+// aclUsers returns the ACL users starting with prefix on every master (one list per master).
+func aclUsers(t *testing.T, rdb redis.UniversalClient, prefix string) [][]string {
+	t.Helper()
+	ctx := context.Background()
+	var mu sync.Mutex
+	var out [][]string
+	list := func(ctx context.Context, c *redis.Client) error {
+		users, err := c.Do(ctx, "acl", "users").StringSlice()
+		var mine []string
+		for _, u := range users {
+			if strings.HasPrefix(u, prefix) {
+				mine = append(mine, u)
+			}
+		}
+		mu.Lock()
+		out = append(out, mine)
+		mu.Unlock()
+		return err
+	}
+	var err error
+	switch c := rdb.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, list)
+	case *redis.Client:
+		err = list(ctx, c)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

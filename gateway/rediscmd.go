@@ -8,8 +8,7 @@ import (
 
 // The command table of the Redis REST endpoint. A command not in it is refused: that
 // covers the admin (CONFIG, DEBUG, SHUTDOWN, ACL, CLIENT, CLUSTER, MODULE, SAVE, ...),
-// keyspace-wide (KEYS, FLUSHALL, FLUSHDB, RANDOMKEY, DBSIZE, SWAPDB, SELECT, MOVE,
-// WAIT), blocking (BLPOP, BRPOP, BLMOVE, BZPOPMIN, BLMPOP, XREAD BLOCK, ...), pub/sub
+// database (SWAPDB, SELECT, MOVE; COPY ... DB is refused too), WAIT, blocking (BLPOP, BRPOP, BLMOVE, BZPOPMIN, BLMPOP, XREAD BLOCK, ...), pub/sub
 // (SUBSCRIBE, PSUBSCRIBE, PUBLISH, MONITOR), transaction (MULTI, EXEC, WATCH: use
 // /redis/multi-exec) and pattern-reaching (SORT ... BY/GET, MIGRATE, OBJECT) commands.
 
@@ -27,12 +26,14 @@ const (
 	keysScript           // numkeys at args[2], keys after it (EVAL, EVALSHA)
 	keysStreams          // keys after STREAMS, half of the rest (XREAD)
 	keysScan             // SCAN: MATCH must be under the token's key prefix
+	keysSecond           // args[2] (XGROUP CREATE key ..., XINFO STREAM key)
+	keysKeyspace         // keyspace-wide: run by the gateway over the token's namespace
 )
 
 type cmdSpec struct {
 	write  bool
 	keys   keyRule
-	script bool // needs the token's RedisScripts
+	script bool // needs the token's RedisScripts (or a namespace confined by an ACL user)
 }
 
 var redisCommands = map[string]cmdSpec{}
@@ -55,6 +56,13 @@ func init() {
 	add(false, keysTwo, "lcs")
 	add(false, keysNum1, "sintercard zunion zinter zdiff zintercard")
 	add(false, keysStreams, "xread")
+	add(false, keysFirst, "xpending")
+	add(false, keysSecond, "xinfo")
+	add(true, keysSecond, "xgroup")
+	add(true, keysStreams, "xreadgroup")
+	add(true, keysFirst, "xclaim xautoclaim xsetid")
+	add(false, keysKeyspace, "dbsize keys randomkey")
+	add(true, keysKeyspace, "flushdb flushall")
 	add(true, keysFirst, `set setnx setex psetex getset getdel getex append incr incrby
 		incrbyfloat decr decrby setrange expire pexpire expireat pexpireat persist
 		hset hsetnx hmset hdel hincrby hincrbyfloat lpush rpush lpushx rpushx lpop rpop lset
@@ -103,50 +111,155 @@ type CommandPolicy struct {
 	Class       RedisClass
 	Scripts     bool
 	KeyPrefixes []string
+	// Namespace is the token's namespace; "" means the key-prefix mode, where
+	// keyspace-wide commands are refused.
+	Namespace string
+	// StorePrefix is tickstash's own key prefix: no key under "<StorePrefix>:" is
+	// accepted, in either mode. "" means "ts".
+	StorePrefix string
+	// MaxValueBytes caps every argument and the offsets of SETRANGE, SETBIT and
+	// BITFIELD; 0 means no cap.
+	MaxValueBytes int64
 }
+
+// dbCommands name another database; they are refused with a reason of their own.
+var dbCommands = map[string]bool{"select": true, "move": true, "swapdb": true}
 
 // CheckCommand reports whether p allows the command args (args[0] its name, any case).
 // It returns the command's keys and whether it writes, or a *CommandError. It does not
 // check arity beyond what finding the keys needs: Redis itself answers arity errors.
 func CheckCommand(args []string, p CommandPolicy) (keys []string, write bool, err error) {
+	c, err := checkCommand(args, p)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, i := range c.keyAt {
+		keys = append(keys, args[i])
+	}
+	return keys, c.spec.write, nil
+}
+
+// checkedCommand is a command CheckCommand allowed.
+type checkedCommand struct {
+	name  string
+	spec  cmdSpec
+	keyAt []int // indexes of its key arguments
+}
+
+func checkCommand(args []string, p CommandPolicy) (checkedCommand, error) {
 	if len(args) == 0 {
-		return nil, false, &CommandError{refuseSyntax, "ERR empty command"}
+		return checkedCommand{}, &CommandError{refuseSyntax, "ERR empty command"}
 	}
 	name := strings.ToLower(args[0])
+	if p.MaxValueBytes > 0 {
+		if err := checkSizes(name, args, p.MaxValueBytes); err != nil {
+			return checkedCommand{}, err
+		}
+	}
 	if name == "script" {
 		sub := ""
 		if len(args) > 1 {
 			sub = strings.ToLower(args[1])
 		}
 		if (sub == "load" || sub == "exists") && p.Scripts && p.Class != RedisNone {
-			return nil, false, nil
+			return checkedCommand{name: name}, nil
 		}
-		return nil, false, &CommandError{refuseCommand, fmt.Sprintf("ERR SCRIPT %s is not allowed for this token", strings.ToUpper(sub))}
+		return checkedCommand{}, &CommandError{refuseCommand, fmt.Sprintf("ERR SCRIPT %s is not allowed for this token", strings.ToUpper(sub))}
+	}
+	if dbCommands[name] {
+		return checkedCommand{}, &CommandError{refuseCommand, fmt.Sprintf("ERR command %q names another database: a token has one database", name)}
 	}
 	spec, ok := redisCommands[name]
 	if !ok {
-		return nil, false, &CommandError{refuseCommand, fmt.Sprintf("ERR command %q is not allowed on the REST endpoint (admin, blocking, keyspace-wide and unknown commands are refused)", name)}
+		return checkedCommand{}, &CommandError{refuseCommand, fmt.Sprintf("ERR command %q is not allowed on the REST endpoint (admin, blocking and unknown commands are refused)", name)}
 	}
 	switch {
 	case p.Class == RedisNone:
-		return nil, false, &CommandError{refuseCommand, "ERR this token has no Redis command class"}
+		return checkedCommand{}, &CommandError{refuseCommand, "ERR this token has no Redis command class"}
 	case spec.write && p.Class != RedisWrite:
-		return nil, false, &CommandError{refuseCommand, fmt.Sprintf("ERR command %q writes; this token may only read", name)}
+		return checkedCommand{}, &CommandError{refuseCommand, fmt.Sprintf("ERR command %q writes; this token may only read", name)}
 	case spec.script && !p.Scripts:
-		return nil, false, &CommandError{refuseCommand, fmt.Sprintf("ERR command %q runs a script; this token may not (create it with --redis-scripts)", name)}
-	}
-	keys, err = commandKeys(name, spec.keys, args, p)
-	if err != nil {
-		return nil, false, err
-	}
-	if len(p.KeyPrefixes) > 0 {
-		for _, k := range keys {
-			if !underPrefix(k, p.KeyPrefixes) {
-				return nil, false, &CommandError{refuseKey, fmt.Sprintf("ERR key %q is outside this token's key prefixes %q", k, p.KeyPrefixes)}
+		return checkedCommand{}, &CommandError{refuseCommand, fmt.Sprintf("ERR command %q runs a script; this token may not (scripts need a namespace confined by a Redis ACL user, or a token trusted with --redis-scripts)", name)}
+	case spec.keys == keysKeyspace && p.Namespace == "":
+		return checkedCommand{}, &CommandError{refuseCommand, fmt.Sprintf("ERR command %q is not allowed without a namespace: it reaches the whole keyspace (create the token with a namespace, a database of its own)", name)}
+	case name == "copy":
+		for _, a := range args[min(3, len(args)):] {
+			if strings.EqualFold(a, "db") {
+				return checkedCommand{}, &CommandError{refuseCommand, "ERR COPY ... DB names another database: a token has one database"}
 			}
 		}
 	}
-	return keys, spec.write, nil
+	at, err := keyIndexes(name, spec.keys, args, p)
+	if err != nil {
+		return checkedCommand{}, err
+	}
+	store := p.StorePrefix
+	if store == "" {
+		store = "ts"
+	}
+	for _, i := range at {
+		k := args[i]
+		if strings.HasPrefix(k, store+":") {
+			return checkedCommand{}, &CommandError{refuseKey, fmt.Sprintf("ERR key %q is under tickstash's own prefix %q, which no /redis token reaches", k, store+":")}
+		}
+		if len(p.KeyPrefixes) > 0 && !underPrefix(k, p.KeyPrefixes) {
+			return checkedCommand{}, &CommandError{refuseKey, fmt.Sprintf("ERR key %q is outside this token's key prefixes %q", k, p.KeyPrefixes)}
+		}
+	}
+	return checkedCommand{name: name, spec: spec, keyAt: at}, nil
+}
+
+// checkSizes caps value growth: every argument, and the byte a SETRANGE, SETBIT or
+// BITFIELD offset would make Redis allocate.
+func checkSizes(name string, args []string, limit int64) error {
+	tooBig := func(what string, n int64) error {
+		return &CommandError{refuseSyntax, fmt.Sprintf("ERR %s would make a value of %d bytes; this gateway caps values at %d bytes (--redis-max-value-bytes)", what, n, limit)}
+	}
+	for _, a := range args {
+		if int64(len(a)) > limit {
+			return tooBig("an argument of "+strings.ToUpper(name), int64(len(a)))
+		}
+	}
+	offset := func(s string) (int64, bool) {
+		n, err := strconv.ParseInt(s, 10, 64)
+		return n, err == nil && n >= 0
+	}
+	switch name {
+	case "setrange":
+		if len(args) == 4 {
+			if n, ok := offset(args[2]); ok && n+int64(len(args[3])) > limit {
+				return tooBig("SETRANGE at offset "+args[2], n+int64(len(args[3])))
+			}
+		}
+	case "setbit":
+		if len(args) >= 3 {
+			if n, ok := offset(args[2]); ok && n/8+1 > limit {
+				return tooBig("SETBIT at bit "+args[2], n/8+1)
+			}
+		}
+	case "bitfield":
+		for i := 2; i+2 < len(args); i++ {
+			op := strings.ToLower(args[i])
+			if op != "set" && op != "incrby" { // GET reads past the end without growing
+				continue
+			}
+			typ, off := args[i+1], args[i+2]
+			width, err := strconv.ParseInt(typ[min(1, len(typ)):], 10, 64)
+			if err != nil || width < 1 || width > 64 {
+				i += 2
+				continue
+			}
+			mul := int64(1)
+			if strings.HasPrefix(off, "#") {
+				off, mul = off[1:], width
+			}
+			if n, ok := offset(off); ok && (n > (1<<62)/max(mul, 1) || (n*mul+width+7)/8 > limit) {
+				return tooBig("BITFIELD at offset "+args[i+2], (n*mul+width+7)/8)
+			}
+			i += 2
+		}
+	}
+	return nil
 }
 
 func underPrefix(key string, prefixes []string) bool {
@@ -170,24 +283,47 @@ func numkeys(args []string, at int) (int, error) {
 }
 
 func commandKeys(name string, rule keyRule, args []string, p CommandPolicy) ([]string, error) {
+	at, err := keyIndexes(name, rule, args, p)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(at))
+	for i, j := range at {
+		out[i] = args[j]
+	}
+	return out, nil
+}
+
+func span(from, to int) []int {
+	var out []int
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+// keyIndexes returns the indexes of the key arguments of a command.
+func keyIndexes(name string, rule keyRule, args []string, p CommandPolicy) ([]int, error) {
 	switch rule {
-	case keysNone:
+	case keysNone, keysKeyspace:
 		return nil, nil
 	case keysFirst:
-		return args[1:min(2, len(args))], nil
+		return span(1, min(2, len(args))), nil
 	case keysTwo:
-		return args[1:min(3, len(args))], nil
-	case keysAll:
-		return args[1:], nil
-	case keysFromTwo:
-		if len(args) < 3 {
+		return span(1, min(3, len(args))), nil
+	case keysSecond:
+		if len(args) > 1 && strings.EqualFold(args[1], "help") {
 			return nil, nil
 		}
-		return args[2:], nil
+		return span(2, min(3, len(args))), nil
+	case keysAll:
+		return span(1, len(args)), nil
+	case keysFromTwo:
+		return span(2, len(args)), nil
 	case keysPairs:
-		var out []string
+		var out []int
 		for i := 1; i < len(args); i += 2 {
-			out = append(out, args[i])
+			out = append(out, i)
 		}
 		return out, nil
 	case keysNum1:
@@ -195,34 +331,43 @@ func commandKeys(name string, rule keyRule, args []string, p CommandPolicy) ([]s
 		if err != nil {
 			return nil, err
 		}
-		return args[2 : 2+n], nil
+		return span(2, 2+n), nil
 	case keysDestNum2, keysScript:
 		n, err := numkeys(args, 2)
 		if err != nil {
 			return nil, err
 		}
-		out := args[3 : 3+n]
+		out := span(3, 3+n)
 		if rule == keysDestNum2 {
-			out = append([]string{args[1]}, out...)
+			out = append([]int{1}, out...)
 		}
 		return out, nil
 	case keysStreams:
+		// Options are read with their values, so that a group, consumer or count
+		// spelled "streams" is not taken for the keyword (and the keys after it missed).
 		for i := 1; i < len(args); i++ {
 			switch strings.ToLower(args[i]) {
 			case "block":
 				return nil, &CommandError{refuseCommand, "ERR blocking reads (BLOCK) are not allowed on the REST endpoint"}
+			case "group":
+				i += 2
+			case "count":
+				i++
+			case "noack":
+			default:
+				return nil, &CommandError{refuseSyntax, fmt.Sprintf("ERR %s: unexpected %q before STREAMS", strings.ToUpper(name), args[i])}
 			case "streams":
-				rest := args[i+1:]
-				if len(rest) == 0 || len(rest)%2 != 0 {
+				rest := len(args) - i - 1
+				if rest == 0 || rest%2 != 0 {
 					return nil, &CommandError{refuseSyntax, "ERR STREAMS needs as many ids as keys"}
 				}
-				return rest[:len(rest)/2], nil
+				return span(i+1, i+1+rest/2), nil
 			}
 		}
 		return nil, &CommandError{refuseSyntax, "ERR " + strings.ToUpper(name) + " needs STREAMS"}
 	case keysScan:
 		if len(p.KeyPrefixes) == 0 {
-			return nil, nil
+			return nil, nil // a namespace: the gateway confines the MATCH
 		}
 		matched := false
 		for i := 2; i < len(args); i++ {

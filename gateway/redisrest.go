@@ -12,10 +12,12 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tickstash/tickstash/internal/jsonerr"
+	"github.com/tickstash/tickstash/ratelimit"
 )
 
 // The Redis REST endpoint speaks the protocol of Upstash's REST API, which the
@@ -29,7 +31,10 @@ import (
 // The token comes as "Authorization: Bearer <token>" or the _token query parameter.
 // With "Upstash-Encoding: base64" every string in a result is base64 (standard
 // alphabet), so binary values survive JSON. Command errors answer 400 {"error":...};
-// refused commands or keys 403; a bad token 401; all in the same {"error"} shape.
+// refused commands or keys 403; a bad token 401; all in the same {"error"} shape. In
+// /redis/pipeline every command gets its own {"result"} or {"error"}; in
+// /redis/multi-exec a refused command aborts the whole transaction (EXECABORT). A
+// token's key mode (a namespace, or key prefixes) is in namespace.go.
 
 func writeUpstashError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
@@ -40,13 +45,14 @@ func writeUpstashError(w http.ResponseWriter, status int, msg string) {
 	_ = enc.Encode(map[string]string{"error": msg})
 }
 
-// decodeCommand decodes one command: a JSON array of strings and numbers.
+// decodeCommand decodes one command: a JSON array of strings, numbers and booleans
+// (true and false become "true" and "false", as Upstash stores them).
 func decodeCommand(raw json.RawMessage) ([]string, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var vals []any
 	if err := dec.Decode(&vals); err != nil {
-		return nil, fmt.Errorf("ERR a command is a JSON array of strings and numbers: %v", err)
+		return nil, fmt.Errorf("ERR a command is a JSON array of strings, numbers and booleans: %v", err)
 	}
 	if len(vals) == 0 {
 		return nil, errors.New("ERR empty command")
@@ -56,10 +62,12 @@ func decodeCommand(raw json.RawMessage) ([]string, error) {
 		switch v := v.(type) {
 		case string:
 			args[i] = v
+		case bool: // the SDKs send redis.set(k, true) and hset fields as JSON booleans
+			args[i] = strconv.FormatBool(v)
 		case json.Number:
 			args[i] = v.String()
 		default:
-			return nil, fmt.Errorf("ERR argument %d is %s: arguments are strings or numbers", i, jsonerr.Kind(reflect.TypeOf(v)))
+			return nil, fmt.Errorf("ERR argument %d is %s: arguments are strings, numbers or booleans", i, jsonerr.Kind(reflect.TypeOf(v)))
 		}
 	}
 	return args, nil
@@ -153,9 +161,44 @@ const (
 	restMulti
 )
 
+// preparedCommand is one command of a /redis request, checked and rewritten.
+type preparedCommand struct {
+	c        checkedCommand
+	args     []string // as sent to Redis (keys namespaced)
+	keyspace bool     // run by the gateway over the namespace (runKeyspace)
+	refused  *CommandError
+}
+
+// policyOf is the /redis policy of tok.
+func (s *Server) policyOf(tok *Token) CommandPolicy {
+	p := CommandPolicy{Class: tok.Redis, Scripts: tok.RedisScripts, KeyPrefixes: tok.KeyPrefixes,
+		StorePrefix: s.keys.prefix, MaxValueBytes: s.cfg.RedisMaxValueBytes}
+	if tok.Namespace != "" {
+		p.Namespace = s.keys.namespace(tok.Namespace)
+		p.Scripts = p.Scripts || s.acl.confines()
+	}
+	if p.MaxValueBytes < 0 {
+		p.MaxValueBytes = 0
+	}
+	return p
+}
+
 func (s *Server) handleRedis(mode restMode) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		st := stateOf(r)
+		if r.Method == http.MethodHead {
+			// The Go mux routes HEAD to GET patterns; a command must not run for it.
+			w.Header().Set("Allow", "GET, POST")
+			writeUpstashError(w, http.StatusMethodNotAllowed, "ERR HEAD is not a Redis command method: use GET or POST")
+			return
+		}
+		if sync := r.Header.Get("Upstash-Sync-Token"); sync != "" {
+			// One Redis primary answers every read, so reads always see the writes
+			// before them: the token is handed back as it came.
+			w.Header().Set("Upstash-Sync-Token", sync)
+		} else {
+			w.Header().Set("Upstash-Sync-Token", strconv.FormatInt(s.cfg.Now().UnixNano(), 10))
+		}
 		var cmds [][]string
 		var err error
 		if mode == restPath {
@@ -179,32 +222,87 @@ func (s *Server) handleRedis(mode restMode) http.HandlerFunc {
 			writeUpstashError(w, http.StatusBadRequest, err.Error())
 			return
 		}
+		// A pipeline or transaction of N commands costs N: the middleware charged one.
+		st.cost = int64(len(cmds))
+		if st.limiter != nil && len(cmds) > 1 {
+			res, err := st.limiter.lim.AllowN(r.Context(), st.token.ID, int64(len(cmds)-1))
+			if errors.Is(err, ratelimit.ErrInvalidCost) {
+				// More commands than the token's limit holds: never allowed.
+				st.denial = "rate cost"
+				writeUpstashError(w, http.StatusTooManyRequests, fmt.Sprintf("ERR %d commands exceed what this token's rate limit allows at once (%v); send fewer per request", len(cmds), err))
+				return
+			}
+			if err != nil {
+				s.writeErrorFor(w, r, st, fmt.Errorf("%w: rate limiter: %w", ErrUnavailable, err))
+				return
+			}
+			if len(res.Policies) > 0 {
+				w.Header().Set("RateLimit", ratelimit.StatusHeader(res))
+			}
+			if !res.Allowed {
+				secs := int64((res.RetryAfter + time.Second - 1) / time.Second)
+				w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+				st.denial = "rate " + res.Policy
+				writeUpstashError(w, http.StatusTooManyRequests, fmt.Sprintf("ERR rate limit %q exceeded by %d commands; retry in %ds", res.Policy, len(cmds), secs))
+				return
+			}
+		}
+		firstRefused := -1
+		authFailed := false
 		defer func() { // whatever the outcome, an audited write names every write command
-			if st.mutating && st.target == "" {
-				st.target = auditTarget(cmds, -1)
+			if st.mutating && st.target == "" || firstRefused >= 0 {
+				st.target = auditTarget(cmds, firstRefused)
 			}
 		}()
 		tok := st.token
-		pol := CommandPolicy{Class: tok.Redis, Scripts: tok.RedisScripts, KeyPrefixes: tok.KeyPrefixes}
+		pol := s.policyOf(tok)
+		cli, err := s.clientFor(r.Context(), tok, pol)
+		if err != nil {
+			s.writeErrorFor(w, r, st, fmt.Errorf("%w: %w", ErrUnavailable, err))
+			return
+		}
+		defer func() {
+			if tok.Namespace != "" && s.acl.confines() && authFailed {
+				s.acl.forget(tok.Namespace) // the next request sets the ACL user up again
+			}
+		}()
+		prep := make([]preparedCommand, len(cmds))
 		slot := -1
 		for i, args := range cmds {
-			keys, write, err := CheckCommand(args, pol)
+			pc := &prep[i]
+			c, err := checkCommand(args, pol)
 			if err != nil {
-				st.target = auditTarget(cmds, i)
 				ce := err.(*CommandError)
+				pc.refused = ce
+				if firstRefused < 0 {
+					firstRefused = i
+				}
 				s.m.redisCommands.WithLabelValues("refused").Inc()
 				if ce.Status() == http.StatusForbidden {
 					s.m.authFailures.WithLabelValues(ce.Reason).Inc()
 					st.denial = strings.ReplaceAll(ce.Reason, "_", " ")
 				}
-				writeUpstashError(w, ce.Status(), ce.Msg)
-				return
+				continue
 			}
-			st.mutating = st.mutating || write
+			pc.c, pc.args = c, args
+			st.mutating = st.mutating || c.spec.write
+			if pol.Namespace != "" {
+				pc.keyspace = c.spec.keys == keysKeyspace || c.name == "scan"
+				pc.args = namespaced(args, c, pol.Namespace)
+			}
+			s.scripts.adapt(pc.args)
 			if mode == restMulti {
-				if _, ok := s.rest.(*redis.ClusterClient); ok {
-					for _, k := range keys {
-						if ks := keySlot(k); slot == -1 {
+				if pc.keyspace {
+					ce := &CommandError{refuseCommand, fmt.Sprintf("ERR %s is not allowed in /multi-exec: send it alone or in /pipeline", strings.ToUpper(c.name))}
+					pc.refused = ce
+					if firstRefused < 0 {
+						firstRefused = i
+					}
+					continue
+				}
+				if _, ok := cli.(*redis.ClusterClient); ok {
+					for _, k := range c.keyAt {
+						if ks := keySlot(pc.args[k]); slot == -1 {
 							slot = ks
 						} else if ks != slot {
 							writeUpstashError(w, http.StatusBadRequest, "ERR CROSSSLOT the keys of a multi-exec must hash to one Redis Cluster slot: give them a common hash tag, e.g. {user:1}:a and {user:1}:b")
@@ -214,13 +312,33 @@ func (s *Server) handleRedis(mode restMode) http.HandlerFunc {
 				}
 			}
 		}
-		for _, args := range cmds {
-			s.scripts.adapt(args)
-		}
 		b64 := strings.EqualFold(r.Header.Get("Upstash-Encoding"), "base64")
 		ctx := r.Context()
+		if mode == restOne || mode == restPath || mode == restMulti {
+			if firstRefused >= 0 {
+				// One command alone is refused as a request; in a transaction, as Redis
+				// does for a command refused while queued, the whole transaction is.
+				ce := prep[firstRefused].refused
+				msg := ce.Msg
+				if mode == restMulti {
+					msg = "EXECABORT Transaction discarded because of a refused command: " + ce.Msg + fmt.Sprintf(" (command %d)", firstRefused)
+				}
+				writeUpstashError(w, ce.Status(), msg)
+				return
+			}
+		}
 		if mode == restOne || mode == restPath {
-			v, err := s.rest.Do(ctx, toAny(cmds[0])...).Result()
+			pc := prep[0]
+			var v any
+			if pc.keyspace {
+				v, err = runKeyspace(ctx, s.rest, pc.args, pol.Namespace)
+			} else {
+				v, err = cli.Do(ctx, toAny(pc.args)...).Result()
+			}
+			if pol.Namespace != "" && err == nil {
+				v = stripReply(pc.c.name, v, pol.Namespace)
+			}
+			authFailed = isAuthError(err)
 			res := s.restResult(v, err, b64)
 			status := http.StatusOK
 			if res.Error != nil {
@@ -233,30 +351,56 @@ func (s *Server) handleRedis(mode restMode) http.HandlerFunc {
 			return
 		}
 		out := make([]restReply, len(cmds))
-		run := func(p redis.Pipeliner) error {
-			for _, args := range cmds {
-				p.Do(ctx, toAny(args)...)
+		// The commands run in order: runs of ordinary commands in one pipeline each,
+		// keyspace-wide ones by the gateway between them; refused ones answer their error.
+		for i := 0; i < len(prep); {
+			pc := prep[i]
+			switch {
+			case pc.refused != nil:
+				msg := pc.refused.Msg
+				out[i] = restReply{Error: &msg}
+				i++
+				continue
+			case pc.keyspace:
+				v, err := runKeyspace(ctx, s.rest, pc.args, pol.Namespace)
+				out[i] = s.restResult(v, err, b64)
+				i++
+				continue
 			}
-			return nil
-		}
-		var results []redis.Cmder
-		if mode == restMulti {
-			results, err = s.rest.TxPipelined(ctx, run)
-		} else {
-			results, err = s.rest.Pipelined(ctx, run)
-		}
-		if err != nil && len(results) != len(cmds) {
-			s.m.redisCommands.WithLabelValues("error").Add(float64(len(cmds)))
-			writeUpstashError(w, http.StatusServiceUnavailable, "ERR "+err.Error())
-			return
-		}
-		if err != nil && mode == restMulti && strings.Contains(err.Error(), "EXECABORT") {
-			writeUpstashError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		for i, c := range results {
-			v, err := c.(*redis.Cmd).Result()
-			out[i] = s.restResult(v, err, b64)
+			j := i
+			for j < len(prep) && prep[j].refused == nil && !prep[j].keyspace {
+				j++
+			}
+			run := func(p redis.Pipeliner) error {
+				for _, pc := range prep[i:j] {
+					p.Do(ctx, toAny(pc.args)...)
+				}
+				return nil
+			}
+			var results []redis.Cmder
+			if mode == restMulti {
+				results, err = cli.TxPipelined(ctx, run)
+			} else {
+				results, err = cli.Pipelined(ctx, run)
+			}
+			authFailed = authFailed || isAuthError(err)
+			if err != nil && len(results) != j-i {
+				s.m.redisCommands.WithLabelValues("error").Add(float64(len(cmds)))
+				writeUpstashError(w, http.StatusServiceUnavailable, "ERR "+err.Error())
+				return
+			}
+			if err != nil && mode == restMulti && strings.Contains(err.Error(), "EXECABORT") {
+				writeUpstashError(w, http.StatusBadRequest, err.Error())
+				return
+			}
+			for k, c := range results {
+				v, err := c.(*redis.Cmd).Result()
+				if pol.Namespace != "" && err == nil {
+					v = stripReply(prep[i+k].c.name, v, pol.Namespace)
+				}
+				out[i+k] = s.restResult(v, err, b64)
+			}
+			i = j
 		}
 		writeUpstash(w, http.StatusOK, out)
 	}

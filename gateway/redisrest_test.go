@@ -46,9 +46,10 @@ func TestRedisREST(t *testing.T) {
 		{"eval without scripts", "POST", "/redis", rw, `["EVAL","return 1","0"]`, nil, 403, "--redis-scripts"},
 		{"scan without match", "POST", "/redis", rw, `["SCAN","0"]`, nil, 403, "MATCH"},
 		{"scan under prefix", "POST", "/redis", rw, `["SCAN","0","MATCH","` + p + `*","COUNT","1000000"]`, nil, 200, `"result":["0",`},
-		{"pipeline with a forbidden command", "POST", "/redis/pipeline", rw, `[["SET","` + p + `z","1"],["FLUSHDB"]]`, nil, 403, "not allowed"},
+		{"pipeline with a forbidden command", "POST", "/redis/pipeline", rw, `[["SET","` + p + `z","1"],["FLUSHDB"]]`, nil, 200, `[{"result":"OK"},{"error":"ERR command \"flushdb\" is not allowed`},
+		{"multi-exec with a forbidden command", "POST", "/redis/multi-exec", rw, `[["SET","` + p + `zz","1"],["FLUSHDB"]]`, nil, 403, "EXECABORT"},
 		{"malformed", "POST", "/redis", rw, `["GET",`, nil, 400, "JSON array"},
-		{"wrong type", "POST", "/redis", rw, `["GET",{"a":1}]`, nil, 400, "strings or numbers"},
+		{"wrong type", "POST", "/redis", rw, `["GET",{"a":1}]`, nil, 400, "strings, numbers or booleans"},
 		{"empty", "POST", "/redis", rw, `[]`, nil, 400, "empty command"},
 	}
 	for _, c := range cases {
@@ -69,7 +70,7 @@ func TestRedisREST(t *testing.T) {
 	if e.onCluster() {
 		// Keys of one transaction in different slots: refused with a clear message
 		// before anything runs.
-		untagged := e.prefix + ":app:"
+		untagged := e.prefix + "-app:"
 		tok, _, _ := e.token(gateway.TokenSpec{Scopes: []gateway.Scope{gateway.ScopeRedis}, Redis: gateway.RedisWrite, KeyPrefixes: []string{untagged}})
 		r := e.do("POST", "/redis/multi-exec", tok, []byte(`[["SET","`+untagged+`a","1"],["SET","`+untagged+`b","2"],["SET","`+untagged+`c","3"]]`))
 		if r.status != 400 || !strings.Contains(string(r.body), "must hash to one Redis Cluster slot") {
@@ -79,8 +80,11 @@ func TestRedisREST(t *testing.T) {
 			t.Fatalf("a refused cross-slot multi-exec wrote %d keys", n)
 		}
 	}
-	if n, _ := e.rdb.Exists(context.Background(), p+"z").Result(); n != 0 {
-		t.Fatal("a refused pipeline wrote its allowed part")
+	if n, _ := e.rdb.Exists(context.Background(), p+"z").Result(); n != 1 {
+		t.Fatal("a pipeline with a refused command did not run its allowed part")
+	}
+	if n, _ := e.rdb.Exists(context.Background(), p+"zz").Result(); n != 0 {
+		t.Fatal("a refused transaction wrote its allowed part")
 	}
 	entries, _ := gateway.NewAuditLog(e.rdb, e.prefix).Last(context.Background(), 100)
 	var denied, writes int

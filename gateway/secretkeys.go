@@ -3,8 +3,11 @@ package gateway
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -44,6 +47,16 @@ var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
 type SecretKeys struct {
 	ids   []string
 	aeads map[string]cipher.AEAD
+	// aclKey derives the passwords of the namespaces' Redis ACL users (acl.go): an
+	// HMAC-SHA256 key made from the sealing key.
+	aclKey []byte
+}
+
+// aclPassword is the password of Redis ACL user name, derived from the sealing key.
+func (k *SecretKeys) aclPassword(name string) string {
+	m := hmac.New(sha256.New, k.aclKey)
+	m.Write([]byte(name))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // ParseSecretKeys parses keys written as ID:KEY, where ID is 1 to 32 of A-Z a-z 0-9 _ -
@@ -76,6 +89,11 @@ func ParseSecretKeys(text string) (*SecretKeys, error) {
 		}
 		block, _ := aes.NewCipher(raw) // 32 bytes: never fails
 		aead, _ := cipher.NewGCM(block)
+		if len(k.ids) == 0 {
+			m := hmac.New(sha256.New, raw)
+			m.Write([]byte("tickstash redis acl password key"))
+			k.aclKey = m.Sum(nil)
+		}
 		k.ids = append(k.ids, id)
 		k.aeads[id] = aead
 	}

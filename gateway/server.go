@@ -93,6 +93,17 @@ type Config struct {
 	// whose secret is sealed is answered 503 (and logged), and Tokens refuses to create
 	// signing tokens.
 	SecretKeys *SecretKeys
+	// NoRedisACL runs namespaced /redis tokens as the gateway's own Redis user even
+	// where Redis could confine them with ACL users (acl.go); scripts are then refused to
+	// them unless trusted. The zero value confines them when Redis allows.
+	NoRedisACL bool
+	// RedisACLIdle is how long a namespace's pooled Redis client may stay unused before
+	// it is closed; 0 means 5 minutes.
+	RedisACLIdle time.Duration
+	// RedisMaxValueBytes caps value growth on /redis: every argument, and the size a
+	// SETRANGE, SETBIT or BITFIELD offset would give a value (refused with 400 beyond
+	// it). 0 means 1 MiB; a negative value means no cap.
+	RedisMaxValueBytes int64
 	// Now is the clock of token expiry, signatures and usage days; nil means time.Now.
 	Now func() time.Time
 }
@@ -115,6 +126,10 @@ func (c Config) withDefaults() Config {
 	def(&c.UsageFlushInterval, time.Second)
 	def(&c.SSEHeartbeat, 15*time.Second)
 	def(&c.SSERetryAfter, 5*time.Second)
+	def(&c.RedisACLIdle, 5*time.Minute)
+	if c.RedisMaxValueBytes == 0 {
+		c.RedisMaxValueBytes = 1 << 20
+	}
 	if c.SSEMaxPerToken == 0 {
 		c.SSEMaxPerToken = 8
 	}
@@ -171,6 +186,7 @@ type Server struct {
 	audit   *auditor
 	limits  limiters
 	scripts scriptAliases
+	acl     *nsACL
 	streams streamCaps
 
 	unmatched routeMetrics // of requests no route matches
@@ -204,7 +220,7 @@ func New(deps Deps, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*S
 	s := &Server{
 		deps: deps, cfg: cfg, log: log, m: newMetrics(reg), reg: reg,
 		mux:      http.NewServeMux(),
-		tokens:   NewTokenStore(deps.Redis, TokenStoreConfig{Prefix: cfg.Prefix, Now: cfg.Now, Publisher: publisherOf(deps.NATS), SecretKeys: cfg.SecretKeys}),
+		tokens:   NewTokenStore(deps.Redis, TokenStoreConfig{Prefix: cfg.Prefix, Now: cfg.Now, Publisher: publisherOf(deps.NATS), SecretKeys: cfg.SecretKeys, NoRedisACL: cfg.NoRedisACL}),
 		keys:     newKeyspace(cfg.Prefix),
 		shutdown: make(chan struct{}),
 	}
@@ -216,6 +232,7 @@ func New(deps Deps, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*S
 	if s.rest == nil {
 		s.rest = resp2Clone(deps.Redis)
 	}
+	s.acl = s.setupACL()
 	s.usage = newUsageMeter(s)
 	s.audit = newAuditor(s)
 	s.routes = s.buildRoutes()
@@ -314,6 +331,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	<-auditDone
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
+	s.acl.close()
 	if ferr := s.usage.flush(fctx); ferr != nil {
 		s.log.Warn("usage flush at shutdown", "err", ferr)
 	}
@@ -342,7 +360,9 @@ type reqState struct {
 	// token exists but is revoked or expired.
 	credential   bool
 	credentialID string
-	charged      bool // the refusal already spent the client's allowance
+	charged      bool          // the refusal already spent the client's allowance
+	limiter      *limiterEntry // the token's rate limiter, nil for none
+	cost         int64         // commands of a /redis request (usage counts them); 0 means 1
 	bytesIn      int64
 }
 
@@ -504,7 +524,7 @@ func (s *Server) finish(r *http.Request, st *reqState, sw *statusWriter, start t
 	tokenID := ""
 	if st.token != nil {
 		tokenID = st.token.ID
-		s.usage.add(st.token.ID, s.cfg.Now(), st.bytesIn, sw.bytes)
+		s.usage.add(st.token.ID, s.cfg.Now(), max(st.cost, 1), st.bytesIn, sw.bytes)
 	}
 	denied := status == http.StatusUnauthorized || status == http.StatusForbidden ||
 		status == http.StatusTooManyRequests || status == http.StatusRequestEntityTooLarge || st.denial != ""

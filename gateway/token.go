@@ -86,8 +86,15 @@ type TokenSpec struct {
 	// declared key under KeyPrefixes. Lua can reach keys it does not declare, so grant it
 	// only to trusted callers.
 	RedisScripts bool
-	// KeyPrefixes bound every key argument on /redis; empty allows every key.
+	// KeyPrefixes bound every key argument on /redis (the key-prefix mode, for tokens
+	// that share keys with an application). A /redis token needs either KeyPrefixes or a
+	// Namespace; no prefix may overlap the store prefix (Create refuses it).
 	KeyPrefixes []string
+	// Namespace gives the token a private database on /redis: every key is stored as
+	// <store prefix>:rns:{<namespace>}:<key> and replies show the client's own names
+	// (namespace.go). Several tokens may share one. 1 to 64 of [A-Za-z0-9_.-]; "" means
+	// the key-prefix mode. Exclusive with KeyPrefixes.
+	Namespace string
 	// Signing requires every request of the token to be signed (see signing.go).
 	Signing bool
 }
@@ -105,6 +112,7 @@ type Token struct {
 	Redis        RedisClass `json:"redis,omitempty"`
 	RedisScripts bool       `json:"redis_scripts,omitempty"`
 	KeyPrefixes  []string   `json:"key_prefixes,omitempty"`
+	Namespace    string     `json:"namespace,omitempty"`
 	Signing      bool       `json:"signing,omitempty"`
 	// Secrets are the active signing secrets, newest first (two during a rotation), in
 	// clear. Authenticate and Create fill them in; List leaves them out.
@@ -130,6 +138,9 @@ type TokenStoreConfig struct {
 	// Create refuses signing tokens and Authenticate refuses a signing token whose
 	// secret is sealed, each with an error wrapping ErrNoSecretKey.
 	SecretKeys *SecretKeys
+	// NoRedisACL makes Create and Revoke leave namespaces' Redis ACL users alone (the
+	// gateway's Config.NoRedisACL); the zero value sets them up and deletes them.
+	NoRedisACL bool
 	// Publisher announces revocations and secret rotations to running gateways
 	// (tokenevents.go); nil announces nothing, and gateways notice changes within their
 	// token cache TTL.
@@ -144,6 +155,8 @@ type TokenStore struct {
 	now  func() time.Time
 	pub  Publisher
 	sk   *SecretKeys
+	// noACL: leave namespaces' ACL users alone
+	noACL bool
 }
 
 // NewTokenStore returns a store over rdb.
@@ -151,7 +164,7 @@ func NewTokenStore(rdb redis.UniversalClient, cfg TokenStoreConfig) *TokenStore 
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &TokenStore{rdb: rdb, keys: newKeyspace(cfg.Prefix), now: cfg.Now, pub: cfg.Publisher, sk: cfg.SecretKeys}
+	return &TokenStore{rdb: rdb, keys: newKeyspace(cfg.Prefix), now: cfg.Now, pub: cfg.Publisher, sk: cfg.SecretKeys, noACL: cfg.NoRedisACL}
 }
 
 const tokenPrefix = "tsk_"
@@ -213,7 +226,36 @@ func (s TokenSpec) Validate() error {
 			return bad("key prefix %q: must be non-empty and free of glob characters", p)
 		}
 	}
+	if s.Namespace != "" {
+		if !validNamespace(s.Namespace) {
+			return bad("namespace %q: want 1 to 64 of A-Z a-z 0-9 _ . -", s.Namespace)
+		}
+		if len(s.KeyPrefixes) > 0 {
+			return bad("a token has a namespace or key prefixes, not both")
+		}
+	}
+	if s.Redis != RedisNone && s.Namespace == "" && len(s.KeyPrefixes) == 0 {
+		return bad("a /redis token needs a namespace (a private database) or key prefixes: every key is otherwise reachable")
+	}
 	return nil
+}
+
+func validNamespace(ns string) bool {
+	if ns == "" || len(ns) > 64 {
+		return false
+	}
+	for _, c := range []byte(ns) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// overlapsStore reports whether keys under prefix p may be keys of the store whose
+// prefix is store (every tickstash key starts with "<store>:").
+func overlapsStore(p, store string) bool {
+	return strings.HasPrefix(p, store+":") || strings.HasPrefix(store+":", p)
 }
 
 func scopeList() string {
@@ -249,6 +291,12 @@ func (s *TokenStore) Create(ctx context.Context, spec TokenSpec) (raw, signingSe
 	if err := spec.Validate(); err != nil {
 		return "", "", Token{}, err
 	}
+	for _, p := range spec.KeyPrefixes {
+		if overlapsStore(p, s.keys.prefix) {
+			return "", "", Token{}, fmt.Errorf("%w: key prefix %q overlaps the store prefix %q: the token could read and forge tickstash's own keys (tokens, audit); choose another prefix or a --namespace",
+				ErrInvalidTokenSpec, p, s.keys.prefix+":")
+		}
+	}
 	if spec.Signing && s.sk == nil {
 		return "", "", Token{}, fmt.Errorf("gateway: create a signing token: %w", ErrNoSecretKey)
 	}
@@ -258,7 +306,7 @@ func (s *TokenStore) Create(ctx context.Context, spec TokenSpec) (raw, signingSe
 		ID: "tok_" + randomHex(6), Name: spec.Name,
 		Subject: spec.Subject, Scopes: spec.Scopes, CreatedAt: now, ExpiresAt: now.Add(spec.TTL),
 		Rate: spec.Rate, Redis: spec.Redis, RedisScripts: spec.RedisScripts, KeyPrefixes: spec.KeyPrefixes,
-		Signing: spec.Signing, hash: hashToken(raw),
+		Namespace: spec.Namespace, Signing: spec.Signing, hash: hashToken(raw),
 	}
 	if tok.Subject == "" {
 		tok.Subject = tok.Name
@@ -291,6 +339,11 @@ func (s *TokenStore) Create(ctx context.Context, spec TokenSpec) (raw, signingSe
 	if err != nil {
 		return "", "", Token{}, fmt.Errorf("gateway: create token: %w", err)
 	}
+	if tok.Namespace != "" && s.sk != nil && !s.noACL {
+		// Best effort: a Redis without ACLs runs namespaces as the gateway's user, and
+		// the gateway sets the user up at first use anyway.
+		_ = setACLUser(ctx, s.rdb, s.keys, s.sk, tok.Namespace)
+	}
 	return raw, signingSecret, tok, nil
 }
 
@@ -303,7 +356,7 @@ func (t *Token) fields() map[string]any {
 		"id": t.ID, "name": t.Name, "subject": t.Subject, "scopes": strings.Join(scopes, ","),
 		"created": t.CreatedAt.UnixMilli(), "expires": t.ExpiresAt.UnixMilli(), "revoked": boolInt(t.Revoked),
 		"rate": t.Rate, "redis": string(t.Redis), "scripts": boolInt(t.RedisScripts),
-		"prefixes": strings.Join(t.KeyPrefixes, "\n"), "signing": boolInt(t.Signing),
+		"prefixes": strings.Join(t.KeyPrefixes, "\n"), "signing": boolInt(t.Signing), "ns": t.Namespace,
 		"secrets": strings.Join(t.sealed, ","), "hash": t.hash,
 	}
 }
@@ -318,7 +371,7 @@ func boolInt(b bool) int {
 func tokenFromFields(h map[string]string) (Token, error) {
 	t := Token{ID: h["id"], Name: h["name"], Subject: h["subject"], Rate: h["rate"],
 		Redis: RedisClass(h["redis"]), RedisScripts: h["scripts"] == "1", Signing: h["signing"] == "1",
-		Revoked: h["revoked"] == "1", hash: h["hash"]}
+		Revoked: h["revoked"] == "1", hash: h["hash"], Namespace: h["ns"]}
 	for _, s := range strings.Split(h["scopes"], ",") {
 		if s != "" {
 			t.Scopes = append(t.Scopes, Scope(s))
@@ -472,6 +525,9 @@ func (s *TokenStore) Revoke(ctx context.Context, id string) error {
 	if err := s.rdb.HSet(ctx, s.keys.token(hash), "revoked", 1).Err(); err != nil {
 		return fmt.Errorf("gateway: revoke %s: %w", id, err)
 	}
+	if ns, _ := s.rdb.HGet(ctx, s.keys.token(hash), "ns").Result(); ns != "" && !s.noACL {
+		s.dropNamespaceUser(ctx, ns)
+	}
 	return s.announce(id, TokenRevoked)
 }
 
@@ -582,4 +638,20 @@ func (s *TokenStore) reseal(ctx context.Context, id, hash string) (bool, error) 
 		return false, fmt.Errorf("gateway: reseal %s: %w", id, err)
 	}
 	return n == 1, nil
+}
+
+// dropNamespaceUser deletes the Redis ACL user of namespace ns when no usable token of
+// the namespace is left. Best effort: a user left behind is reachable only through the
+// gateway, which refuses revoked tokens.
+func (s *TokenStore) dropNamespaceUser(ctx context.Context, ns string) {
+	toks, err := s.List(ctx)
+	if err != nil {
+		return
+	}
+	for i := range toks {
+		if toks[i].Namespace == ns && s.usable(&toks[i]) == nil {
+			return
+		}
+	}
+	_ = delACLUser(ctx, s.rdb, s.keys, ns)
 }

@@ -40,20 +40,40 @@ func TestUpstashSDKs(t *testing.T) {
 	}
 	e := start(t, nil)
 	p := e.appPrefix() // hash-tagged: MGET, DEL, MULTI and the ratelimit scripts stay in one cluster slot
-	raw, _, _ := e.token(gateway.TokenSpec{Name: "edge", Scopes: []gateway.Scope{gateway.ScopeRedis},
+	prefixed, _, _ := e.token(gateway.TokenSpec{Name: "edge", Scopes: []gateway.Scope{gateway.ScopeRedis},
 		Redis: gateway.RedisWrite, RedisScripts: true, KeyPrefixes: []string{p}})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "test.mjs")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GATEWAY_URL="+e.url+"/redis", "GATEWAY_TOKEN="+raw, "KEY_PREFIX="+p)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("node test.mjs: %v\n%s", err, out)
+	// A namespaced token, not trusted with scripts: plain keys, and @upstash/ratelimit's
+	// scripts run as the namespace's Redis ACL user.
+	namespaced, _, _ := e.token(gateway.TokenSpec{Name: "ns", Scopes: []gateway.Scope{gateway.ScopeRedis},
+		Redis: gateway.RedisWrite, Namespace: "app1"})
+	other, _, _ := e.token(gateway.TokenSpec{Name: "other", Scopes: []gateway.Scope{gateway.ScopeRedis},
+		Redis: gateway.RedisWrite, Namespace: "app2"})
+	if r := e.do("POST", "/redis", other, []byte(`["SET","s","app2"]`)); r.status != 200 {
+		t.Fatalf("SET in app2: %d %s", r.status, r.body)
 	}
-	t.Logf("%s", strings.TrimSpace(string(out)))
-	if !strings.HasPrefix(strings.TrimSpace(string(out)), "ok ") {
-		t.Fatalf("unexpected output: %s", out)
+	for _, run := range []struct{ name, token, prefix, ns string }{
+		{"key prefix, trusted scripts", prefixed, p, "0"},
+		{"namespace", namespaced, "", "1"},
+	} {
+		t.Run(run.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, node, "test.mjs")
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "GATEWAY_URL="+e.url+"/redis", "GATEWAY_TOKEN="+run.token, "KEY_PREFIX="+run.prefix, "NAMESPACE="+run.ns)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("node test.mjs: %v\n%s", err, out)
+			}
+			t.Logf("%s", strings.TrimSpace(string(out)))
+			if !strings.HasPrefix(strings.TrimSpace(string(out)), "ok ") {
+				t.Fatalf("unexpected output: %s", out)
+			}
+		})
+	}
+	// the namespace's FLUSHDB left app2 alone
+	if r := e.do("POST", "/redis", other, []byte(`["GET","s"]`)); string(r.body) != `{"result":"app2"}`+"\n" {
+		t.Fatalf("app2 after app1's FLUSHDB: %s", r.body)
 	}
 }
 

@@ -12,8 +12,8 @@ import (
 
 // Usage is one token's metered use on one UTC day.
 type Usage struct {
-	Day      string `json:"day"` // YYYY-MM-DD
-	Requests int64  `json:"requests"`
+	Day      string `json:"day"`      // YYYY-MM-DD
+	Requests int64  `json:"requests"` // requests; a /redis pipeline or transaction counts its commands
 	BytesIn  int64  `json:"bytes_in"`
 	BytesOut int64  `json:"bytes_out"`
 }
@@ -36,7 +36,7 @@ func newUsageMeter(s *Server) *usageMeter {
 	return &usageMeter{s: s, pending: map[usageKey]*Usage{}}
 }
 
-func (u *usageMeter) add(token string, now time.Time, in, out int64) {
+func (u *usageMeter) add(token string, now time.Time, requests, in, out int64) {
 	u.mu.Lock()
 	n := now.Unix() / 86400
 	if now.Unix() < 0 || n != u.dayNum || u.day == "" {
@@ -48,7 +48,7 @@ func (u *usageMeter) add(token string, now time.Time, in, out int64) {
 		p = &Usage{Day: day}
 		u.pending[usageKey{token, day}] = p
 	}
-	p.Requests++
+	p.Requests += requests
 	p.BytesIn += in
 	p.BytesOut += out
 	u.mu.Unlock()

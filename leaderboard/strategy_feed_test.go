@@ -1,6 +1,8 @@
 package leaderboard
 
 import (
+	"github.com/tickstash/tickstash/internal/testenv"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,9 +18,9 @@ import (
 // TestStrategyFeed publishes signals on the real NATS, a message that is not a signal
 // between them, and checks that the feed closes the paper trade on the boards.
 func TestStrategyFeed(t *testing.T) {
-	nc, err := nats.Connect("nats://127.0.0.1:4222")
+	nc, err := nats.Connect(testenv.NATSURL())
 	if err != nil {
-		t.Fatalf("NATS at 127.0.0.1:4222: %v (start it: see README)", err)
+		t.Fatalf("NATS at %s: %v", testenv.NATSURL(), err)
 	}
 	defer nc.Close()
 	s, _, _ := newStore(t, Config{})

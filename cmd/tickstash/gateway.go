@@ -25,6 +25,7 @@ type gatewayConfig struct {
 	tlsKey      string
 	defaultRate string
 	maxBody     int
+	maxValue    int
 	rateFail    bool
 
 	auditRetention time.Duration
@@ -42,6 +43,7 @@ func (c *gatewayConfig) register(f *flags, defaultAddr string) {
 	f.String(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	f.String(&c.defaultRate, "default-rate", "", "rate policy of tokens created without one, e.g. 10/s+1000/d; empty means such tokens are not limited")
 	f.Int(&c.maxBody, "max-body-bytes", 1<<20, "largest request body the gateway accepts (413 beyond it)")
+	f.Int(&c.maxValue, "redis-max-value-bytes", 1<<20, "cap of /redis values: every argument, and the size SETRANGE, SETBIT and BITFIELD offsets would give a value (-1: no cap)")
 	f.Bool(&c.rateFail, "rate-fail-open", false, "let requests through when the rate limiter cannot reach Redis (default: refuse with 503)")
 	f.Duration(&c.auditRetention, "audit-retention", 30*24*time.Hour, "how long audit records are kept (older entries are trimmed)")
 	f.Int(&c.auditMaxLen, "audit-max-len", 100_000, "hard bound of the audit stream of authenticated requests, should the retention hold more")
@@ -127,7 +129,7 @@ func (c *gatewayConfig) serve(p *process, b gatewayBackends, prefix string, e en
 	}
 	srv, err := gateway.New(b.deps, gateway.Config{
 		Prefix: prefix, TLSCertFile: c.tlsCert, TLSKeyFile: c.tlsKey, DefaultRate: c.defaultRate,
-		MaxBodyBytes: int64(c.maxBody), RateFailOpen: c.rateFail,
+		MaxBodyBytes: int64(c.maxBody), RateFailOpen: c.rateFail, RedisMaxValueBytes: int64(c.maxValue),
 		AuditRetention: c.auditRetention, AuditMaxLen: int64(c.auditMaxLen),
 		SSEMaxPerToken: c.ssePerToken, SSEMaxStreams: c.sseMax, SecretKeys: c.keys,
 	}, p.log.With("role", "gateway"), p.reg)

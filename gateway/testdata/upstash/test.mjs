@@ -1,6 +1,8 @@
 // Runs the real @upstash/redis and @upstash/ratelimit SDKs against the tickstash
 // gateway's Redis REST endpoint. Driven by gateway/upstash_test.go, which passes
-// GATEWAY_URL (…/redis), GATEWAY_TOKEN and KEY_PREFIX (the token's key prefix).
+// GATEWAY_URL (…/redis), GATEWAY_TOKEN and KEY_PREFIX (the token's key prefix), and
+// NAMESPACE=1 for a namespaced token (a database of its own: KEY_PREFIX is empty, plain
+// keys, keyspace-wide commands work, scripts run confined by a Redis ACL user).
 // Prints "ok <n> checks" and exits 0, or prints the failed check and exits 1.
 import { Redis } from "@upstash/redis";
 import { Ratelimit } from "@upstash/ratelimit";
@@ -9,6 +11,7 @@ import assert from "node:assert/strict";
 const url = process.env.GATEWAY_URL;
 const token = process.env.GATEWAY_TOKEN;
 const p = process.env.KEY_PREFIX;
+const namespaced = process.env.NAMESPACE === "1";
 const redis = new Redis({ url, token, retry: false, enableTelemetry: false });
 let checks = 0;
 const eq = (got, want, what) => { assert.deepStrictEqual(got, want, what); checks++; };
@@ -70,16 +73,45 @@ tx.zadd(`${p}tz`, { score: 7, member: "m" });
 tx.zscore(`${p}tz`, "m");
 eq(await tx.exec(), ["OK", 5, 1, 7], "multi-exec");
 
+// booleans travel as "true"/"false" and come back as JSON
+eq(await redis.set(`${p}bool`, true), "OK", "set true");
+eq(await redis.get(`${p}bool`), true, "get true");
+eq(await redis.hset(`${p}bh`, { on: false }), 1, "hset false");
+eq(await redis.hget(`${p}bh`, "on"), false, "hget false");
+
+// consumer groups
+await redis.xadd(`${p}st`, "*", { f: "v" });
+eq(await redis.xgroup(`${p}st`, { type: "CREATE", group: "g", id: "0" }), "OK", "xgroup create");
+const rg = await redis.xreadgroup("g", "c", `${p}st`, ">", { count: 10 });
+eq(rg[0][0], `${p}st`, "xreadgroup names the stream as the client does");
+
 // refusals arrive as errors, in the SDK's own error type
-await assert.rejects(redis.get("elsewhere"), /outside this token's key prefixes/); checks++;
-await assert.rejects(redis.flushall(), /not allowed/); checks++;
-await assert.rejects(redis.keys("*"), /not allowed/); checks++;
+if (namespaced) {
+  eq(await redis.get("elsewhere"), null, "any plain key is the namespace's");
+  const keys = (await redis.keys("*")).sort();
+  assert.ok(keys.includes("s") && keys.includes("h") && !keys.some((k) => k.includes(":rns:")), `keys ${keys}`); checks++;
+  eq(await redis.dbsize(), keys.length, "dbsize");
+  const [, scanned] = await redis.scan(0, { match: "s*", count: 1000 });
+  eq(scanned.sort(), keys.filter((k) => k.startsWith("s")), "scan match");
+  await assert.rejects(redis.eval("return redis.call('GET', ARGV[1])", [], ["ts:gw:tokens"]), /can't access|NOPERM/); checks++;
+} else {
+  await assert.rejects(redis.get("elsewhere"), /outside this token's key prefixes/); checks++;
+  await assert.rejects(redis.flushall(), /not allowed/); checks++;
+  await assert.rejects(redis.keys("*"), /not allowed/); checks++;
+}
 await assert.rejects(redis.incr(`${p}s`), /not an integer/); checks++;
+const pe = redis.pipeline();
+pe.set(`${p}pe`, "1");
+pe.incr(`${p}s`);
+pe.get(`${p}pe`);
+const settled = await pe.exec({ keepErrors: true });
+eq(settled.map((r) => r.error === undefined), [true, false, true], "pipeline: one error among results");
 
 // @upstash/ratelimit: sliding window and token bucket over EVALSHA/EVAL
 for (const [name, limiter] of [
   ["sliding window", Ratelimit.slidingWindow(3, "10 s")],
   ["token bucket", Ratelimit.tokenBucket(1, "10 s", 3)],
+  ["fixed window", Ratelimit.fixedWindow(3, "10 s")],
 ]) {
   const rl = new Ratelimit({ redis, limiter, prefix: `${p}rl:${name.replace(" ", "")}`, timeout: 0, analytics: false });
   const got = [];
@@ -95,4 +127,8 @@ for (const [name, limiter] of [
   assert.ok(r.reset > Date.now(), `${name}: reset in the future`); checks++;
 }
 
+if (namespaced) {
+  eq(await redis.flushdb(), "OK", "flushdb");
+  eq(await redis.dbsize(), 0, "dbsize after flushdb");
+}
 console.log(`ok ${checks} checks`);

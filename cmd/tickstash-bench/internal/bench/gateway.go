@@ -45,6 +45,9 @@ type GatewayReport struct {
 	TickerVsBare float64
 	// RESTVsDirect is GET through /redis ÷ a direct go-redis GET (no HTTP).
 	RESTVsDirect float64
+	// NamespaceVsPrefix is a namespaced token's /redis GET (as its Redis ACL user) ÷ a
+	// key-prefix token's; target ≥ 0.9.
+	NamespaceVsPrefix float64
 }
 
 // Gateway measures requests/s and latency of the gateway over loopback HTTP against
@@ -73,17 +76,42 @@ func Gateway(ctx context.Context, rdb redis.UniversalClient, cfg GatewayConfig, 
 	if _, err := store.Write(ctx, &cache.Batch{Trades: []market.Trade{tr}}); err != nil {
 		return rep, err
 	}
-	valueKey := cfg.Prefix + ":app:k"
+	valueKey := cfg.Prefix + "-app:k" // not under the store prefix, which no token reaches
 	if err := rdb.Set(ctx, valueKey, "hello", time.Hour).Err(); err != nil {
 		return rep, err
 	}
-	srv, err := gateway.New(gateway.Deps{Redis: rdb, Market: store}, gateway.Config{Prefix: cfg.Prefix}, nil, prometheus.NewRegistry())
+	// The namespace "bench" keeps "k" as <prefix>:rns:{bench}:k (gateway/namespace.go).
+	if err := rdb.Set(ctx, cfg.Prefix+":rns:{bench}:k", "hello", time.Hour).Err(); err != nil {
+		return rep, err
+	}
+	sk, _ := gateway.NewSecretKey("bench") // a sealing key: namespaces run as Redis ACL users
+	keys, err := gateway.ParseSecretKeys(sk)
 	if err != nil {
 		return rep, err
 	}
+	srv, err := gateway.New(gateway.Deps{Redis: rdb, Market: store}, gateway.Config{Prefix: cfg.Prefix, SecretKeys: keys}, nil, prometheus.NewRegistry())
+	if err != nil {
+		return rep, err
+	}
+	defer func() { // the namespace's ACL user, on every master
+		del := func(ctx context.Context, c *redis.Client) error {
+			return c.Do(ctx, "acl", "deluser", cfg.Prefix+":rns:bench").Err()
+		}
+		switch c := rdb.(type) {
+		case *redis.ClusterClient:
+			_ = c.ForEachMaster(context.WithoutCancel(ctx), del)
+		case *redis.Client:
+			_ = del(context.WithoutCancel(ctx), c)
+		}
+	}()
 	raw, _, _, err := srv.Tokens().Create(ctx, gateway.TokenSpec{Name: "bench", TTL: time.Hour,
 		Scopes: []gateway.Scope{gateway.ScopeMarketRead, gateway.ScopeRedis}, Redis: gateway.RedisRead,
-		KeyPrefixes: []string{cfg.Prefix + ":app:"}, Rate: "gcra:10000000/s"})
+		KeyPrefixes: []string{cfg.Prefix + "-app:"}, Rate: "gcra:10000000/s"})
+	if err != nil {
+		return rep, err
+	}
+	rawNS, _, _, err := srv.Tokens().Create(ctx, gateway.TokenSpec{Name: "bench-ns", TTL: time.Hour,
+		Scopes: []gateway.Scope{gateway.ScopeRedis}, Redis: gateway.RedisRead, Namespace: "bench", Rate: "gcra:10000000/s"})
 	if err != nil {
 		return rep, err
 	}
@@ -116,10 +144,10 @@ func Gateway(ctx context.Context, rdb redis.UniversalClient, cfg GatewayConfig, 
 		return rep, err
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 2 * cfg.Goroutines, MaxIdleConnsPerHost: 2 * cfg.Goroutines}}
-	get := func(ctx context.Context, url string, auth bool) error {
+	getAs := func(ctx context.Context, url, token string) error {
 		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
-		if auth {
-			req.Header.Set("Authorization", "Bearer "+raw)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
 		}
 		res, err := client.Do(req)
 		if err != nil {
@@ -137,7 +165,14 @@ func Gateway(ctx context.Context, rdb redis.UniversalClient, cfg GatewayConfig, 
 		caseBare   = "bare net/http handler, same Redis read"
 		caseREST   = "gateway GET /redis/get/<key>"
 		caseDirect = "direct go-redis GET"
+		caseNS     = "gateway GET /redis/get/k, namespaced token (Redis ACL user)"
 	)
+	get := func(ctx context.Context, url string, auth bool) error {
+		if auth {
+			return getAs(ctx, url, raw)
+		}
+		return getAs(ctx, url, "")
+	}
 	cases := []struct {
 		name string
 		fn   func(ctx context.Context, g, i int) error
@@ -148,6 +183,7 @@ func Gateway(ctx context.Context, rdb redis.UniversalClient, cfg GatewayConfig, 
 		{caseBare, func(ctx context.Context, _, _ int) error { return get(ctx, bareURL+"/ticker/binance/BTC-USDT", false) }},
 		{caseREST, func(ctx context.Context, _, _ int) error { return get(ctx, gwURL+"/redis/get/"+valueKey, true) }},
 		{caseDirect, func(ctx context.Context, _, _ int) error { return rdb.Get(ctx, valueKey).Err() }},
+		{caseNS, func(ctx context.Context, _, _ int) error { return getAs(ctx, gwURL+"/redis/get/k", rawNS) }},
 	}
 	// Warm up connections and caches.
 	for _, c := range cases {
@@ -172,6 +208,7 @@ func Gateway(ctx context.Context, rdb redis.UniversalClient, cfg GatewayConfig, 
 	}
 	rep.TickerVsBare = gwRatio(rep.Cases[0].PerSecond, rep.Cases[1].PerSecond)
 	rep.RESTVsDirect = gwRatio(rep.Cases[2].PerSecond, rep.Cases[3].PerSecond)
+	rep.NamespaceVsPrefix = gwRatio(rep.Cases[4].PerSecond, rep.Cases[2].PerSecond)
 	return rep, nil
 }
 
@@ -199,6 +236,11 @@ func (r GatewayReport) Markdown() string {
 	}
 	fmt.Fprintf(&b, "\n| target | ratio | met |\n|---|---:|---|\n| gateway ticker ÷ bare handler ≥ 0.6 | %.2f | %s |\n", r.TickerVsBare, met)
 	fmt.Fprintf(&b, "| /redis GET ÷ direct go-redis GET (no target: HTTP vs RESP) | %.2f | - |\n", r.RESTVsDirect)
+	met = "yes"
+	if r.NamespaceVsPrefix < 0.9 {
+		met = "no"
+	}
+	fmt.Fprintf(&b, "| namespaced /redis GET ÷ key-prefix /redis GET ≥ 0.9 | %.2f | %s |\n", r.NamespaceVsPrefix, met)
 	return b.String()
 }
 

@@ -16,10 +16,17 @@ func TestGatewayBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Cases) != 4 || rep.TickerVsBare <= 0 || rep.RESTVsDirect <= 0 {
+	if len(rep.Cases) != 5 || rep.TickerVsBare <= 0 || rep.RESTVsDirect <= 0 || rep.NamespaceVsPrefix <= 0 || rep.Cases[4].Errors != 0 {
 		t.Fatalf("report %+v", rep)
 	}
-	if md := rep.Markdown(); !strings.Contains(md, "gateway ticker ÷ bare handler") {
+	if users, _ := rdb.Do(context.Background(), "acl", "users").StringSlice(); len(users) > 0 {
+		for _, u := range users {
+			if strings.Contains(u, ":rns:") && strings.HasPrefix(u, "tsbench") {
+				t.Fatalf("the bench left its namespace's ACL user %q", u)
+			}
+		}
+	}
+	if md := rep.Markdown(); !strings.Contains(md, "gateway ticker ÷ bare handler") || !strings.Contains(md, "namespaced /redis GET") {
 		t.Fatal(md)
 	}
 }
