@@ -120,6 +120,8 @@ var decimalCmp = cmp.Comparer(func(a, b decimal.Decimal) bool { return a.Equal(b
 type exchangeServer struct {
 	*httptest.Server
 	trades []market.Trade
+	// pageMax caps Coinbase Exchange trade pages below their limit; 0 means no cap.
+	pageMax int64
 
 	mu       sync.Mutex
 	fail     []string
@@ -312,6 +314,9 @@ func (s *exchangeServer) exchangeTrades(w http.ResponseWriter, q map[string][]st
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
+	if s.pageMax > 0 && limit > s.pageMax {
+		limit = s.pageMax
+	}
 	var rows []string
 	lowest := int64(0)
 	for i := len(s.trades) - 1; i >= 0 && int64(len(rows)) < limit; i-- {
@@ -427,7 +432,7 @@ func (e *env) venue(t *testing.T, name, base string) history.Venue {
 
 func (e *env) stored(t *testing.T, ex market.Exchange, sym market.Symbol, iv market.Interval) []market.Candle {
 	t.Helper()
-	cs, err := e.store.CandlesBetween(context.Background(), ex, sym, iv, t0.Add(-24*time.Hour), t0.Add(30*24*time.Hour), 100000)
+	cs, err := e.store.CandlesBetween(context.Background(), ex, sym, iv, time.Unix(0, 0), t0.Add(365*24*time.Hour), 100000)
 	if err != nil {
 		t.Fatal(err)
 	}
