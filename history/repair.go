@@ -34,8 +34,14 @@ type RepairConfig struct {
 	// MaxTrades bounds the trades read back from a stream to recompute candles; 0 means
 	// 1 000 000. A range holding more fails rather than building partial candles.
 	MaxTrades int
-	// Now is the clock for the repair lag; nil means time.Now.
+	// Grace is how long after a bucket's end Repair waits before rewriting its candle,
+	// so that the live aggregator has closed it first (its closed candle would
+	// otherwise replace the repaired one). Set it above ingest's grace; 0 means 1 minute.
+	Grace time.Duration
+	// Now is the clock for the repair lag and the waits; nil means time.Now.
 	Now func() time.Time
+	// Sleep waits d or until ctx is done; nil means a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// Log receives unrepairable gaps; nil discards them.
 	Log *slog.Logger
 }
@@ -58,6 +64,12 @@ func NewRepairer(venues []Venue, store TradeStore, m *Metrics, cfg RepairConfig)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = time.Minute
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleepCtx
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -199,4 +211,41 @@ func (r *Repairer) RecomputeCandles(ctx context.Context, ex market.Exchange, sym
 		return 0, fmt.Errorf("history: recompute candles: %w", err)
 	}
 	return st.Candles, nil
+}
+
+// RepairResult says what Repair did.
+type RepairResult struct {
+	// Trades are the missing trades found, in exchange order.
+	Trades []market.Trade
+	// Candles is how many candles were rewritten.
+	Candles int
+}
+
+// Repair is the whole gap repair, for ingest's gap hook: it fetches the gap's trades
+// (FetchGap, with known), waits until every bucket of ivs that they fall in has ended
+// plus Grace, then recomputes those buckets' candles from the trade stream and the
+// fetched trades (RecomputeCandles). Run it in a goroutine of its own: the wait lasts
+// up to the longest interval. A gap whose trades cannot all be found returns the
+// *UnrepairableError of FetchGap and rewrites nothing: candles built from a partial
+// repair would still be wrong, only differently.
+func (r *Repairer) Repair(ctx context.Context, gap Gap, ivs []market.Interval, known func(id string) bool) (RepairResult, error) {
+	ts, err := r.FetchGap(ctx, gap, known)
+	res := RepairResult{Trades: ts}
+	if err != nil || len(ts) == 0 {
+		return res, err
+	}
+	from, to := ts[0].Time, ts[len(ts)-1].Time.Add(time.Nanosecond)
+	var due time.Time
+	for _, iv := range ivs {
+		if end := iv.Align(to.Add(-1)).Add(iv.Duration()).Add(r.cfg.Grace); end.After(due) {
+			due = end
+		}
+	}
+	if wait := due.Sub(r.cfg.Now()); wait > 0 {
+		if err := r.cfg.Sleep(ctx, wait); err != nil {
+			return res, err
+		}
+	}
+	res.Candles, err = r.RecomputeCandles(ctx, gap.Exchange, gap.Symbol, ivs, from, to, ts)
+	return res, err
 }

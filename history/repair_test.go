@@ -221,3 +221,46 @@ func TestRepairUnrepairable(t *testing.T) {
 		t.Fatalf("404: %v", err)
 	}
 }
+
+// Repair waits for the buckets the gap's trades fall in to end (plus the grace) before
+// rewriting their candles.
+func TestRepairWaitsForBucketsToClose(t *testing.T) {
+	trades := genTrades(market.Binance, btcusdt, 90, 13)
+	srv := newExchangeServer(t, trades)
+	missing := trades[40:60]
+	now := missing[len(missing)-1].Time.Add(time.Second)
+	e := newEnv(t, now, history.BackfillConfig{})
+	v := e.venue(t, "binance", srv.URL)
+	var slept []time.Duration
+	rp := history.NewRepairer([]history.Venue{v}, e.store, e.m, history.RepairConfig{
+		Now: func() time.Time { return now }, Grace: 10 * time.Second,
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			slept = append(slept, d)
+			now = now.Add(d)
+			return nil
+		},
+	})
+	ctx := context.Background()
+	if _, err := e.store.Write(ctx, &cache.Batch{Trades: append(append([]market.Trade{}, trades[:40]...), trades[60:]...)}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := rp.Repair(ctx, history.Gap{Exchange: market.Binance, Symbol: btcusdt, FromID: missing[0].ID, ToID: missing[19].ID},
+		[]market.Interval{market.Interval1m, market.Interval5m}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastEnd := market.Interval5m.Align(missing[19].Time).Add(5*time.Minute + 10*time.Second)
+	if len(slept) != 1 || slept[0] != lastEnd.Sub(missing[19].Time.Add(time.Second)) {
+		t.Fatalf("slept %v, want until %s", slept, lastEnd)
+	}
+	if len(res.Trades) != 20 || res.Candles == 0 {
+		t.Fatalf("result: %d trades, %d candles", len(res.Trades), res.Candles)
+	}
+	for _, iv := range []market.Interval{market.Interval1m, market.Interval5m} {
+		want := history.CandlesFromTrades(trades, iv, missing[0].Time, iv.Align(missing[19].Time).Add(iv.Duration()), history.SourceRepair)
+		got := e.stored(t, market.Binance, btcusdt, iv)
+		if diff := cmp.Diff(want, got, decimalCmp); diff != "" {
+			t.Fatalf("%s (-want +got):\n%s", iv, diff)
+		}
+	}
+}
