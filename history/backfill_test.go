@@ -3,6 +3,9 @@ package history_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -288,5 +291,48 @@ func TestBinanceWeightWait(t *testing.T) {
 	}
 	if got := e.waits.all(); len(got) != 1 || got[0] != 46*time.Second {
 		t.Fatalf("waits %v, want one of 46s (to the next minute and a second)", got)
+	}
+}
+
+// Kraken says "slow down" in a 200 answer: the request is retried after a backoff.
+func TestKrakenRateLimitInBody(t *testing.T) {
+	trades := genTrades(market.Kraken, btcusd, 100, 14)
+	srv := newExchangeServer(t, trades)
+	e := newEnv(t, t0.Add(24*time.Hour), history.BackfillConfig{})
+	srv.failNext("kraken-rate-limit", "kraken-rate-limit")
+	res, err := e.bf.Run(context.Background(), history.Job{Venue: e.venue(t, "kraken", srv.URL), Symbol: btcusd, Interval: market.Interval1m, From: t0, To: t0.Add(100 * time.Minute)})
+	if err != nil || res.Stored == 0 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if got := e.waits.all(); len(got) != 2 || got[0] != 500*time.Millisecond || got[1] != time.Second {
+		t.Fatalf("waits %v, want the backoff 0.5s, 1s", got)
+	}
+}
+
+// A server that ignores the requested range (always the same page) cannot make the
+// backfill loop: it ends, storing only what falls in the range.
+func TestBackfillEndsWhenServerIgnoresRange(t *testing.T) {
+	trades := genTrades(market.Binance, btcusdt, 5, 15)
+	page := newExchangeServer(t, trades)
+	var calls int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		q := r.URL.Query()
+		q.Set("startTime", strconv.FormatInt(t0.UnixMilli(), 10))
+		q.Set("endTime", strconv.FormatInt(t0.Add(time.Hour).UnixMilli(), 10))
+		r.URL.RawQuery = q.Encode()
+		page.serve(w, r)
+	}))
+	defer srv.Close()
+	e := newEnv(t, t0.Add(24*time.Hour), history.BackfillConfig{})
+	res, err := e.bf.Run(context.Background(), history.Job{Venue: e.venue(t, "binance", srv.URL), Symbol: btcusdt, Interval: market.Interval1m, From: t0.Add(2 * time.Minute), To: t0.Add(3000 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(expected(market.Binance, btcusdt, market.Interval1m, naive(trades, time.Minute), t0.Add(2*time.Minute), t0.Add(time.Hour), true, true)); res.Stored != want {
+		t.Fatalf("stored %d, want %d", res.Stored, want)
+	}
+	if calls > 10 {
+		t.Fatalf("%d requests for 3 windows", calls)
 	}
 }

@@ -155,6 +155,10 @@ func (s *exchangeServer) serve(w http.ResponseWriter, r *http.Request) {
 		fail, s.fail = s.fail[0], s.fail[1:]
 	}
 	s.mu.Unlock()
+	if fail == "kraken-rate-limit" {
+		fmt.Fprint(w, `{"error":["EAPI:Rate limit exceeded"]}`)
+		return
+	}
 	if fail != "" {
 		code, after, _ := strings.Cut(fail, ":")
 		if after != "" {
