@@ -43,6 +43,11 @@ type Job struct {
 	Symbol   market.Symbol
 	Interval market.Interval
 	From, To time.Time
+	// FromTrades builds the candles from the venue's trade history instead of its
+	// candles: for ranges older than a venue keeps candles (Kraken: its last 720) and
+	// intervals it cannot build from candles (1s outside Binance). Venues that page
+	// trades by time only: Binance (aggTrades) and Kraken.
+	FromTrades bool
 	// Progress, if set, is called after every page (and once at the start) from the
 	// goroutine running Run.
 	Progress func(Progress)
@@ -64,7 +69,8 @@ type Result struct {
 	Fetched, Stored, Present int
 	// Resumed is true when the run continued an interrupted one from its checkpoint.
 	Resumed bool
-	// Source is the interval actually fetched: Interval itself, or a smaller one rolled up.
+	// Source is the interval actually fetched: Interval itself, or a smaller one rolled
+	// up; 0 when built from trades.
 	Source market.Interval
 }
 
@@ -127,6 +133,9 @@ func (b *Backfiller) Run(ctx context.Context, job Job) (Result, error) {
 	var res Result
 	v, iv := job.Venue, job.Interval
 	src, err := SourceInterval(v, iv)
+	if job.FromTrades {
+		src, err = 0, iv.Validate()
+	}
 	if err != nil {
 		return res, err
 	}
@@ -145,7 +154,11 @@ func (b *Backfiller) Run(ctx context.Context, job Job) (Result, error) {
 	}
 	ex := v.Exchange()
 	key := checkpointKey(b.store.Keys(), ex, job.Symbol, iv)
-	cp := checkpoint{Venue: v.Name(), From: from.UnixMilli(), To: to.UnixMilli(), Next: from.UnixMilli(), Source: src.String()}
+	srcName := src.String()
+	if job.FromTrades {
+		srcName = "trades"
+	}
+	cp := checkpoint{Venue: v.Name(), From: from.UnixMilli(), To: to.UnixMilli(), Next: from.UnixMilli(), Source: srcName}
 	cursor := from
 	if raw, err := b.rdb.Get(ctx, key).Bytes(); err == nil {
 		var old checkpoint
@@ -163,6 +176,9 @@ func (b *Backfiller) Run(ctx context.Context, job Job) (Result, error) {
 	total := int64(to.Sub(from) / step)
 	// A window holds whole buckets of iv and at most one page of source candles.
 	perWindow := int64(v.PageSize()) * int64(src.Duration()) / int64(step)
+	if job.FromTrades { // an hour of trades a window, or one bucket when longer
+		perWindow = int64(time.Hour / step)
+	}
 	if perWindow < 1 {
 		perWindow = 1
 	}
@@ -185,12 +201,20 @@ func (b *Backfiller) Run(ctx context.Context, job Job) (Result, error) {
 		if end.After(to) {
 			end = to
 		}
-		parts, err := b.fetchWindow(ctx, v, job.Symbol, src, cursor, end)
-		if err != nil {
+		var parts, cs []market.Candle
+		if job.FromTrades {
+			ts, err := v.Trades(ctx, job.Symbol, Gap{Exchange: ex, Symbol: job.Symbol, From: cursor, To: end})
+			if err != nil {
+				return res, fmt.Errorf("history: backfill %s %s %s from trades at %s: %w", v.Name(), job.Symbol, iv, market.FormatTime(cursor), err)
+			}
+			SortTrades(ts)
+			cs = CandlesFromTrades(ts, iv, cursor, end, SourceREST)
+		} else if parts, err = b.fetchWindow(ctx, v, job.Symbol, src, cursor, end); err != nil {
 			return res, err
+		} else {
+			cs = parts
 		}
-		cs := parts
-		if src != iv {
+		if !job.FromTrades && src != iv {
 			for i := range parts {
 				parts[i].Closed = true
 			}

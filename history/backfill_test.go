@@ -336,3 +336,35 @@ func TestBackfillEndsWhenServerIgnoresRange(t *testing.T) {
 		t.Fatalf("%d requests for 3 windows", calls)
 	}
 }
+
+// Built from trades: Kraken's range older than its 720 candles, and 1s candles on
+// Kraken and Binance (aggTrades by time), exact to the last digit and trade count.
+func TestBackfillFromTrades(t *testing.T) {
+	for _, c := range []struct {
+		venue string
+		ex    market.Exchange
+		sym   market.Symbol
+		iv    market.Interval
+		mins  int
+	}{
+		{"kraken", market.Kraken, btcusd, market.Interval1m, 1500},
+		{"kraken", market.Kraken, btcusd, market.Interval1s, 90},
+		{"binance", market.Binance, btcusdt, market.Interval1s, 150},
+	} {
+		trades := genTrades(c.ex, c.sym, c.mins, 16)
+		srv := newExchangeServer(t, trades)
+		e := newEnv(t, t0.Add(time.Duration(c.mins)*time.Minute+time.Hour), history.BackfillConfig{})
+		to := t0.Add(time.Duration(c.mins) * time.Minute)
+		res, err := e.bf.Run(context.Background(), history.Job{Venue: e.venue(t, c.venue, srv.URL), Symbol: c.sym, Interval: c.iv, From: t0, To: to, FromTrades: true})
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.venue, c.iv, err)
+		}
+		want := expected(c.ex, c.sym, c.iv, naive(trades, c.iv.Duration()), t0, to, true, true)
+		if res.Stored != len(want) {
+			t.Fatalf("%s %s: stored %d, want %d", c.venue, c.iv, res.Stored, len(want))
+		}
+		if diff := cmp.Diff(want, e.stored(t, c.ex, c.sym, c.iv), decimalCmp); diff != "" {
+			t.Fatalf("%s %s (-want +got):\n%s", c.venue, c.iv, diff)
+		}
+	}
+}

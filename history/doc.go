@@ -26,7 +26,10 @@
 // summed volume, quote volume and trade count; the quote volume only when every part
 // has one), e.g. 3m from 1m on Coinbase and Kraken, 4h from 1h on Coinbase. A candle
 // whose venue reports no quote volume has QuoteVolume zero and its VWAP is its close.
-// 1s candles exist only on Binance (not Binance.US).
+// 1s candles exist only on Binance (not Binance.US). Job.FromTrades builds the candles
+// from the venue's trade history instead (Binance aggTrades, Kraken Trades, an hour a
+// window), exact like live aggregation: for 1s elsewhere, and for ranges older than a
+// venue keeps candles (Kraken: its last 720).
 //
 // # Venues, as documented by the exchanges
 //

@@ -345,10 +345,16 @@ func (s *exchangeServer) exchangeTrades(w http.ResponseWriter, q map[string][]st
 // binanceTrades: historicalTrades or aggTrades from fromId, at most limit.
 func (s *exchangeServer) binanceTrades(w http.ResponseWriter, q map[string][]string, agg bool) {
 	from, limit := atoi(firstOf(q["fromId"])), atoi(firstOf(q["limit"]))
+	start, end := atoi(firstOf(q["startTime"])), atoi(firstOf(q["endTime"]))
+	if start > 0 && (!agg || end-start > time.Hour.Milliseconds()) {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"code":-1127,"msg":"More than 1 hours between startTime and endTime."}`)
+		return
+	}
 	var rows []string
 	for _, t := range s.trades {
 		id := atoi(t.ID)
-		if id < from || int64(len(rows)) >= limit {
+		if id < from || int64(len(rows)) >= limit || (start > 0 && (t.Time.UnixMilli() < start || t.Time.UnixMilli() > end)) {
 			continue
 		}
 		bm := t.Side == market.Sell

@@ -417,7 +417,7 @@ func (v *kraken) Trades(ctx context.Context, sym market.Symbol, gap Gap) ([]mark
 		hi, _ = strconv.ParseInt(gap.ToID, 10, 64)
 	}
 	var out []market.Trade
-	since := strconv.FormatInt(gap.From.UnixNano(), 10)
+	since := strconv.FormatInt(gap.From.UnixNano()-1, 10) // since is exclusive
 	for {
 		q := url.Values{"pair": {krakenPair(sym)}, "since": {since}, "count": {"1000"}}
 		a, err := v.c.get(ctx, "/0/public/Trades?"+q.Encode(), checkKraken)
