@@ -499,21 +499,9 @@ func (s *MarketStore) RecentTrades(ctx context.Context, ex market.Exchange, sym 
 	}
 	out := make([]market.Trade, 0, len(msgs))
 	for _, m := range msgs {
-		var p parser
-		t := market.Trade{Exchange: ex, Symbol: sym}
-		t.ID, _ = m.Values["id"].(string)
-		t.Price = p.decimalAny(m.Values["p"])
-		t.Qty = p.decimalAny(m.Values["q"])
-		side, _ := m.Values["s"].(string)
-		if t.Side, err = market.ParseSide(side); err != nil {
-			p.err = err
-		}
-		t.Time = p.unixNano(m.Values["t"])
-		if r := p.unixNano(m.Values["r"]); r.UnixNano() != 0 {
-			t.ReceivedAt = r
-		}
-		if p.err != nil {
-			return nil, fmt.Errorf("cache: trade %s of %s:%s is corrupt: %w", m.ID, ex, sym, p.err)
+		t, err := decodeTrade(ex, sym, m)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, t)
 	}

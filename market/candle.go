@@ -28,6 +28,10 @@ type Candle struct {
 	Trades int64
 	// Closed is true once no more trades will be added.
 	Closed bool
+	// Source says where the candle came from when not from tickstash's own trade
+	// aggregation: "rest" (an exchange's REST history, see package history), "repair"
+	// (recomputed after a gap). Empty for live candles; the record omits it then.
+	Source string
 }
 
 // NewCandle opens the candle of interval iv that contains t's time, with t as its first
@@ -74,9 +78,11 @@ func (c *Candle) AddNotional(t *Trade, notional decimal.Decimal) {
 func (c *Candle) CloseTime() time.Time { return c.OpenTime.Add(c.Interval.Duration()) }
 
 // VWAP returns QuoteVolume / Volume rounded to VWAPPlaces, or Close when the candle has
-// no volume (a flat candle), so that charts never see a zero price.
+// no volume (a flat candle) or no quote volume (a venue that does not report it, such as
+// Coinbase's REST candles: a candle built from trades with volume always has a positive
+// quote volume), so that charts never see a zero price.
 func (c *Candle) VWAP() decimal.Decimal {
-	if c.Volume.Sign() == 0 {
+	if c.Volume.Sign() == 0 || c.QuoteVolume.Sign() == 0 {
 		return c.Close
 	}
 	return c.QuoteVolume.DivRound(c.Volume, VWAPPlaces)
@@ -132,18 +138,19 @@ type candleJSON struct {
 	Trades      int64           `json:"trades"`
 	VWAP        decimal.Decimal `json:"vwap"`
 	Closed      bool            `json:"closed"`
+	Source      string          `json:"src,omitempty"`
 }
 
 // MarshalJSON writes the candle record: type, exchange, symbol, interval, open_time,
 // close_time (exclusive), open, high, low, close, volume, quote_volume, trades, vwap and
-// closed.
+// closed, and src when Source is set.
 func (c Candle) MarshalJSON() ([]byte, error) {
 	return json.Marshal(candleJSON{
 		Type: "candle", Exchange: c.Exchange, Symbol: c.Symbol, Interval: c.Interval,
 		OpenTime: FormatTime(c.OpenTime), CloseTime: FormatTime(c.CloseTime()),
 		Open: c.Open, High: c.High, Low: c.Low, Close: c.Close,
 		Volume: c.Volume, QuoteVolume: c.QuoteVolume, Trades: c.Trades, VWAP: c.VWAP(),
-		Closed: c.Closed,
+		Closed: c.Closed, Source: c.Source,
 	})
 }
 
@@ -165,6 +172,7 @@ func (c *Candle) UnmarshalJSON(b []byte) error {
 		Exchange: r.Exchange, Symbol: r.Symbol, Interval: r.Interval, OpenTime: open.UTC(),
 		Open: r.Open, High: r.High, Low: r.Low, Close: r.Close,
 		Volume: r.Volume, QuoteVolume: r.QuoteVolume, Trades: r.Trades, Closed: r.Closed,
+		Source: r.Source,
 	}
 	if err := v.Validate(); err != nil {
 		return err
