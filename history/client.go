@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tickstash/tickstash/internal/backoff"
 	"io"
 	"log/slog"
 	"net/http"
@@ -85,7 +86,7 @@ func newClient(name, defaultBase string, defaultRPS float64, cfg VenueConfig, m 
 		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = sleepCtx
+		cfg.Sleep = backoff.Sleep
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -107,20 +108,6 @@ func newClient(name, defaultBase string, defaultRPS float64, cfg VenueConfig, m 
 	return &client{name: name, base: cfg.BaseURL, hc: cfg.HTTPClient, lim: lim, m: m, cfg: cfg, headers: http.Header{}}
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // answer is a successful response.
 type answer struct {
 	body   []byte
@@ -133,7 +120,7 @@ type answer struct {
 // once. check, if set, inspects a 200 body and may return errThrottled to retry it.
 func (c *client) get(ctx context.Context, path string, check func([]byte) error) (answer, error) {
 	url := c.base + path
-	backoff := 500 * time.Millisecond
+	retry := backoff.New(backoff.Policy{Min: 500 * time.Millisecond, Max: 30 * time.Second})
 	var last error
 	for attempt := 1; attempt <= c.cfg.MaxAttempts; attempt++ {
 		if err := c.lim.Wait(ctx); err != nil {
@@ -152,8 +139,7 @@ func (c *client) get(ctx context.Context, path string, check func([]byte) error)
 		}
 		last = err
 		if wait <= 0 {
-			wait = backoff
-			backoff = min(backoff*2, 30*time.Second)
+			wait = retry.Next()
 		}
 		c.cfg.Log.Warn("history: retrying request", "venue", c.name, "path", path, "attempt", attempt, "wait", wait, "err", err)
 		if attempt == c.cfg.MaxAttempts {

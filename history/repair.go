@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tickstash/tickstash/internal/backoff"
 	"log/slog"
 	"strconv"
 	"time"
@@ -69,7 +70,7 @@ func NewRepairer(venues []Venue, store TradeStore, m *Metrics, cfg RepairConfig)
 		cfg.Grace = time.Minute
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = sleepCtx
+		cfg.Sleep = backoff.Sleep
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)

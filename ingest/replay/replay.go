@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tickstash/tickstash/internal/backoff"
 	"io"
 	"log/slog"
 	"os"
@@ -203,16 +204,5 @@ func (p *pacer) wait(ctx context.Context, at time.Time) error {
 		return ctx.Err()
 	}
 	due := p.start.Add(time.Duration(float64(at.Sub(p.first)) / p.speed))
-	d := time.Until(due)
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return backoff.Sleep(ctx, time.Until(due))
 }
