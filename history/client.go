@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/tickstash/tickstash/internal/backoff"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/tickstash/tickstash/internal/backoff"
 )
 
 // ErrRequest is wrapped by every error of a REST request that failed for good: an

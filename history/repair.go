@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/tickstash/tickstash/internal/backoff"
 	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/internal/backoff"
 	"github.com/tickstash/tickstash/market"
 )
 

@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/tickstash/tickstash/internal/backoff"
 	"io"
 	"log/slog"
 	"os"
@@ -29,6 +28,7 @@ import (
 	"github.com/tickstash/tickstash/ingest/coinbase"
 	"github.com/tickstash/tickstash/ingest/kraken"
 	"github.com/tickstash/tickstash/ingest/wsfeed"
+	"github.com/tickstash/tickstash/internal/backoff"
 	"github.com/tickstash/tickstash/market"
 )
 
