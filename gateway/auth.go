@@ -324,7 +324,7 @@ func (s *Server) limiterFor(policy string) (*limiterEntry, error) {
 	}
 	lim, err := ratelimit.NewLimiter(s.deps.Redis, ratelimit.Config{
 		Policies: ps, Prefix: s.cfg.Prefix + ":gw", Name: fmt.Sprintf("gateway-%d", len(s.limits.m)+1),
-		FailOpen: s.cfg.RateFailOpen,
+		FailOpen: s.cfg.RateFailOpen, Timeout: s.cfg.RateTimeout,
 	}, s.reg)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: token rate %q: %w", policy, err)

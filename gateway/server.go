@@ -51,6 +51,10 @@ type Config struct {
 	// RateFailOpen lets requests through when the rate limiter cannot reach Redis; the
 	// zero value refuses them with 503.
 	RateFailOpen bool
+	// RateTimeout bounds how long a rate check waits for Redis before Redis counts as
+	// unavailable (then RateFailOpen decides); zero means the ratelimit package's
+	// default, 100ms.
+	RateTimeout time.Duration
 	// SignatureSkew is how far a signed request's timestamp may be from the server's
 	// clock; 0 means 5 minutes.
 	SignatureSkew time.Duration

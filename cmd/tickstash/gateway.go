@@ -27,6 +27,7 @@ type gatewayConfig struct {
 	maxBody     int
 	maxValue    int
 	rateFail    bool
+	rateTimeout time.Duration
 
 	auditRetention time.Duration
 	auditMaxLen    int
@@ -44,6 +45,7 @@ func (c *gatewayConfig) register(f *flags, defaultAddr string) {
 	f.String(&c.defaultRate, "default-rate", "", "rate policy of tokens created without one, e.g. 10/s+1000/d; empty means such tokens are not limited")
 	f.Int(&c.maxBody, "max-body-bytes", 1<<20, "largest request body the gateway accepts (413 beyond it)")
 	f.Int(&c.maxValue, "redis-max-value-bytes", 1<<20, "cap of /redis values: every argument, and the size SETRANGE, SETBIT and BITFIELD offsets would give a value (-1: no cap)")
+	f.Duration(&c.rateTimeout, "rate-timeout", 100*time.Millisecond, "how long a rate check waits for Redis before Redis counts as unavailable (then --rate-fail-open decides)")
 	f.Bool(&c.rateFail, "rate-fail-open", false, "let requests through when the rate limiter cannot reach Redis (default: refuse with 503)")
 	f.Duration(&c.auditRetention, "audit-retention", 30*24*time.Hour, "how long audit records are kept (older entries are trimmed)")
 	f.Int(&c.auditMaxLen, "audit-max-len", 100_000, "hard bound of the audit stream of authenticated requests, should the retention hold more")
@@ -69,6 +71,9 @@ func (c *gatewayConfig) check() error {
 	var err error
 	if c.keys, err = c.keyFlags.load(); err != nil {
 		return err
+	}
+	if c.rateTimeout <= 0 {
+		return fmt.Errorf("%w: --rate-timeout %v: want a positive duration", errUsage, c.rateTimeout)
 	}
 	if c.maxBody <= 0 {
 		return fmt.Errorf("%w: --max-body-bytes %d: want a positive number", errUsage, c.maxBody)
@@ -129,7 +134,7 @@ func (c *gatewayConfig) serve(p *process, b gatewayBackends, prefix string, e en
 	}
 	srv, err := gateway.New(b.deps, gateway.Config{
 		Prefix: prefix, TLSCertFile: c.tlsCert, TLSKeyFile: c.tlsKey, DefaultRate: c.defaultRate,
-		MaxBodyBytes: int64(c.maxBody), RateFailOpen: c.rateFail, RedisMaxValueBytes: int64(c.maxValue),
+		MaxBodyBytes: int64(c.maxBody), RateFailOpen: c.rateFail, RateTimeout: c.rateTimeout, RedisMaxValueBytes: int64(c.maxValue),
 		AuditRetention: c.auditRetention, AuditMaxLen: int64(c.auditMaxLen),
 		SSEMaxPerToken: c.ssePerToken, SSEMaxStreams: c.sseMax, SecretKeys: c.keys,
 	}, p.log.With("role", "gateway"), p.reg)

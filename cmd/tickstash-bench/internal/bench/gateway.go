@@ -89,7 +89,7 @@ func Gateway(ctx context.Context, rdb redis.UniversalClient, cfg GatewayConfig, 
 	if err != nil {
 		return rep, err
 	}
-	srv, err := gateway.New(gateway.Deps{Redis: rdb, Market: store}, gateway.Config{Prefix: cfg.Prefix, SecretKeys: keys}, nil, prometheus.NewRegistry())
+	srv, err := gateway.New(gateway.Deps{Redis: rdb, Market: store}, gateway.Config{Prefix: cfg.Prefix, SecretKeys: keys, RateTimeout: time.Second}, nil, prometheus.NewRegistry())
 	if err != nil {
 		return rep, err
 	}
