@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shopspring/decimal"
 
 	"github.com/tickstash/tickstash/cache/session"
@@ -363,15 +362,7 @@ func uniqueSignalStream(t *testing.T, nc *nats.Conn) signals.StreamConfig {
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
 	sc := signals.StreamConfig{Stream: "TT_GW_" + id, SubjectPrefix: "tt" + id + ".signals"}
-	t.Cleanup(func() {
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = js.DeleteStream(ctx, sc.Stream)
-	})
+	testenv.DeleteStreams(t, sc.Stream)
 	return sc
 }
 

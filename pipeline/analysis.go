@@ -183,7 +183,7 @@ func (s AnalysisStream) Ensure(ctx context.Context, js jetstream.JetStream) (jet
 		Storage:     storage,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("pipeline: create or update stream %s on %s: %w (is JetStream enabled?)", s.Name, s.Subjects(), err)
+		return nil, fmt.Errorf("pipeline: %w", StreamError(err, s.Name, s.MaxBytes, "--analysis-max-bytes"))
 	}
 	return st, nil
 }

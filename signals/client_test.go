@@ -24,7 +24,7 @@ func TestEntitlementsAndRateLimit(t *testing.T) {
 	sc := uniqueStream(t, nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	d, err := NewDistributor(ctx, nc, DistributorConfig{StreamConfig: sc, MaxAge: time.Hour}, nil, prometheus.NewRegistry())
+	d, err := NewDistributor(ctx, nc, DistributorConfig{StreamConfig: sc, MaxBytes: testenv.StreamMaxBytes, MaxAge: time.Hour}, nil, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestRoleRun(t *testing.T) {
 	as := uniqueAnalysisStream(t, nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	d, err := NewDistributor(ctx, nc, DistributorConfig{StreamConfig: sc, MaxAge: time.Hour}, nil, prometheus.NewRegistry())
+	d, err := NewDistributor(ctx, nc, DistributorConfig{StreamConfig: sc, MaxBytes: testenv.StreamMaxBytes, MaxAge: time.Hour}, nil, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -152,7 +152,7 @@ func NewDistributor(ctx context.Context, nc *nats.Conn, cfg DistributorConfig, l
 		Storage:     storage,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("signals: create or update stream %s: %w", cfg.Stream, err)
+		return nil, fmt.Errorf("signals: %w", pipeline.StreamError(err, cfg.Stream, cfg.MaxBytes, "--signals-max-bytes"))
 	}
 	return &Distributor{js: js, cfg: cfg, log: log, metrics: newPublisherMetrics(reg)}, nil
 }

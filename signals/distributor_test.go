@@ -18,7 +18,7 @@ func TestDistributorPublishSubscribe(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	reg := prometheus.NewRegistry()
-	d, err := NewDistributor(ctx, nc, DistributorConfig{StreamConfig: sc, MaxAge: time.Hour}, nil, reg)
+	d, err := NewDistributor(ctx, nc, DistributorConfig{StreamConfig: sc, MaxBytes: testenv.StreamMaxBytes, MaxAge: time.Hour}, nil, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestLateJoinerGetsLastPerSubject(t *testing.T) {
 	sc := uniqueStream(t, nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	d, err := NewDistributor(ctx, nc, DistributorConfig{StreamConfig: sc, MaxAge: time.Hour}, nil, prometheus.NewRegistry())
+	d, err := NewDistributor(ctx, nc, DistributorConfig{StreamConfig: sc, MaxBytes: testenv.StreamMaxBytes, MaxAge: time.Hour}, nil, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

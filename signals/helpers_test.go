@@ -8,11 +8,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/shopspring/decimal"
 
+	"github.com/tickstash/tickstash/internal/testenv"
 	"github.com/tickstash/tickstash/market"
 	"github.com/tickstash/tickstash/pipeline"
 )
@@ -35,18 +35,7 @@ func uniqueStream(tb testing.TB, nc *nats.Conn) StreamConfig {
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
 	sc := StreamConfig{Stream: "TT_SIG_" + id, SubjectPrefix: "tt" + id + ".signals"}
-	tb.Cleanup(func() {
-		if nc.IsClosed() {
-			return
-		}
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = js.DeleteStream(ctx, sc.Stream)
-	})
+	testenv.DeleteStreams(tb, sc.Stream)
 	return sc
 }
 
@@ -58,18 +47,7 @@ func uniqueAnalysisStream(tb testing.TB, nc *nats.Conn) pipeline.AnalysisStream 
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
 	as := pipeline.AnalysisStream{Name: "TT_AN_" + id, SubjectPrefix: "tt" + id + ".analysis", Memory: true}
-	tb.Cleanup(func() {
-		if nc.IsClosed() {
-			return
-		}
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = js.DeleteStream(ctx, as.Name)
-	})
+	testenv.DeleteStreams(tb, as.Name)
 	return as
 }
 

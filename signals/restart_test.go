@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tickstash/tickstash/internal/embedded"
+	"github.com/tickstash/tickstash/internal/testenv"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -36,7 +37,7 @@ func TestBrokerRestartExactlyOnce(t *testing.T) {
 	defer cancel()
 	reg := prometheus.NewRegistry()
 	sc := StreamConfig{Stream: "RESTART", SubjectPrefix: "rs.signals"}
-	d, err := NewDistributor(ctx, pubConn, DistributorConfig{StreamConfig: sc, MaxAge: time.Hour, AckTimeout: time.Second, RetryWait: 20 * time.Millisecond}, nil, reg)
+	d, err := NewDistributor(ctx, pubConn, DistributorConfig{StreamConfig: sc, MaxBytes: testenv.StreamMaxBytes, MaxAge: time.Hour, AckTimeout: time.Second, RetryWait: 20 * time.Millisecond}, nil, reg)
 	if err != nil {
 		t.Fatal(err)
 	}

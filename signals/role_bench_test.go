@@ -25,7 +25,7 @@ func BenchmarkRoleUpdates(b *testing.B) {
 	prefix := redistest.Prefix(b, rdb)
 	nc := connect(b, testenv.NATSURL())
 	sc, as := uniqueStream(b, nc), uniqueAnalysisStream(b, nc)
-	dist, err := NewDistributor(ctx, nc, DistributorConfig{StreamConfig: sc, MaxAge: time.Hour, Memory: true}, nil, prometheus.NewRegistry())
+	dist, err := NewDistributor(ctx, nc, DistributorConfig{StreamConfig: sc, MaxBytes: testenv.StreamMaxBytes, MaxAge: time.Hour, Memory: true}, nil, prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -53,7 +53,7 @@ func newRoleFixture(t *testing.T, ctx context.Context) *roleFixture {
 	nc := connect(t, testenv.NATSURL())
 	f.sc, f.as = uniqueStream(t, nc), uniqueAnalysisStream(t, nc)
 	var err error
-	f.dist, err = NewDistributor(ctx, nc, DistributorConfig{StreamConfig: f.sc, MaxAge: time.Hour, RetryWait: 10 * time.Millisecond}, nil, prometheus.NewRegistry())
+	f.dist, err = NewDistributor(ctx, nc, DistributorConfig{StreamConfig: f.sc, MaxBytes: testenv.StreamMaxBytes, MaxAge: time.Hour, RetryWait: 10 * time.Millisecond}, nil, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 type analysisContract struct {
 	indicators string
 	stream     pipeline.AnalysisStream
+	maxBytes   int
 }
 
 func (c *analysisContract) register(f *flags) {
@@ -33,10 +34,16 @@ func (c *analysisContract) register(f *flags) {
 	f.String(&c.stream.Name, "analysis-stream", pipeline.DefaultAnalysisStream, "name of the JetStream stream carrying analysis updates to the signals role")
 	f.String(&c.stream.SubjectPrefix, "analysis-subject-prefix", pipeline.DefaultAnalysisPrefix,
 		"analysis updates are published on <prefix>.<exchange>.<symbol>.<interval>")
+	f.Int(&c.maxBytes, "analysis-max-bytes", 256<<20,
+		"size bound of the analysis update stream (JetStream reserves it on the server's store); the oldest updates go first")
 }
 
 // check validates the indicators and returns the columns they compute.
 func (c *analysisContract) check() ([]string, error) {
+	if c.maxBytes <= 0 {
+		return nil, fmt.Errorf("%w: --analysis-max-bytes %d: want a positive size", errUsage, c.maxBytes)
+	}
+	c.stream.MaxBytes = int64(c.maxBytes)
 	var cols []string
 	for _, s := range strings.Fields(c.indicators) {
 		spec, err := indicator.ParseSpec(s)

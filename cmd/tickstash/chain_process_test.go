@@ -1,13 +1,12 @@
 package main
 
 import (
-	"github.com/tickstash/tickstash/internal/testenv"
-
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/internal/testenv"
 	"github.com/tickstash/tickstash/market"
 	"github.com/tickstash/tickstash/pipeline"
 )
@@ -26,7 +26,8 @@ func testStreams(t *testing.T, tag string) (args []string, signalStream string, 
 	t.Helper()
 	signalStream = "TT_SIG_" + tag
 	args, analysis = testAnalysisStream(t, tag, signalStream)
-	return append(args, "--signals-stream", signalStream, "--signals-subject-prefix", "ttsig."+tag), signalStream, analysis
+	return append(args, "--signals-stream", signalStream, "--signals-subject-prefix", "ttsig."+tag,
+		"--signals-max-bytes", strconv.Itoa(testenv.StreamMaxBytes)), signalStream, analysis
 }
 
 // testAnalysisStream returns flags naming an analysis update stream of the test's own on
@@ -34,21 +35,10 @@ func testStreams(t *testing.T, tag string) (args []string, signalStream string, 
 // deletes it (and the other streams named) at the end.
 func testAnalysisStream(t *testing.T, tag string, alsoDelete ...string) ([]string, pipeline.AnalysisStream) {
 	t.Helper()
-	nc, err := nats.Connect(testenv.NATSURL())
-	if err != nil {
-		t.Fatalf("NATS: %v", err)
-	}
-	js, _ := jetstream.New(nc)
-	as := pipeline.AnalysisStream{Name: "TT_AN_" + tag, SubjectPrefix: "ttan." + tag}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		for _, s := range append(alsoDelete, as.Name) {
-			_ = js.DeleteStream(ctx, s)
-		}
-		nc.Close()
-	})
-	return []string{"--analysis-stream", as.Name, "--analysis-subject-prefix", as.SubjectPrefix}, as
+	as := pipeline.AnalysisStream{Name: testenv.StreamPrefix + "AN_" + tag, SubjectPrefix: "ttan." + tag, MaxBytes: testenv.StreamMaxBytes}
+	testenv.DeleteStreams(t, append(alsoDelete, as.Name)...)
+	return []string{"--analysis-stream", as.Name, "--analysis-subject-prefix", as.SubjectPrefix,
+		"--analysis-max-bytes", strconv.FormatInt(as.MaxBytes, 10)}, as
 }
 
 // streamSignals reads every signal in the stream and counts each id.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,11 +28,13 @@ var boundedWithoutTTL = map[string]string{
 func TestEveryKeyHasTTLOrBound(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
-	streamArgs, _ := testAnalysisStream(t, prefix[3:])
+	signalStream := "TT_KEYS_" + prefix[3:]
+	streamArgs, _ := testAnalysisStream(t, prefix[3:], signalStream)
 	stderr, stop := started(t, append([]string{"run", "--redis-url", redistest.URL(), "--nats-url", testenv.NATSURL(),
 		"--key-prefix", prefix, "--intervals", "1s,1m", "--synthetic-rate", "300", "--grace", "100ms",
 		"--flush-interval", "50ms", "--indicators", "rsi:2 sma:2 rsi:14",
-		"--signals-stream", "TT_KEYS_" + prefix[3:], "--signals-subject-prefix", "ttkeys." + prefix[3:]}, streamArgs...)...)
+		"--signals-stream", signalStream, "--signals-subject-prefix", "ttkeys." + prefix[3:],
+		"--signals-max-bytes", strconv.Itoa(testenv.StreamMaxBytes)}, streamArgs...)...)
 	base := "http://" + find(t, stderr, `HTTP   http://(\S+)/v1`)
 	var out bytes.Buffer
 	if code := Main(context.Background(), []string{"token", "create", "--redis-url", redistest.URL(), "--store-prefix", prefix,

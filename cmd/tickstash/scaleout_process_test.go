@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -39,7 +40,7 @@ func TestAnalyzeAndSignalsSideBySide(t *testing.T) {
 		t.Fatal(err)
 	}
 	stream, subjects := "TT_"+prefix[3:], "tt."+prefix[3:]
-	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), stream) })
+	testenv.DeleteStreams(t, stream)
 
 	// 24 markets. Phase one's candles end on two falls (RSI(2) near 0); phase two adds a
 	// jump, so RSI(2) crosses up through 30 on every market: one signal each.
@@ -73,7 +74,8 @@ func TestAnalyzeAndSignalsSideBySide(t *testing.T) {
 	var sigProcs []*proc
 	for i := 0; i < 2; i++ {
 		sigProcs = append(sigProcs, startProcess(t, append([]string{"signals", "--strategies", strategies, "--indicators", "rsi:2",
-			"--signals-stream", stream, "--signals-subject-prefix", subjects}, common...)...))
+			"--signals-stream", stream, "--signals-subject-prefix", subjects,
+			"--signals-max-bytes", strconv.Itoa(testenv.StreamMaxBytes)}, common...)...))
 	}
 	// Signals roles subscribe before the analysis starts publishing.
 	testenv.WaitFor(t, "both signals processes started", func() bool {

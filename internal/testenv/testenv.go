@@ -17,6 +17,10 @@
 // It exports the chosen URLs in those two variables, so processes the tests start
 // inherit them, and stops what it started when the tests end. `go test ./...` runs
 // package binaries in parallel; each starts its own servers, so they share nothing.
+// On a NATS server it did not start, Main first deletes the test streams (StreamPrefix)
+// that killed test processes left behind more than half an hour ago; tests bound their
+// streams with StreamMaxBytes and delete them with DeleteStreams.
+//
 // A redis-server started here dies with the test binary even when the binary is killed
 // (Linux: the parent-death signal), so no server outlives a run.
 //
@@ -131,9 +135,11 @@ func Start() (_ *Servers, err error) {
 			s.Started = append(s.Started, "redis-server "+addr)
 		}
 	}
+	ownNATS := false
 	if s.NATSURL == "" {
 		s.NATSURL = defaults.nats
 		if !answers(defaults.nats) {
+			ownNATS = true
 			dir, err := newDir()
 			if err != nil {
 				return nil, err
@@ -145,6 +151,9 @@ func Start() (_ *Servers, err error) {
 			s.nats, s.NATSURL = n, n.URL()
 			s.Started = append(s.Started, "nats-server "+n.URL())
 		}
+	}
+	if !ownNATS && answers(s.NATSURL) {
+		sweep(s.NATSURL)
 	}
 	if err := os.Setenv(RedisEnv, s.RedisURL); err != nil {
 		return nil, fmt.Errorf("testenv: %w", err)
