@@ -40,10 +40,10 @@ func (c *analysisContract) register(f *flags) {
 
 // check validates the indicators and returns the columns they compute.
 func (c *analysisContract) check() ([]string, error) {
-	if c.maxBytes <= 0 {
-		return nil, fmt.Errorf("%w: --analysis-max-bytes %d: want a positive size", errUsage, c.maxBytes)
+	if c.maxBytes < 0 {
+		return nil, fmt.Errorf("%w: --analysis-max-bytes %d: want a positive size (or 0 for 256 MiB)", errUsage, c.maxBytes)
 	}
-	c.stream.MaxBytes = int64(c.maxBytes)
+	c.stream.MaxBytes = int64(c.maxBytes) // 0: the stream's default
 	var cols []string
 	for _, s := range strings.Fields(c.indicators) {
 		spec, err := indicator.ParseSpec(s)
