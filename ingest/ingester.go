@@ -74,6 +74,9 @@ type IngesterConfig struct {
 	// EventTimeWatermark drives the watermark by the newest trade time seen instead of
 	// Now: for replays and backfills, whose data is older than the clock.
 	EventTimeWatermark bool
+	// GapRepair fills the trade gaps sources report; its zero value only counts and
+	// logs them. See GapRepairConfig.
+	GapRepair GapRepairConfig
 }
 
 // ErrRecordsLost is wrapped by the *LostError Run returns when records were never
@@ -111,6 +114,7 @@ type Ingester struct {
 	cfg     IngesterConfig
 	log     *slog.Logger
 	m       *ingestMetrics
+	rm      *repairMetrics
 	seed    maphash.Seed
 	events  chan Event
 	// lost counts the records writers dropped; lastLost is the error that made them.
@@ -147,9 +151,15 @@ func NewIngester(store Store, sink CandleSink, sources []Source, cfg IngesterCon
 	if len(cfg.Aggregator.Intervals) == 0 {
 		cfg.Aggregator.Intervals = []market.Interval{market.Interval1m}
 	}
+	if cfg.GapRepair.Workers <= 0 {
+		cfg.GapRepair.Workers = 2
+	}
+	if cfg.GapRepair.Queue <= 0 {
+		cfg.GapRepair.Queue = 64
+	}
 	g := &Ingester{
 		store: store, sink: sink, sources: sources, cfg: cfg, log: log,
-		m: newIngestMetrics(reg), seed: maphash.MakeSeed(),
+		m: newIngestMetrics(reg), rm: newRepairMetrics(reg), seed: maphash.MakeSeed(),
 		events: make(chan Event, 8192),
 	}
 	promauto.With(reg).NewGaugeFunc(prometheus.GaugeOpts{
@@ -212,7 +222,23 @@ func (g *Ingester) Run(ctx context.Context) error {
 	if r, ok := g.store.(StateReader); ok && !g.cfg.NoResume {
 		state = r
 	}
-	newRouter(&g.cfg, g.m, g.log, g.seed, state, flushCtx, sendQueues).run(ctx, events)
+	rt := newRouter(&g.cfg, g.m, g.log, g.seed, state, flushCtx, sendQueues)
+	// Gap repair: workers fetch missing trades over REST while the router goes on;
+	// they end with the role, or when the router is done with finite inputs.
+	repairCtx, cancelRepair := context.WithCancel(ctx)
+	var rWG sync.WaitGroup
+	if g.cfg.GapRepair.Repairer != nil {
+		gaps := make(chan gapReport, g.cfg.GapRepair.Queue)
+		fetched := make(chan gapFetched, g.cfg.GapRepair.Queue)
+		rt.gaps, rt.fetched, rt.rm = gaps, fetched, g.rm
+		for range g.cfg.GapRepair.Workers {
+			rWG.Add(1)
+			go func() { defer rWG.Done(); g.repairWorker(repairCtx, gaps, fetched) }()
+		}
+	}
+	rt.run(ctx, events)
+	cancelRepair()
+	rWG.Wait()
 	for _, q := range queues {
 		close(q)
 	}
@@ -236,17 +262,23 @@ func (g *Ingester) Run(ctx context.Context) error {
 func (g *Ingester) writer(ctx context.Context, jobs <-chan *job) {
 	for j := range jobs {
 		if !g.writeWithRetry(ctx, j) {
-			continue
-		}
-		if g.sink == nil {
-			continue
-		}
-		for _, c := range j.closed {
-			if err := g.sink.CandleClosed(ctx, c); err != nil {
-				g.m.sinkErrors.Inc()
-				g.log.Warn("candle-closed event failed", "exchange", c.Exchange, "symbol", c.Symbol,
-					"interval", c.Interval, "open_time", c.OpenTime, "err", err)
+			for range j.repairs {
+				g.rm.fail(ReasonShutdown)
 			}
+			continue
+		}
+		if g.sink != nil {
+			for _, c := range j.closed {
+				if err := g.sink.CandleClosed(ctx, c); err != nil {
+					g.m.sinkErrors.Inc()
+					g.log.Warn("candle-closed event failed", "exchange", c.Exchange, "symbol", c.Symbol,
+						"interval", c.Interval, "open_time", c.OpenTime, "err", err)
+				}
+			}
+		}
+		// After the write: the market's trades before the repair are in Redis now.
+		for _, p := range j.repairs {
+			g.repair(ctx, p)
 		}
 	}
 }

@@ -16,6 +16,8 @@ import (
 type job struct {
 	batch  cache.Batch
 	closed []market.Candle
+	// repairs rebuild candles once the batch is written.
+	repairs []*pendingRepair
 }
 
 // router turns events into per-writer batches: it owns the aggregator, the batch being
@@ -44,6 +46,12 @@ type router struct {
 	// seen* are the aggregator's counters already added to the metrics.
 	lateSeen, flatSeen []int64
 	repeatsSeen        int64
+	// Gap repair, when configured: gaps go out to the workers, their trades come back
+	// on fetched and wait in pending until their candles have closed.
+	gaps    chan<- gapReport
+	fetched <-chan gapFetched
+	rm      *repairMetrics
+	pending []*pendingRepair
 }
 
 func newRouter(cfg *IngesterConfig, m *ingestMetrics, log *slog.Logger, seed maphash.Seed, state StateReader,
@@ -73,15 +81,56 @@ func (r *router) run(roleCtx context.Context, events <-chan Event) {
 		case ev, ok := <-events:
 			if !ok {
 				r.flush(roleCtx.Err() == nil)
+				for _, p := range r.pending {
+					r.rm.fail(ReasonShutdown)
+					r.log.Warn("trade gap not repaired: ingest stopped before its candles closed",
+						"exchange", p.gap.Exchange, "symbol", p.gap.Symbol, "from_id", p.gap.FromID, "to_id", p.gap.ToID)
+				}
 				return
 			}
 			if i := r.add(&ev); i >= 0 && r.jobs[i].batch.Len() >= r.cfg.BatchSize {
 				r.send(i)
 			}
+		case f := <-r.fetched:
+			p := &pendingRepair{gapFetched: f, from: f.trades[0].Time, to: f.trades[0].Time}
+			for _, t := range f.trades {
+				if t.Time.Before(p.from) {
+					p.from = t.Time
+				}
+				if t.Time.After(p.to) {
+					p.to = t.Time
+				}
+			}
+			p.to = p.to.Add(time.Nanosecond)
+			r.pending = append(r.pending, p)
 		case <-tick.C:
 			r.flush(false)
 		}
 	}
+}
+
+// releaseRepairs hands each pending repair whose candles have all closed to the writer
+// of its market's shard, behind the writes routed so far.
+func (r *router) releaseRepairs() {
+	keep := r.pending[:0]
+	for _, p := range r.pending {
+		ready := true
+		for i, iv := range r.agg.Intervals() {
+			end := iv.Align(p.to.Add(-time.Nanosecond)).Add(iv.Duration())
+			if closed := r.agg.ClosedBefore(p.gap.Exchange, p.gap.Symbol, i); closed.Before(end) {
+				ready = false
+				break
+			}
+		}
+		if !ready {
+			keep = append(keep, p)
+			continue
+		}
+		i := r.shard(p.gap.Exchange, p.gap.Symbol)
+		r.jobs[i].repairs = append(r.jobs[i].repairs, p)
+	}
+	clear(r.pending[len(keep):])
+	r.pending = keep
 }
 
 // add puts one event's record in its shard's batch, and folds trades into candles. It
@@ -119,7 +168,16 @@ func (r *router) add(ev *Event) int {
 		g := ev.Gap()
 		r.m.events.WithLabelValues(string(g.Exchange), "gap").Inc()
 		r.log.Warn("trades missed", "exchange", g.Exchange, "symbol", g.Symbol,
-			"from_id", g.FromID, "to_id", g.ToID, "missing", g.Missing)
+			"from_id", g.FromID, "to_id", g.ToID, "missing", g.Missing, "repair", r.gaps != nil)
+		if r.gaps != nil {
+			select {
+			case r.gaps <- gapReport{gap: *g, detected: r.cfg.Now()}:
+			default:
+				r.rm.fail(ReasonOverloaded)
+				r.log.Warn("trade gap not repaired: the repair queue is full", "exchange", g.Exchange, "symbol", g.Symbol,
+					"from_id", g.FromID, "to_id", g.ToID)
+			}
+		}
 		return -1
 	default:
 		// Only the zero Event gets here: every other one was built valid.
@@ -154,6 +212,9 @@ func (r *router) flush(final bool) {
 	if !r.cfg.NoFormingCandles {
 		r.route(r.agg.Forming(nil), false)
 	}
+	if len(r.pending) > 0 {
+		r.releaseRepairs()
+	}
 	st := r.agg.Stats()
 	for i, iv := range r.agg.Intervals() {
 		r.m.late.WithLabelValues(iv.String()).Add(float64(st.Late[i] - r.lateSeen[i]))
@@ -170,7 +231,7 @@ func (r *router) flush(final bool) {
 // send hands shard i's job to its writer, blocking while the writer is busy (that is
 // the backpressure that makes sources wait while Redis is down).
 func (r *router) send(i int) {
-	if r.jobs[i].batch.Len() == 0 && len(r.jobs[i].closed) == 0 {
+	if r.jobs[i].batch.Len() == 0 && len(r.jobs[i].closed) == 0 && len(r.jobs[i].repairs) == 0 {
 		return
 	}
 	r.queues[i] <- r.jobs[i]
