@@ -146,8 +146,9 @@ func (g *Ingester) repairWorker(ctx context.Context, gaps <-chan gapReport, fetc
 		}
 		ts, err := rp.FetchGap(ctx, rep.gap)
 		if err != nil {
-			if ctx.Err() != nil {
-				return
+			var ge *GapError
+			if ctx.Err() != nil && !errors.As(err, &ge) {
+				return // stopped, not a verdict on the gap
 			}
 			g.rm.fail(reasonOf(err))
 			g.log.Warn("trade gap not repaired: its candles stay short of the missing trades",
