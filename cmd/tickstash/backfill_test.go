@@ -14,6 +14,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tickstash/tickstash/analysis"
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/history"
 	"github.com/tickstash/tickstash/internal/redistest"
@@ -203,9 +204,15 @@ func TestBackfillUsageErrors(t *testing.T) {
 		{[]string{"--source", "binance:BTCUSDT", "--rest-base-url", "binance=ftp://x"}, "is not an http(s) URL"},
 		{[]string{"--source", "coinbase-exchange:BTC-USD", "--intervals", "1s"}, "coinbase-exchange offers no interval that builds 1s"},
 		{[]string{"--source", "coinbase:BTC-USD", "--from-trades"}, "--from-trades: coinbase pages its trades by id only"},
+		{[]string{"ingest", "--rest-base-url", "kraken"}, `--rest-base-url "kraken": want exchange=URL`},
+		{[]string{"run", "--backfill-candles", "-1"}, "--backfill-candles -1: want 0"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			code, _, errs := run(t, "", append(base, tt.args...)...)
+			args := append(base, tt.args...)
+			if len(tt.args) > 0 && (tt.args[0] == "ingest" || tt.args[0] == "run") {
+				args = tt.args
+			}
+			code, _, errs := run(t, "", args...)
 			if code != 2 || !strings.Contains(errs, tt.want) {
 				t.Fatalf("exit %d, stderr:\n%s\nwant exit 2 and %q", code, errs, tt.want)
 			}
@@ -234,5 +241,37 @@ func TestBackfillProgressBar(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("bar drew %q, want %q in it", got, want)
 		}
+	}
+}
+
+// TestIngestBackfillsOnStart: ingest with a live source first fetches the candles the
+// analysis needs (--backfill-candles per interval) from the exchange's REST history,
+// then queues one analysis job per market and interval.
+func TestIngestBackfillsOnStart(t *testing.T) {
+	t.Setenv("HTTPS_PROXY", "http://127.0.0.1:1") // the live feed must not reach the real Binance
+	rdb := redistest.Client(t)
+	prefix := redistest.Prefix(t, rdb)
+	srv := newKlinesServer(t)
+	stderr, stop := started(t, "ingest", "--redis-url", redistest.URL(), "--key-prefix", prefix, "--admin-addr", "",
+		"--source", "binance:BTCUSDT", "--intervals", "1m,1h", "--backfill-candles", "50", "--rest-base-url", "binance="+srv.URL)
+	find(t, stderr, `(backfill on start done)`)
+	store := cache.NewMarketStore(rdb, cache.MarketConfig{Prefix: prefix}, nil)
+	for _, iv := range []market.Interval{market.Interval1m, market.Interval1h} {
+		cs, err := store.LastCandles(context.Background(), market.Binance, "BTC-USDT", iv, 100)
+		if err != nil || len(cs) < 49 || len(cs) > 50 {
+			t.Fatalf("%s: %d candles stored (%v), want the 50 asked for (49 if a bucket ended meanwhile)", iv, len(cs), err)
+		}
+		for _, c := range cs {
+			if !c.Closed || c.Source != "rest" {
+				t.Fatalf("%s candle %+v: want closed, from rest", iv, c)
+			}
+		}
+	}
+	q := analysis.NewQueue(rdb, analysis.QueueConfig{Prefix: prefix}, nil)
+	if n, err := q.Length(context.Background()); err != nil || n != 2 {
+		t.Errorf("analysis queue holds %d jobs (%v), want one per market and interval: 2", n, err)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr)
 	}
 }
