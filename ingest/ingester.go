@@ -117,6 +117,10 @@ type Ingester struct {
 	rm      *repairMetrics
 	seed    maphash.Seed
 	events  chan Event
+	// rebuildWG tracks the candle rebuilds of repaired gaps; rebuildSem bounds them to
+	// GapRepair.Workers at a time.
+	rebuildWG  sync.WaitGroup
+	rebuildSem chan struct{}
 	// lost counts the records writers dropped; lastLost is the error that made them.
 	lost     atomic.Int64
 	lastLost atomic.Pointer[error]
@@ -160,7 +164,8 @@ func NewIngester(store Store, sink CandleSink, sources []Source, cfg IngesterCon
 	g := &Ingester{
 		store: store, sink: sink, sources: sources, cfg: cfg, log: log,
 		m: newIngestMetrics(reg), rm: newRepairMetrics(reg), seed: maphash.MakeSeed(),
-		events: make(chan Event, 8192),
+		events:     make(chan Event, 8192),
+		rebuildSem: make(chan struct{}, cfg.GapRepair.Workers),
 	}
 	promauto.With(reg).NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "tickstash_ingest_queue_depth",
@@ -243,6 +248,7 @@ func (g *Ingester) Run(ctx context.Context) error {
 		close(q)
 	}
 	wWG.Wait()
+	g.rebuildWG.Wait()
 	if n := g.lost.Load(); n > 0 {
 		var last error
 		if p := g.lastLost.Load(); p != nil {
@@ -276,9 +282,17 @@ func (g *Ingester) writer(ctx context.Context, jobs <-chan *job) {
 				}
 			}
 		}
-		// After the write: the market's trades before the repair are in Redis now.
+		// After the write the market's trades before the repair are in Redis; later
+		// writes never touch its closed candles, so the rebuild (which may read an
+		// hour of trades) runs beside the writer instead of holding its queue.
 		for _, p := range j.repairs {
-			g.repair(ctx, p)
+			g.rebuildWG.Add(1)
+			go func() {
+				defer g.rebuildWG.Done()
+				g.rebuildSem <- struct{}{}
+				defer func() { <-g.rebuildSem }()
+				g.repair(ctx, p)
+			}()
 		}
 	}
 }

@@ -58,7 +58,8 @@ type GapRepairConfig struct {
 	// Repairer fetches missing trades and rebuilds candles; nil means gaps are only
 	// counted and logged.
 	Repairer GapRepairer
-	// Workers is how many gaps are fetched at once; 0 means 2.
+	// Workers is how many gaps are fetched at once, and how many rebuilds of their
+	// candles run at once; 0 means 2.
 	Workers int
 	// Queue is how many gaps may wait for a worker; a gap reported while it is full
 	// is counted unrepairable (ReasonOverloaded). 0 means 64.
@@ -193,9 +194,9 @@ func withinGap(ts []market.Trade, g Gap) []market.Trade {
 	return out
 }
 
-// repair rebuilds the candles of a fetched gap once the market's writes before it
-// are stored, and announces them to the sink so their analysis runs again. It runs on
-// the writer of the market's shard.
+// repair rebuilds the candles of a fetched gap, and announces them to the sink so
+// their analysis runs again. The writer of the market's shard starts it once the
+// market's writes before it are stored.
 func (g *Ingester) repair(ctx context.Context, p *pendingRepair) {
 	rp := g.cfg.GapRepair.Repairer
 	cs, err := rp.RecomputeCandles(ctx, p.gap.Exchange, p.gap.Symbol, g.cfg.Aggregator.Intervals, p.from, p.to, p.trades)
