@@ -161,6 +161,9 @@ func NewIngester(store Store, sink CandleSink, sources []Source, cfg IngesterCon
 	if cfg.GapRepair.Queue <= 0 {
 		cfg.GapRepair.Queue = 64
 	}
+	if cfg.GapRepair.MaxMissing <= 0 {
+		cfg.GapRepair.MaxMissing = 100_000
+	}
 	g := &Ingester{
 		store: store, sink: sink, sources: sources, cfg: cfg, log: log,
 		m: newIngestMetrics(reg), rm: newRepairMetrics(reg), seed: maphash.MakeSeed(),

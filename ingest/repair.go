@@ -13,8 +13,10 @@ import (
 	"github.com/tickstash/tickstash/market"
 )
 
-// GapRepairer fills the gaps sources report (KindGap) from the exchanges' REST history;
-// the history package's Repairer implements it (cmd wires the two together).
+// GapRepairer fills trade gaps from the exchanges' REST history: the gaps sources
+// report (KindGap), and those a restart leaves (the first trade id of a market after a
+// resume is not the one after the last id stored). The history package's Repairer
+// implements it (cmd wires the two together).
 type GapRepairer interface {
 	// FetchGap returns the trades missing in g, in exchange order. Errors that say why
 	// the gap cannot be filled are *GapError.
@@ -51,6 +53,8 @@ const (
 	ReasonOther = "other"
 	// ReasonShutdown: the ingester stopped before the gap's candles closed.
 	ReasonShutdown = "shutdown"
+	// ReasonTooLarge: more trades are missing than GapRepairConfig.MaxMissing.
+	ReasonTooLarge = "too_large"
 )
 
 // GapRepairConfig configures gap repair. Every zero value means the documented default.
@@ -64,6 +68,10 @@ type GapRepairConfig struct {
 	// Queue is how many gaps may wait for a worker; a gap reported while it is full
 	// is counted unrepairable (ReasonOverloaded). 0 means 64.
 	Queue int
+	// MaxMissing bounds the trades one gap may miss: a larger gap (hours of outage)
+	// is counted unrepairable (ReasonTooLarge) rather than fetched a thousand trades
+	// a request; 0 means 100 000.
+	MaxMissing int64
 }
 
 // gapFetched is a gap whose missing trades came back, on its way to the router.

@@ -224,3 +224,66 @@ func labelled(t *testing.T, reg *prometheus.Registry, name, label, value string)
 	}
 	return 0
 }
+
+// TestGapRepairAfterRestart: the trades a market missed while no ingester ran (between
+// the last id stored and the first id of the next run) are reported as a gap, with
+// the last stored trade's time; a gap beyond MaxMissing is counted too_large instead.
+func TestGapRepairAfterRestart(t *testing.T) {
+	rdb := redistest.Client(t)
+	prefix := redistest.Prefix(t, rdb)
+	cfg := ingest.IngesterConfig{Aggregator: ingest.AggregatorConfig{Intervals: []market.Interval{market.Interval1m}}, EventTimeWatermark: true}
+	first := &sliceSource{trades: []market.Trade{gapTrade(1, 0), gapTrade(2, 5*time.Second)}}
+	g := ingest.NewIngester(cache.NewMarketStore(rdb, cache.MarketConfig{Prefix: prefix}, nil), nil, []ingest.Source{first}, cfg, quiet(), prometheus.NewRegistry())
+	ctx, cancel := context.WithCancel(context.Background())
+	first.done = cancel
+	if err := g.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tt := range []struct {
+		name       string
+		maxMissing int64
+		id         int // the first trade id of the run; the previous run stored up to 2, then 6
+	}{{"repaired", 0, 6}, {"too large", 2, 10}} {
+		t.Run(tt.name, func(t *testing.T) {
+			rp := &fakeRepairer{fetched: make(chan ingest.Gap, 1), fetch: func(context.Context, ingest.Gap) ([]market.Trade, error) {
+				return nil, &ingest.GapError{Reason: "test", Err: errors.New("answered by the test")}
+			}}
+			steps := []func(context.Context, chan<- ingest.Event) error{emit(tradeEvent(gapTrade(tt.id, 20*time.Second)))}
+			if tt.maxMissing == 0 {
+				steps = append(steps, func(context.Context, chan<- ingest.Event) error {
+					select {
+					case g := <-rp.fetched:
+						if g.FromID != "3" || g.ToID != "5" || g.Missing != 3 || !g.LastTime.Equal(t0.Add(5*time.Second)) || !g.Time.Equal(t0.Add(20*time.Second)) {
+							t.Errorf("restart gap %+v; want ids 3..5, 3 missing, between the trades at 5s and 20s", g)
+						}
+						return nil
+					case <-time.After(30 * time.Second): // a hang guard
+						t.Error("the restart gap never reached the repairer")
+						return errors.New("hung")
+					}
+				})
+			}
+			c := cfg
+			c.GapRepair = ingest.GapRepairConfig{Repairer: rp, MaxMissing: tt.maxMissing}
+			reg := prometheus.NewRegistry()
+			g := ingest.NewIngester(cache.NewMarketStore(rdb, cache.MarketConfig{Prefix: prefix}, nil), nil,
+				[]ingest.Source{&scriptSource{steps: steps}}, c, quiet(), reg)
+			if err := g.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if tt.maxMissing != 0 {
+				if got := labelled(t, reg, "tickstash_ingest_gaps_unrepairable_total", "reason", ingest.ReasonTooLarge); got != 1 {
+					t.Errorf("unrepairable{reason=too_large} = %v, want 1", got)
+				}
+				if len(rp.fetched) != 0 {
+					t.Error("a gap beyond MaxMissing was fetched")
+				}
+				return
+			}
+			if got := labelled(t, reg, "tickstash_ingest_gaps_unrepairable_total", "reason", "test"); got != 1 {
+				t.Errorf("the restart gap was not handed to the repairer: unrepairable{reason=test} = %v", got)
+			}
+		})
+	}
+}

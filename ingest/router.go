@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/tickstash/tickstash/cache"
@@ -140,7 +141,8 @@ func (r *router) add(ev *Event) int {
 	case KindTrade:
 		t := ev.Trade()
 		if r.state != nil && !r.agg.Known(t.Exchange, t.Symbol) {
-			r.resume(t.Exchange, t.Symbol)
+			lastID, lastTime := r.resume(t.Exchange, t.Symbol)
+			r.restartGap(t, lastID, lastTime)
 		}
 		r.m.events.WithLabelValues(string(t.Exchange), "trade").Inc()
 		r.m.lastEvent.WithLabelValues(string(t.Exchange)).Set(float64(t.Time.UnixNano()) / 1e9)
@@ -169,15 +171,7 @@ func (r *router) add(ev *Event) int {
 		r.m.events.WithLabelValues(string(g.Exchange), "gap").Inc()
 		r.log.Warn("trades missed", "exchange", g.Exchange, "symbol", g.Symbol,
 			"from_id", g.FromID, "to_id", g.ToID, "missing", g.Missing, "repair", r.gaps != nil)
-		if r.gaps != nil {
-			select {
-			case r.gaps <- gapReport{gap: *g, detected: r.cfg.Now()}:
-			default:
-				r.rm.fail(ReasonOverloaded)
-				r.log.Warn("trade gap not repaired: the repair queue is full", "exchange", g.Exchange, "symbol", g.Symbol,
-					"from_id", g.FromID, "to_id", g.ToID)
-			}
-		}
+		r.reportGap(g)
 		return -1
 	default:
 		// Only the zero Event gets here: every other one was built valid.
@@ -238,33 +232,79 @@ func (r *router) send(i int) {
 	r.jobs[i] = new(job)
 }
 
-// resume seeds the aggregator with a market's stored state. Each read is bounded by
-// ResumeTimeout under the writers' context; a failed read is logged with its cause
-// and the market starts from scratch.
-func (r *router) resume(ex market.Exchange, sym market.Symbol) {
-	if err := r.tryResume(ex, sym); err != nil {
-		r.m.resumeErrors.Inc()
-		r.log.Warn("cannot resume market from Redis, starting it afresh: its forming candles restart with the next trade",
-			"exchange", ex, "symbol", sym, "err", err)
+// reportGap hands a gap to the repair workers, when gap repair is on: unless the queue
+// is full or the gap is larger than GapRepair.MaxMissing (both counted unrepairable).
+func (r *router) reportGap(g *Gap) {
+	if r.gaps == nil {
+		return
+	}
+	if g.Missing > r.cfg.GapRepair.MaxMissing {
+		r.rm.fail(ReasonTooLarge)
+		r.log.Warn("trade gap not repaired: too many trades missing; rebuild the candles with tickstash backfill --overwrite",
+			"exchange", g.Exchange, "symbol", g.Symbol, "from_id", g.FromID, "to_id", g.ToID, "missing", g.Missing,
+			"max", r.cfg.GapRepair.MaxMissing)
+		return
+	}
+	select {
+	case r.gaps <- gapReport{gap: *g, detected: r.cfg.Now()}:
+	default:
+		r.rm.fail(ReasonOverloaded)
+		r.log.Warn("trade gap not repaired: the repair queue is full", "exchange", g.Exchange, "symbol", g.Symbol,
+			"from_id", g.FromID, "to_id", g.ToID)
 	}
 }
 
-func (r *router) tryResume(ex market.Exchange, sym market.Symbol) error {
+// restartGap reports the trades a market missed while no ingester ran: those between
+// the last trade id a previous run stored and the first one of this run.
+func (r *router) restartGap(t *market.Trade, lastID string, lastTime time.Time) {
+	if r.gaps == nil || lastID == "" {
+		return
+	}
+	last, err1 := strconv.ParseInt(lastID, 10, 64)
+	id, err2 := strconv.ParseInt(t.ID, 10, 64)
+	if err1 != nil || err2 != nil || id <= last+1 {
+		return
+	}
+	g := Gap{Exchange: t.Exchange, Symbol: t.Symbol, FromID: strconv.FormatInt(last+1, 10), ToID: strconv.FormatInt(id-1, 10),
+		Missing: id - last - 1, Time: t.Time, LastTime: lastTime}
+	r.m.events.WithLabelValues(string(g.Exchange), "gap").Inc()
+	r.log.Warn("trades missed while ingest was down", "exchange", g.Exchange, "symbol", g.Symbol,
+		"from_id", g.FromID, "to_id", g.ToID, "missing", g.Missing)
+	r.reportGap(&g)
+}
+
+// resume seeds the aggregator with a market's stored state. Each read is bounded by
+// ResumeTimeout under the writers' context; a failed read is logged with its cause
+// and the market starts from scratch. It returns the id and time of the last trade
+// stored ("" and zero when unknown).
+func (r *router) resume(ex market.Exchange, sym market.Symbol) (string, time.Time) {
+	lastID, lastTime, err := r.tryResume(ex, sym)
+	if err != nil {
+		r.m.resumeErrors.Inc()
+		r.log.Warn("cannot resume market from Redis, starting it afresh: its forming candles restart with the next trade",
+			"exchange", ex, "symbol", sym, "err", err)
+		return "", time.Time{}
+	}
+	return lastID, lastTime
+}
+
+func (r *router) tryResume(ex market.Exchange, sym market.Symbol) (string, time.Time, error) {
 	ctx, cancel := context.WithTimeout(r.readCtx, r.cfg.ResumeTimeout)
 	defer cancel()
 	var lastID string
+	var lastTime time.Time
 	tk, err := r.state.Ticker(ctx, ex, sym)
 	switch {
 	case err == nil:
-		lastID = tk.LastTradeID
+		lastID, lastTime = tk.LastTradeID, tk.LastTime
 	case !errors.Is(err, cache.ErrNotFound):
-		return fmt.Errorf("ingest: resume %s:%s: read its ticker (timeout %v): %w", ex, sym, r.cfg.ResumeTimeout, err)
+		return "", time.Time{}, fmt.Errorf("ingest: resume %s:%s: read its ticker (timeout %v): %w", ex, sym, r.cfg.ResumeTimeout, err)
 	}
 	var newest []market.Candle
 	for _, iv := range r.agg.Intervals() {
 		cs, err := r.state.LastCandles(ctx, ex, sym, iv, 1)
 		if err != nil {
-			return fmt.Errorf("ingest: resume %s:%s: read its last %s candle (timeout %v): %w", ex, sym, iv, r.cfg.ResumeTimeout, err)
+			return "", time.Time{}, fmt.Errorf("ingest: resume %s:%s: read its last %s candle (timeout %v): %w", ex, sym, iv, r.cfg.ResumeTimeout, err)
 		}
 		newest = append(newest, cs...)
 	}
@@ -272,7 +312,7 @@ func (r *router) tryResume(ex market.Exchange, sym market.Symbol) error {
 	if len(newest) > 0 || lastID != "" {
 		r.log.Debug("market resumed", "exchange", ex, "symbol", sym, "last_trade_id", lastID, "candles", len(newest))
 	}
-	return nil
+	return lastID, lastTime, nil
 }
 
 // now is the watermark's clock: the newest trade time with EventTimeWatermark, else
