@@ -54,7 +54,7 @@ func cmdBackfill(e env) *ff.Command {
 	f.String(&c.from, "from", "", "start of the range: RFC 3339 (2024-05-01T00:00:00Z) or a date (2024-05-01, UTC midnight); excludes --since")
 	f.String(&c.to, "to", "", "end of the range (exclusive), in the forms of --from; empty means now")
 	f.List(&c.restBase, "rest-base-url", nil, "an exchange's REST base URL, exchange=URL (binance, binanceus, coinbase, coinbase-exchange, kraken), "+
-		"for proxies and tests; repeatable; unset exchanges use their public API")
+		"for proxies and tests; unset exchanges use their public API")
 	f.Bool(&c.overwrite, "overwrite", false, "replace candles already stored (live ones too) instead of keeping them")
 	f.Bool(&c.fromTrades, "from-trades", false, "build the candles from the exchange's trade history instead of its candles (Binance aggTrades, Kraken Trades): exact, for 1s outside Binance and ranges Kraken keeps no candles for; slower")
 	f.String(&c.candleRetention, "candle-retention", "", "per-interval candle retention, as given to ingest (e.g. 1m=72h): candles older than it are not fetched, since the store would trim them at once")

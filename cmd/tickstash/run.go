@@ -102,7 +102,7 @@ func (c *ingestConfig) register(f *flags) {
 	f.String(&c.shardGroup, "shard-group", "", "share the markets of the sources with every instance started with the same group name: each market is ingested by one instance at a time, through leases in Redis; empty means this instance ingests everything")
 	f.Duration(&c.shardLease, "shard-lease", 5*time.Second, "how long a market's lease lasts without renewal: a dead instance's markets move within about this long")
 	f.Bool(&c.repairGaps, "repair-gaps", true, "fill trade-id gaps of live exchange feeds (reconnects, dropped messages) from the exchange's REST trade history and rebuild the candles they spoiled, queueing their analysis again; no effect on synthetic and replay sources")
-	f.List(&c.restBase, "rest-base-url", nil, "an exchange's REST base URL for gap repair and backfill, exchange=URL (binance, binanceus, coinbase, coinbase-exchange, kraken), for proxies and tests; repeatable")
+	f.List(&c.restBase, "rest-base-url", nil, "an exchange's REST base URL for gap repair and backfill, exchange=URL (binance, binanceus, coinbase, coinbase-exchange, kraken), for proxies and tests")
 	f.Bool(&c.backfillOnStart, "backfill-on-start", true, "on start, fetch from the exchanges' REST history the candles the analysis needs (--backfill-candles per market and interval), then queue one analysis job each; no effect on synthetic and replay sources")
 	f.Int(&c.backfillCandles, "backfill-candles", 0, "candles per market and interval that --backfill-on-start fetches; 0 means the analysis worker's --candles (500 for ingest alone)")
 }
