@@ -123,12 +123,15 @@ type checkpoint struct {
 }
 
 // Run backfills job. The range is cut to whole buckets of the interval and to the
-// store's candle retention (older candles would be trimmed at once). Candles whose close time is after the clock's now are still
-// forming and not stored; zero-volume candles are not stored (live ingest skips quiet
-// intervals too). After each page the position is checkpointed in Redis, so a Run of the
-// same job (venue, market, interval, range) after a crash or cancel continues where it
-// stopped; the checkpoint is deleted when the job completes. Errors wrap the venue's or
-// the store's; on ctx cancel the checkpoint stays and ctx's error is returned.
+// store's candle retention (older candles would be trimmed at once). Candles whose
+// close time is after the clock's now are still forming and not stored; zero-volume
+// candles are not stored (live ingest skips quiet intervals too). After each page the
+// position is checkpointed in Redis, so a Run of the same job (venue, market,
+// interval, range) after a crash or cancel continues where it stopped, and so does a
+// job whose range starts within the part already done (a relative range such as the
+// last 30 days, run again a little later); the checkpoint is deleted when the job
+// completes. Errors wrap the venue's or the store's; on ctx cancel the checkpoint
+// stays and ctx's error is returned.
 func (b *Backfiller) Run(ctx context.Context, job Job) (Result, error) {
 	var res Result
 	v, iv := job.Venue, job.Interval
@@ -162,8 +165,10 @@ func (b *Backfiller) Run(ctx context.Context, job Job) (Result, error) {
 	cursor := from
 	if raw, err := b.rdb.Get(ctx, key).Bytes(); err == nil {
 		var old checkpoint
-		if json.Unmarshal(raw, &old) == nil && old.Venue == cp.Venue && old.From == cp.From && old.To == cp.To && old.Source == cp.Source &&
-			old.Next > cp.From && old.Next <= cp.To {
+		// The same job, or one whose range starts inside the part already done (a rerun
+		// of "the last 30 days" a little later): continue after that part.
+		if json.Unmarshal(raw, &old) == nil && old.Venue == cp.Venue && old.Source == cp.Source &&
+			old.From <= cp.From && old.Next > cp.From && old.Next <= cp.To {
 			cursor = time.UnixMilli(old.Next).UTC()
 			res.Resumed = true
 			b.cfg.Log.Info("history: resuming backfill", "venue", v.Name(), "symbol", job.Symbol, "interval", iv, "at", market.FormatTime(cursor))

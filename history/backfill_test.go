@@ -150,6 +150,50 @@ func TestBackfillResumesFromCheckpoint(t *testing.T) {
 	}
 }
 
+// A relative range run again later (--since 1d a few minutes on) starts inside the part
+// an interrupted run had done: it continues after that part, to its own end; a range
+// starting before the checkpoint's does not.
+func TestBackfillResumesShiftedRange(t *testing.T) {
+	const minutes = 1500
+	trades := genTrades(market.Coinbase, btcusd, minutes+10, 5)
+	srv := newExchangeServer(t, trades)
+	e := newEnv(t, t0.Add(2*24*time.Hour), history.BackfillConfig{})
+	v := e.venue(t, "coinbase-exchange", srv.URL)
+	interrupt := func(from time.Time) {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		job := history.Job{Venue: v, Symbol: btcusd, Interval: market.Interval1m, From: from, To: from.Add(minutes * time.Minute),
+			Progress: func(p history.Progress) {
+				if p.Done >= 600 {
+					cancel()
+				}
+			}}
+		if _, err := e.bf.Run(ctx, job); !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled run: %v", err)
+		}
+	}
+	interrupt(t0.Add(5 * time.Minute))
+	// Earlier than the checkpoint's start: the part before it was never fetched.
+	res, err := e.bf.Run(context.Background(), history.Job{Venue: v, Symbol: btcusd, Interval: market.Interval1m, From: t0, To: t0.Add(minutes * time.Minute)})
+	if err != nil || res.Resumed {
+		t.Fatalf("a range starting before the checkpoint's resumed (%+v, %v)", res, err)
+	}
+	interrupt(t0)
+	n := len(srv.log())
+	later := t0.Add(10 * time.Minute)
+	res, err = e.bf.Run(context.Background(), history.Job{Venue: v, Symbol: btcusd, Interval: market.Interval1m, From: later, To: later.Add(minutes * time.Minute)})
+	if err != nil || !res.Resumed {
+		t.Fatalf("the shifted range did not resume (%+v, %v)", res, err)
+	}
+	if first := srv.log()[n]; !strings.Contains(first, "start="+strings.ReplaceAll(market.FormatTime(t0.Add(600*time.Minute)), ":", "%3A")) {
+		t.Fatalf("resumed run started with %s, want start at minute 600", first)
+	}
+	want := expected(market.Coinbase, btcusd, market.Interval1m, naive(trades, time.Minute), t0, t0.Add((minutes+10)*time.Minute), false, false)
+	if diff := cmp.Diff(want, e.stored(t, market.Coinbase, btcusd, market.Interval1m), decimalCmp); diff != "" {
+		t.Fatalf("stored candles (-want +got):\n%s", diff)
+	}
+}
+
 // Coinbase Exchange offers no 3m candles: they are built from 1m, exactly.
 func TestBackfill3mBuiltFrom1m(t *testing.T) {
 	const minutes = 1200

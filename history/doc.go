@@ -101,6 +101,12 @@
 // closed candle does not land after the repaired one. Gaps that cannot be filled fail
 // with *UnrepairableError and are counted by reason.
 //
+// Live ingest does not wait by the clock: cmd/tickstash wires FetchGap and
+// RebuildCandles (RecomputeCandles returning the candles it wrote) into ingest's
+// GapRepairer, and ingest rebuilds a gap's candles once its aggregator has closed them
+// and their trades are written, then queues their analysis again. The command
+// `tickstash backfill` runs Backfiller jobs.
+//
 // # Metrics
 //
 // See NewMetrics: requests by venue and status, candles backfilled, trades repaired,

@@ -171,16 +171,28 @@ func (r *Repairer) FetchGap(ctx context.Context, gap Gap, known func(id string) 
 // retention would be rebuilt from what remains: call it while the gap is recent. It
 // returns how many candles were written.
 func (r *Repairer) RecomputeCandles(ctx context.Context, ex market.Exchange, sym market.Symbol, ivs []market.Interval, from, to time.Time, extra []market.Trade) (int, error) {
+	_, n, err := r.rebuild(ctx, ex, sym, ivs, from, to, extra)
+	return n, err
+}
+
+// RebuildCandles is RecomputeCandles returning the candles it wrote (for their
+// analysis to run again).
+func (r *Repairer) RebuildCandles(ctx context.Context, ex market.Exchange, sym market.Symbol, ivs []market.Interval, from, to time.Time, extra []market.Trade) ([]market.Candle, error) {
+	cs, _, err := r.rebuild(ctx, ex, sym, ivs, from, to, extra)
+	return cs, err
+}
+
+func (r *Repairer) rebuild(ctx context.Context, ex market.Exchange, sym market.Symbol, ivs []market.Interval, from, to time.Time, extra []market.Trade) ([]market.Candle, int, error) {
 	if r.store == nil {
-		return 0, errors.New("history: recompute candles: the Repairer has no store")
+		return nil, 0, errors.New("history: recompute candles: the Repairer has no store")
 	}
 	if len(ivs) == 0 {
-		return 0, nil
+		return nil, 0, nil
 	}
 	lo, hi := from, to
 	for _, iv := range ivs {
 		if err := iv.Validate(); err != nil {
-			return 0, err
+			return nil, 0, err
 		}
 		if a := iv.Align(from); a.Before(lo) {
 			lo = a
@@ -191,10 +203,10 @@ func (r *Repairer) RecomputeCandles(ctx context.Context, ex market.Exchange, sym
 	}
 	stream, err := r.store.TradesBetween(ctx, ex, sym, lo, hi, r.cfg.MaxTrades+1)
 	if err != nil {
-		return 0, fmt.Errorf("history: recompute candles: %w", err)
+		return nil, 0, fmt.Errorf("history: recompute candles: %w", err)
 	}
 	if len(stream) > r.cfg.MaxTrades {
-		return 0, fmt.Errorf("history: recompute candles of %s:%s %s..%s: more than %d trades; repair a shorter range or raise RepairConfig.MaxTrades",
+		return nil, 0, fmt.Errorf("history: recompute candles of %s:%s %s..%s: more than %d trades; repair a shorter range or raise RepairConfig.MaxTrades",
 			ex, sym, market.FormatTime(lo), market.FormatTime(hi), r.cfg.MaxTrades)
 	}
 	all := MergeTrades(stream, extra)
@@ -207,11 +219,14 @@ func (r *Repairer) RecomputeCandles(ctx context.Context, ex market.Exchange, sym
 			}
 		}
 	}
+	if len(b.Candles) == 0 {
+		return nil, 0, nil
+	}
 	st, err := r.store.Write(ctx, &b)
 	if err != nil {
-		return 0, fmt.Errorf("history: recompute candles: %w", err)
+		return nil, 0, fmt.Errorf("history: recompute candles: %w", err)
 	}
-	return st.Candles, nil
+	return b.Candles, st.Candles, nil
 }
 
 // RepairResult says what Repair did.

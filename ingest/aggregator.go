@@ -145,6 +145,21 @@ func (a *Aggregator) Known(ex market.Exchange, sym market.Symbol) bool {
 	return ok
 }
 
+// ClosedBefore returns the time before which every candle of a market's i-th interval
+// (index into Intervals) is closed: the forming candle's open time, or the end of the
+// last closed candle; zero when the market has no candle of it yet.
+func (a *Aggregator) ClosedBefore(ex market.Exchange, sym market.Symbol, i int) time.Time {
+	s := a.series[seriesKey{ex, sym}]
+	if s == nil {
+		return time.Time{}
+	}
+	st := &s.iv[i]
+	if st.open {
+		return st.cur.OpenTime
+	}
+	return st.closedUntil
+}
+
 // Resume seeds a market the aggregator does not know yet with what a previous run
 // stored, so a restart neither truncates the candles in progress nor counts a trade
 // twice: lastTradeID is the id of the last trade aggregated ("" if unknown), newest the

@@ -74,6 +74,9 @@ type IngesterConfig struct {
 	// EventTimeWatermark drives the watermark by the newest trade time seen instead of
 	// Now: for replays and backfills, whose data is older than the clock.
 	EventTimeWatermark bool
+	// GapRepair fills the trade gaps sources report; its zero value only counts and
+	// logs them. See GapRepairConfig.
+	GapRepair GapRepairConfig
 }
 
 // ErrRecordsLost is wrapped by the *LostError Run returns when records were never
@@ -111,8 +114,13 @@ type Ingester struct {
 	cfg     IngesterConfig
 	log     *slog.Logger
 	m       *ingestMetrics
+	rm      *repairMetrics
 	seed    maphash.Seed
 	events  chan Event
+	// rebuildWG tracks the candle rebuilds of repaired gaps; rebuildSem bounds them to
+	// GapRepair.Workers at a time.
+	rebuildWG  sync.WaitGroup
+	rebuildSem chan struct{}
 	// lost counts the records writers dropped; lastLost is the error that made them.
 	lost     atomic.Int64
 	lastLost atomic.Pointer[error]
@@ -147,10 +155,20 @@ func NewIngester(store Store, sink CandleSink, sources []Source, cfg IngesterCon
 	if len(cfg.Aggregator.Intervals) == 0 {
 		cfg.Aggregator.Intervals = []market.Interval{market.Interval1m}
 	}
+	if cfg.GapRepair.Workers <= 0 {
+		cfg.GapRepair.Workers = 2
+	}
+	if cfg.GapRepair.Queue <= 0 {
+		cfg.GapRepair.Queue = 64
+	}
+	if cfg.GapRepair.MaxMissing <= 0 {
+		cfg.GapRepair.MaxMissing = 100_000
+	}
 	g := &Ingester{
 		store: store, sink: sink, sources: sources, cfg: cfg, log: log,
-		m: newIngestMetrics(reg), seed: maphash.MakeSeed(),
-		events: make(chan Event, 8192),
+		m: newIngestMetrics(reg), rm: newRepairMetrics(reg), seed: maphash.MakeSeed(),
+		events:     make(chan Event, 8192),
+		rebuildSem: make(chan struct{}, cfg.GapRepair.Workers),
 	}
 	promauto.With(reg).NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "tickstash_ingest_queue_depth",
@@ -212,11 +230,28 @@ func (g *Ingester) Run(ctx context.Context) error {
 	if r, ok := g.store.(StateReader); ok && !g.cfg.NoResume {
 		state = r
 	}
-	newRouter(&g.cfg, g.m, g.log, g.seed, state, flushCtx, sendQueues).run(ctx, events)
+	rt := newRouter(&g.cfg, g.m, g.log, g.seed, state, flushCtx, sendQueues)
+	// Gap repair: workers fetch missing trades over REST while the router goes on;
+	// they end with the role, or when the router is done with finite inputs.
+	repairCtx, cancelRepair := context.WithCancel(ctx)
+	var rWG sync.WaitGroup
+	if g.cfg.GapRepair.Repairer != nil {
+		gaps := make(chan gapReport, g.cfg.GapRepair.Queue)
+		fetched := make(chan gapFetched, g.cfg.GapRepair.Queue)
+		rt.gaps, rt.fetched, rt.rm = gaps, fetched, g.rm
+		for range g.cfg.GapRepair.Workers {
+			rWG.Add(1)
+			go func() { defer rWG.Done(); g.repairWorker(repairCtx, gaps, fetched) }()
+		}
+	}
+	rt.run(ctx, events)
+	cancelRepair()
+	rWG.Wait()
 	for _, q := range queues {
 		close(q)
 	}
 	wWG.Wait()
+	g.rebuildWG.Wait()
 	if n := g.lost.Load(); n > 0 {
 		var last error
 		if p := g.lastLost.Load(); p != nil {
@@ -236,17 +271,31 @@ func (g *Ingester) Run(ctx context.Context) error {
 func (g *Ingester) writer(ctx context.Context, jobs <-chan *job) {
 	for j := range jobs {
 		if !g.writeWithRetry(ctx, j) {
-			continue
-		}
-		if g.sink == nil {
-			continue
-		}
-		for _, c := range j.closed {
-			if err := g.sink.CandleClosed(ctx, c); err != nil {
-				g.m.sinkErrors.Inc()
-				g.log.Warn("candle-closed event failed", "exchange", c.Exchange, "symbol", c.Symbol,
-					"interval", c.Interval, "open_time", c.OpenTime, "err", err)
+			for range j.repairs {
+				g.rm.fail(ReasonShutdown)
 			}
+			continue
+		}
+		if g.sink != nil {
+			for _, c := range j.closed {
+				if err := g.sink.CandleClosed(ctx, c); err != nil {
+					g.m.sinkErrors.Inc()
+					g.log.Warn("candle-closed event failed", "exchange", c.Exchange, "symbol", c.Symbol,
+						"interval", c.Interval, "open_time", c.OpenTime, "err", err)
+				}
+			}
+		}
+		// After the write the market's trades before the repair are in Redis; later
+		// writes never touch its closed candles, so the rebuild (which may read an
+		// hour of trades) runs beside the writer instead of holding its queue.
+		for _, p := range j.repairs {
+			g.rebuildWG.Add(1)
+			go func() {
+				defer g.rebuildWG.Done()
+				g.rebuildSem <- struct{}{}
+				defer func() { <-g.rebuildSem }()
+				g.repair(ctx, p)
+			}()
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/tickstash/tickstash/cache"
@@ -16,6 +17,8 @@ import (
 type job struct {
 	batch  cache.Batch
 	closed []market.Candle
+	// repairs rebuild candles once the batch is written.
+	repairs []*pendingRepair
 }
 
 // router turns events into per-writer batches: it owns the aggregator, the batch being
@@ -44,6 +47,12 @@ type router struct {
 	// seen* are the aggregator's counters already added to the metrics.
 	lateSeen, flatSeen []int64
 	repeatsSeen        int64
+	// Gap repair, when configured: gaps go out to the workers, their trades come back
+	// on fetched and wait in pending until their candles have closed.
+	gaps    chan<- gapReport
+	fetched <-chan gapFetched
+	rm      *repairMetrics
+	pending []*pendingRepair
 }
 
 func newRouter(cfg *IngesterConfig, m *ingestMetrics, log *slog.Logger, seed maphash.Seed, state StateReader,
@@ -73,15 +82,56 @@ func (r *router) run(roleCtx context.Context, events <-chan Event) {
 		case ev, ok := <-events:
 			if !ok {
 				r.flush(roleCtx.Err() == nil)
+				for _, p := range r.pending {
+					r.rm.fail(ReasonShutdown)
+					r.log.Warn("trade gap not repaired: ingest stopped before its candles closed",
+						"exchange", p.gap.Exchange, "symbol", p.gap.Symbol, "from_id", p.gap.FromID, "to_id", p.gap.ToID)
+				}
 				return
 			}
 			if i := r.add(&ev); i >= 0 && r.jobs[i].batch.Len() >= r.cfg.BatchSize {
 				r.send(i)
 			}
+		case f := <-r.fetched:
+			p := &pendingRepair{gapFetched: f, from: f.trades[0].Time, to: f.trades[0].Time}
+			for _, t := range f.trades {
+				if t.Time.Before(p.from) {
+					p.from = t.Time
+				}
+				if t.Time.After(p.to) {
+					p.to = t.Time
+				}
+			}
+			p.to = p.to.Add(time.Nanosecond)
+			r.pending = append(r.pending, p)
 		case <-tick.C:
 			r.flush(false)
 		}
 	}
+}
+
+// releaseRepairs hands each pending repair whose candles have all closed to the writer
+// of its market's shard, behind the writes routed so far.
+func (r *router) releaseRepairs() {
+	keep := r.pending[:0]
+	for _, p := range r.pending {
+		ready := true
+		for i, iv := range r.agg.Intervals() {
+			end := iv.Align(p.to.Add(-time.Nanosecond)).Add(iv.Duration())
+			if closed := r.agg.ClosedBefore(p.gap.Exchange, p.gap.Symbol, i); closed.Before(end) {
+				ready = false
+				break
+			}
+		}
+		if !ready {
+			keep = append(keep, p)
+			continue
+		}
+		i := r.shard(p.gap.Exchange, p.gap.Symbol)
+		r.jobs[i].repairs = append(r.jobs[i].repairs, p)
+	}
+	clear(r.pending[len(keep):])
+	r.pending = keep
 }
 
 // add puts one event's record in its shard's batch, and folds trades into candles. It
@@ -91,7 +141,8 @@ func (r *router) add(ev *Event) int {
 	case KindTrade:
 		t := ev.Trade()
 		if r.state != nil && !r.agg.Known(t.Exchange, t.Symbol) {
-			r.resume(t.Exchange, t.Symbol)
+			lastID, lastTime := r.resume(t.Exchange, t.Symbol)
+			r.restartGap(t, lastID, lastTime)
 		}
 		r.m.events.WithLabelValues(string(t.Exchange), "trade").Inc()
 		r.m.lastEvent.WithLabelValues(string(t.Exchange)).Set(float64(t.Time.UnixNano()) / 1e9)
@@ -119,7 +170,8 @@ func (r *router) add(ev *Event) int {
 		g := ev.Gap()
 		r.m.events.WithLabelValues(string(g.Exchange), "gap").Inc()
 		r.log.Warn("trades missed", "exchange", g.Exchange, "symbol", g.Symbol,
-			"from_id", g.FromID, "to_id", g.ToID, "missing", g.Missing)
+			"from_id", g.FromID, "to_id", g.ToID, "missing", g.Missing, "repair", r.gaps != nil)
+		r.reportGap(g)
 		return -1
 	default:
 		// Only the zero Event gets here: every other one was built valid.
@@ -154,6 +206,9 @@ func (r *router) flush(final bool) {
 	if !r.cfg.NoFormingCandles {
 		r.route(r.agg.Forming(nil), false)
 	}
+	if len(r.pending) > 0 {
+		r.releaseRepairs()
+	}
 	st := r.agg.Stats()
 	for i, iv := range r.agg.Intervals() {
 		r.m.late.WithLabelValues(iv.String()).Add(float64(st.Late[i] - r.lateSeen[i]))
@@ -170,40 +225,86 @@ func (r *router) flush(final bool) {
 // send hands shard i's job to its writer, blocking while the writer is busy (that is
 // the backpressure that makes sources wait while Redis is down).
 func (r *router) send(i int) {
-	if r.jobs[i].batch.Len() == 0 && len(r.jobs[i].closed) == 0 {
+	if r.jobs[i].batch.Len() == 0 && len(r.jobs[i].closed) == 0 && len(r.jobs[i].repairs) == 0 {
 		return
 	}
 	r.queues[i] <- r.jobs[i]
 	r.jobs[i] = new(job)
 }
 
-// resume seeds the aggregator with a market's stored state. Each read is bounded by
-// ResumeTimeout under the writers' context; a failed read is logged with its cause
-// and the market starts from scratch.
-func (r *router) resume(ex market.Exchange, sym market.Symbol) {
-	if err := r.tryResume(ex, sym); err != nil {
-		r.m.resumeErrors.Inc()
-		r.log.Warn("cannot resume market from Redis, starting it afresh: its forming candles restart with the next trade",
-			"exchange", ex, "symbol", sym, "err", err)
+// reportGap hands a gap to the repair workers, when gap repair is on: unless the queue
+// is full or the gap is larger than GapRepair.MaxMissing (both counted unrepairable).
+func (r *router) reportGap(g *Gap) {
+	if r.gaps == nil {
+		return
+	}
+	if g.Missing > r.cfg.GapRepair.MaxMissing {
+		r.rm.fail(ReasonTooLarge)
+		r.log.Warn("trade gap not repaired: too many trades missing; rebuild the candles with tickstash backfill --overwrite",
+			"exchange", g.Exchange, "symbol", g.Symbol, "from_id", g.FromID, "to_id", g.ToID, "missing", g.Missing,
+			"max", r.cfg.GapRepair.MaxMissing)
+		return
+	}
+	select {
+	case r.gaps <- gapReport{gap: *g, detected: r.cfg.Now()}:
+	default:
+		r.rm.fail(ReasonOverloaded)
+		r.log.Warn("trade gap not repaired: the repair queue is full", "exchange", g.Exchange, "symbol", g.Symbol,
+			"from_id", g.FromID, "to_id", g.ToID)
 	}
 }
 
-func (r *router) tryResume(ex market.Exchange, sym market.Symbol) error {
+// restartGap reports the trades a market missed while no ingester ran: those between
+// the last trade id a previous run stored and the first one of this run.
+func (r *router) restartGap(t *market.Trade, lastID string, lastTime time.Time) {
+	if r.gaps == nil || lastID == "" {
+		return
+	}
+	last, err1 := strconv.ParseInt(lastID, 10, 64)
+	id, err2 := strconv.ParseInt(t.ID, 10, 64)
+	if err1 != nil || err2 != nil || id <= last+1 {
+		return
+	}
+	g := Gap{Exchange: t.Exchange, Symbol: t.Symbol, FromID: strconv.FormatInt(last+1, 10), ToID: strconv.FormatInt(id-1, 10),
+		Missing: id - last - 1, Time: t.Time, LastTime: lastTime}
+	r.m.events.WithLabelValues(string(g.Exchange), "gap").Inc()
+	r.log.Warn("trades missed while ingest was down", "exchange", g.Exchange, "symbol", g.Symbol,
+		"from_id", g.FromID, "to_id", g.ToID, "missing", g.Missing)
+	r.reportGap(&g)
+}
+
+// resume seeds the aggregator with a market's stored state. Each read is bounded by
+// ResumeTimeout under the writers' context; a failed read is logged with its cause
+// and the market starts from scratch. It returns the id and time of the last trade
+// stored ("" and zero when unknown).
+func (r *router) resume(ex market.Exchange, sym market.Symbol) (string, time.Time) {
+	lastID, lastTime, err := r.tryResume(ex, sym)
+	if err != nil {
+		r.m.resumeErrors.Inc()
+		r.log.Warn("cannot resume market from Redis, starting it afresh: its forming candles restart with the next trade",
+			"exchange", ex, "symbol", sym, "err", err)
+		return "", time.Time{}
+	}
+	return lastID, lastTime
+}
+
+func (r *router) tryResume(ex market.Exchange, sym market.Symbol) (string, time.Time, error) {
 	ctx, cancel := context.WithTimeout(r.readCtx, r.cfg.ResumeTimeout)
 	defer cancel()
 	var lastID string
+	var lastTime time.Time
 	tk, err := r.state.Ticker(ctx, ex, sym)
 	switch {
 	case err == nil:
-		lastID = tk.LastTradeID
+		lastID, lastTime = tk.LastTradeID, tk.LastTime
 	case !errors.Is(err, cache.ErrNotFound):
-		return fmt.Errorf("ingest: resume %s:%s: read its ticker (timeout %v): %w", ex, sym, r.cfg.ResumeTimeout, err)
+		return "", time.Time{}, fmt.Errorf("ingest: resume %s:%s: read its ticker (timeout %v): %w", ex, sym, r.cfg.ResumeTimeout, err)
 	}
 	var newest []market.Candle
 	for _, iv := range r.agg.Intervals() {
 		cs, err := r.state.LastCandles(ctx, ex, sym, iv, 1)
 		if err != nil {
-			return fmt.Errorf("ingest: resume %s:%s: read its last %s candle (timeout %v): %w", ex, sym, iv, r.cfg.ResumeTimeout, err)
+			return "", time.Time{}, fmt.Errorf("ingest: resume %s:%s: read its last %s candle (timeout %v): %w", ex, sym, iv, r.cfg.ResumeTimeout, err)
 		}
 		newest = append(newest, cs...)
 	}
@@ -211,7 +312,7 @@ func (r *router) tryResume(ex market.Exchange, sym market.Symbol) error {
 	if len(newest) > 0 || lastID != "" {
 		r.log.Debug("market resumed", "exchange", ex, "symbol", sym, "last_trade_id", lastID, "candles", len(newest))
 	}
-	return nil
+	return lastID, lastTime, nil
 }
 
 // now is the watermark's clock: the newest trade time with EventTimeWatermark, else

@@ -150,5 +150,7 @@ type Gap struct {
 	FromID, ToID string
 	// Missing is how many trades are missing, when the ids are numeric.
 	Missing int64
-	Time    time.Time
+	// Time is the time of the first trade after the gap; LastTime that of the last
+	// trade before it (zero when unknown). The missing trades lie between them.
+	Time, LastTime time.Time
 }

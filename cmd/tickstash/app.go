@@ -39,6 +39,7 @@ func commands() []command {
 		{"signals", "run the signals role alone; signals tail|entitle|permissions for bots and operators", cmdSignals},
 		{"gateway", "run the HTTP gateway alone: /v1 API, Server-Sent Events, Upstash-compatible /redis", cmdGateway},
 		{"jobs", "submit analysis jobs, show their status, list and retry dead ones", cmdJobs},
+		{"backfill", "fetch candles from the exchanges' REST history into Redis, resumable and idempotent", cmdBackfill},
 		{"replay", "feed capture files through the exchange decoders, into Redis or as JSON lines (--dry-run)", cmdReplay},
 		{"books", "replay captures through the depth decoders and print each market's verified order book, offline", cmdBooks},
 		{"candles", "aggregate normalized trade JSON lines into candle JSON lines, offline", cmdCandles},

@@ -131,6 +131,27 @@ func (b *progressBar) update(read, total int64) {
 	b.drawn = true
 }
 
+// count draws progress in units of work (candles) with an estimated time left; on a nil
+// bar it does nothing.
+func (b *progressBar) count(label string, done, total int64, unit string, eta time.Duration) {
+	if b == nil || total <= 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	frac := min(max(float64(done)/float64(total), 0), 1)
+	const width = 30
+	n := int(frac * width)
+	left := "ETA --"
+	if eta > 0 {
+		left = "ETA " + eta.Round(time.Second).String()
+	}
+	// The trailing spaces wipe what a longer previous line left.
+	fmt.Fprintf(b.w, "\r%s %s [%s%s] %3.0f%%  %d/%d %s  %s    ", b.what, label,
+		strings.Repeat("=", n), strings.Repeat(" ", width-n), frac*100, done, total, unit, left)
+	b.drawn = true
+}
+
 // done ends the bar's line; on a nil bar it does nothing.
 func (b *progressBar) done() {
 	if b == nil {

@@ -75,6 +75,10 @@ type ingestConfig struct {
 	shardGroup      string
 	shardLease      time.Duration
 	enqueue         bool
+	repairGaps      bool
+	restBase        []string
+	backfillOnStart bool
+	backfillCandles int
 	// embeddedRedis applies the embedded Redis's retention (internal/embedded) where
 	// the flags leave it to the default.
 	embeddedRedis bool
@@ -97,6 +101,10 @@ func (c *ingestConfig) register(f *flags) {
 	f.Bool(&c.enqueue, "enqueue-jobs", true, "queue an analysis job for every closed candle")
 	f.String(&c.shardGroup, "shard-group", "", "share the markets of the sources with every instance started with the same group name: each market is ingested by one instance at a time, through leases in Redis; empty means this instance ingests everything")
 	f.Duration(&c.shardLease, "shard-lease", 5*time.Second, "how long a market's lease lasts without renewal: a dead instance's markets move within about this long")
+	f.Bool(&c.repairGaps, "repair-gaps", true, "fill trade-id gaps of live exchange feeds (reconnects, dropped messages) from the exchange's REST trade history and rebuild the candles they spoiled, queueing their analysis again; no effect on synthetic and replay sources")
+	f.List(&c.restBase, "rest-base-url", nil, "an exchange's REST base URL for gap repair and backfill, exchange=URL (binance, binanceus, coinbase, coinbase-exchange, kraken), for proxies and tests")
+	f.Bool(&c.backfillOnStart, "backfill-on-start", true, "on start, fetch from the exchanges' REST history the candles the analysis needs (--backfill-candles per market and interval), then queue one analysis job each; no effect on synthetic and replay sources")
+	f.Int(&c.backfillCandles, "backfill-candles", 0, "candles per market and interval that --backfill-on-start fetches; 0 means the analysis worker's --candles (500 for ingest alone)")
 }
 
 // registerWrite registers the flags of aggregation and writing, which replay shares.
@@ -316,6 +324,12 @@ type ingestPlan struct {
 	shard *ingest.ShardConfig
 	store cache.MarketConfig
 	cfg   ingest.IngesterConfig
+	// live are the --source specs of live exchange feeds, for gap repair and
+	// backfill on start; restBase their REST base URLs by venue.
+	live     []string
+	restBase map[string]string
+	// repair, if set, fills the gaps of live feeds.
+	repair ingest.GapRepairer
 }
 
 // plan validates the flags and builds the sources, so a mistake is reported before any
@@ -331,6 +345,24 @@ func (c *ingestConfig) plan(prefix string, log *slog.Logger, reg prometheus.Regi
 	if c.synthSeed < 1 {
 		return nil, fmt.Errorf("%w: --synthetic-seed %d: want a positive seed", errUsage, c.synthSeed)
 	}
+	if c.backfillCandles < 0 || c.backfillCandles > 100000 {
+		return nil, fmt.Errorf("%w: --backfill-candles %d: want 0 (the analysis worker's --candles) to 100000", errUsage, c.backfillCandles)
+	}
+	restBase, err := parseRESTBaseURLs(c.restBase)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := c.planSources(prefix, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	pl.live = liveSpecs(c.sources)
+	pl.restBase = restBase
+	return pl, nil
+}
+
+// planSources plans the sources: sharded units, or the sources themselves.
+func (c *ingestConfig) planSources(prefix string, log *slog.Logger, reg prometheus.Registerer) (*ingestPlan, error) {
 	if c.shardGroup != "" {
 		units, err := c.unitsFrom(log, reg)
 		if err != nil {
@@ -501,7 +533,9 @@ func (pl *ingestPlan) ingesterCounting(p *process, rc *recordCounter) (*ingest.I
 	if len(sinks) > 0 {
 		sink = sinks
 	}
-	return ingest.NewIngester(store, sink, sources, pl.cfg, p.log.With("role", "ingest"), p.reg), nil
+	cfg := pl.cfg
+	cfg.GapRepair.Repairer = pl.repair
+	return ingest.NewIngester(store, sink, sources, cfg, p.log.With("role", "ingest"), p.reg), nil
 }
 
 // recordCounter counts what reaches Redis, for the summary of finite runs. It passes
@@ -650,12 +684,41 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 			return err
 		}
 		plan.sinks = append(plan.sinks, movers)
+		var vs *venues
+		if len(plan.live) > 0 && (rs.ingest.repairGaps || rs.ingest.backfillOnStart) {
+			vs = newVenues(plan.restBase, p.reg, p.log.With("role", "ingest"))
+		}
+		if vs != nil && rs.ingest.repairGaps {
+			rp, err := newGapRepairer(vs, cache.NewMarketStore(p.rdb, plan.store, nil), false)
+			if err != nil {
+				return err
+			}
+			plan.repair = rp
+		}
 		ing, err := plan.ingester(p)
 		if err != nil {
 			return err
 		}
 		run("ingest", ing.Run)
-		p.log.Info("ingest started", "sources", rs.ingest.sources, "intervals", rs.ingest.intervals)
+		if vs != nil && rs.ingest.backfillOnStart {
+			n := rs.ingest.backfillCandles
+			if n == 0 {
+				n = 500
+				if rs.analyze != nil {
+					n = rs.analyze.candles
+				}
+			}
+			var q *analysis.Queue
+			if rs.ingest.enqueue {
+				q = queue
+			}
+			run("backfill-on-start", func(ctx context.Context) error {
+				startupBackfill(ctx, p, vs, plan.live, plan.cfg.Aggregator.Intervals, n, plan.store, q)
+				return nil
+			})
+		}
+		p.log.Info("ingest started", "sources", rs.ingest.sources, "intervals", rs.ingest.intervals,
+			"repair_gaps", plan.repair != nil, "backfill_on_start", vs != nil && rs.ingest.backfillOnStart)
 	}
 	if rs.analyze != nil {
 		w, err := rs.analyze.worker(ctx, p, queue, store)

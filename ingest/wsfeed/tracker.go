@@ -2,6 +2,7 @@ package wsfeed
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/tickstash/tickstash/ingest"
 	"github.com/tickstash/tickstash/ingest/wsfeed/wire"
@@ -14,7 +15,13 @@ import (
 // empty or non-numeric ids (Kraken v1) pass through unchecked. The zero value is ready
 // to use; a Tracker is not safe for concurrent use.
 type Tracker struct {
-	last map[market.Symbol]int64
+	last map[market.Symbol]lastTrade
+}
+
+// lastTrade is the newest trade of a symbol the Tracker has let through.
+type lastTrade struct {
+	id int64
+	t  time.Time
 }
 
 // Verdict is what Tracker.Check decided about a trade.
@@ -35,20 +42,20 @@ func (k *Tracker) Check(t *market.Trade) (Verdict, ingest.Gap) {
 		return Fresh, ingest.Gap{}
 	}
 	if k.last == nil {
-		k.last = make(map[market.Symbol]int64)
+		k.last = make(map[market.Symbol]lastTrade)
 	}
 	last, seen := k.last[t.Symbol]
 	switch {
-	case !seen || id == last+1:
-		k.last[t.Symbol] = id
+	case !seen || id == last.id+1:
+		k.last[t.Symbol] = lastTrade{id, t.Time}
 		return Fresh, ingest.Gap{}
-	case id <= last:
+	case id <= last.id:
 		return Duplicate, ingest.Gap{}
 	}
-	k.last[t.Symbol] = id
+	k.last[t.Symbol] = lastTrade{id, t.Time}
 	return Gapped, ingest.Gap{
 		Exchange: t.Exchange, Symbol: t.Symbol,
-		FromID: strconv.FormatInt(last+1, 10), ToID: strconv.FormatInt(id-1, 10),
-		Missing: id - last - 1, Time: t.Time,
+		FromID: strconv.FormatInt(last.id+1, 10), ToID: strconv.FormatInt(id-1, 10),
+		Missing: id - last.id - 1, Time: t.Time, LastTime: last.t,
 	}
 }
