@@ -223,10 +223,12 @@ func Chain(ctx context.Context, rdb redis.UniversalClient, nc *nats.Conn, cfg Ch
 			}
 		}
 	}
-	// Warm up: the indicators need 50 closed candles, the first ones' jobs fail for want
-	// of data, and the subscription starts asynchronously; fill the history without
-	// waiting, then go on until a signal comes through.
-	for range 55 {
+	// Warm up: the indicators need 50 closed candles (the first jobs fail for want of
+	// data), a job loads up to 500 (the worker's default), so the cost of a job grows
+	// until then, and the subscription starts asynchronously. Fill the history without
+	// waiting, then go on until a signal comes through: the samples see a market in its
+	// steady state.
+	for range chainHistory {
 		if _, err := closeCandle(0); err != nil && !errors.Is(err, errNoSignal) {
 			return rep, err
 		}
@@ -266,11 +268,15 @@ func Chain(ctx context.Context, rdb redis.UniversalClient, nc *nats.Conn, cfg Ch
 
 var errNoSignal = errors.New("no signal in time")
 
+// chainHistory is how many candles Chain closes before it measures: more than the
+// analysis worker loads by default (500).
+const chainHistory = 520
+
 // Markdown renders the rounds' median and spread.
 func (r ChainReport) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Trade closing a 1m candle → ingest → analysis job → worker (default indicators) → update on JetStream → signals role → signal on JetStream → signals.Client handler; in process, one candle at a time, %d candles per round, %d rounds; median (least–greatest) of the rounds.\n\n",
-		r.Samples, r.Rounds)
+	fmt.Fprintf(&b, "Trade closing a 1m candle → ingest → analysis job → worker (default indicators) → update on JetStream → signals role → signal on JetStream → signals.Client handler; in process, one candle at a time after %d candles of history, %d candles per round, %d rounds; median (least–greatest) of the rounds.\n\n",
+		chainHistory, r.Samples, r.Rounds)
 	pm, pl, ph := medianSpread(r.P50)
 	qm, ql, qh := medianSpread(r.P99)
 	b.WriteString("| chain | p50 | p99 |\n|---|---:|---:|\n")
