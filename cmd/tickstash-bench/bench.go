@@ -191,7 +191,7 @@ func runBench(ctx context.Context, name string, o *benchOptions, rdb redis.Unive
 		rep, err := bench.Gateway(ctx, rdb, bench.GatewayConfig{Duration: o.dur}, e.stderr)
 		return fmt.Sprintf("### bench gateway\n\n%s\n\n%s", machine, rep.Markdown()), err
 	case "leaderboard":
-		rep, err := bench.Leaderboard(ctx, rdb, bench.LeaderboardConfig{Duration: o.dur, RedisAddr: singleAddr(o.redisURL)})
+		rep, err := bench.Leaderboard(ctx, rdb, bench.LeaderboardConfig{Duration: o.dur, RedisAddr: singleAddr(o.redisURL)}, e.stderr)
 		return rep.Markdown(), err
 	default: // "ratelimit"
 		rep, err := bench.RateLimit(ctx, rdb, bench.RateLimitConfig{Duration: o.dur, Goroutines: o.goroutines}, e.stderr)
