@@ -111,7 +111,9 @@ func Signals(ctx context.Context, nc *nats.Conn, cfg SignalsConfig, progress io.
 		_ = js.DeleteStream(dctx, sc.Stream)
 		_ = js.DeleteStream(dctx, raw.Stream)
 	}()
-	dcfg := signals.DistributorConfig{StreamConfig: sc, MaxAge: time.Hour, Memory: cfg.Memory}
+	// 16 MiB bounds what a crashed run leaves behind on the shared server; the oldest
+	// messages, long read, go first.
+	dcfg := signals.DistributorConfig{StreamConfig: sc, MaxAge: time.Hour, MaxBytes: 16 << 20, Memory: cfg.Memory}
 	dist, err := signals.NewDistributor(ctx, nc, dcfg, nil, prometheus.NewRegistry())
 	if err != nil {
 		return rep, err
