@@ -215,22 +215,38 @@ func (s *MarketStore) write(ctx context.Context, b *Batch) (WriteStats, error) {
 	now := s.cfg.Now()
 	pipe := s.rdb.Pipeline()
 
-	// The newest trade per market sets the trim point and the ticker.
-	newest := make(map[mkt]int, 4)
+	// The newest trade per market sets the trim point and the ticker. A market's stream
+	// key and trim point are built once per batch, not once per trade.
+	type tradeDest struct {
+		newest     int
+		key, minID string
+	}
+	dests := make(map[mkt]*tradeDest, 4)
 	for i := range b.Trades {
-		newest[mkt{b.Trades[i].Exchange, b.Trades[i].Symbol}] = i
+		m := mkt{b.Trades[i].Exchange, b.Trades[i].Symbol}
+		if d := dests[m]; d != nil {
+			d.newest = i
+		} else {
+			dests[m] = &tradeDest{newest: i}
+		}
+	}
+	newest := make(map[mkt]int, len(dests))
+	for m, d := range dests {
+		newest[m] = d.newest
+		minID := b.Trades[d.newest].Time.Add(-s.cfg.TradeRetention).UnixMilli()
+		d.key, d.minID = s.keys.Trades(m.ex, m.sym), strconv.FormatInt(max(minID, 0), 10)
 	}
 	xadds := make([]*redis.StringCmd, len(b.Trades))
+	var last mkt
+	var d *tradeDest
 	for i := range b.Trades {
 		t := &b.Trades[i]
-		m := mkt{t.Exchange, t.Symbol}
-		minID := b.Trades[newest[m]].Time.Add(-s.cfg.TradeRetention).UnixMilli()
-		if minID < 0 {
-			minID = 0
+		if m := (mkt{t.Exchange, t.Symbol}); d == nil || m != last {
+			last, d = m, dests[m]
 		}
 		xadds[i] = pipe.XAdd(ctx, &redis.XAddArgs{
-			Stream: s.keys.Trades(t.Exchange, t.Symbol),
-			MinID:  strconv.FormatInt(minID, 10),
+			Stream: d.key,
+			MinID:  d.minID,
 			Approx: true,
 			ID:     streamID(t),
 			Values: []string{

@@ -48,7 +48,9 @@ type IngesterConfig struct {
 	// 1000.
 	BatchSize int
 	// FlushInterval bounds how long a record waits before it is written, and is the
-	// watermark's tick; 0 means 100ms.
+	// watermark's tick; 0 means 100ms. A trade that closes a candle does not wait for
+	// it: its market's batch goes to an idle writer at once, so the candle is stored and
+	// announced to the sink without that delay.
 	FlushInterval time.Duration
 	// Writers is how many goroutines write to Redis in parallel; markets are sharded
 	// between them so each market's writes stay in order. 0 means 2.

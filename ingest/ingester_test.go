@@ -263,3 +263,42 @@ func (s *sliceSource) Run(ctx context.Context, out chan<- ingest.Event) error {
 	<-ctx.Done()
 	return nil
 }
+
+// TestIngestAnnouncesClosedCandleBeforeFlush checks that a trade closing a candle has the
+// candle stored and announced at once, not at the next flush: the flush interval is an
+// hour, so a candle announced at all was announced by the closing trade.
+func TestIngestAnnouncesClosedCandleBeforeFlush(t *testing.T) {
+	rdb := redistest.Client(t)
+	prefix := redistest.Prefix(t, rdb)
+	store := cache.NewMarketStore(rdb, cache.MarketConfig{Prefix: prefix}, prometheus.NewRegistry())
+	feed := make(chan market.Trade)
+	sink := &closedCandles{ch: make(chan market.Candle, 16)}
+	g := ingest.NewIngester(store, sink, []ingest.Source{chanSource{feed}}, ingest.IngesterConfig{
+		Aggregator:    ingest.AggregatorConfig{Intervals: []market.Interval{market.Interval1m}},
+		FlushInterval: time.Hour, EventTimeWatermark: true,
+	}, quiet(), prometheus.NewRegistry())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	trade := func(id int, at time.Time, price string) market.Trade {
+		return market.Trade{Exchange: market.Binance, Symbol: "BTC-USDT", ID: itoa(id), Price: dec(price), Qty: dec("1"),
+			Side: market.Buy, Time: at}
+	}
+	feed <- trade(1, t0.Add(time.Second), "100")
+	feed <- trade(2, t0.Add(30*time.Second), "101")
+	feed <- trade(3, t0.Add(time.Minute), "102") // closes the first minute's candle
+	select {
+	case c := <-sink.ch:
+		if !c.OpenTime.Equal(t0) || !c.Close.Equal(dec("101")) || c.Trades != 2 {
+			t.Errorf("announced %+v, want the candle of %v closing at 101 after 2 trades", c, t0)
+		}
+		got, err := store.LastCandles(ctx, market.Binance, "BTC-USDT", market.Interval1m, 1)
+		if err != nil || len(got) != 1 || !got[0].OpenTime.Equal(t0) {
+			t.Errorf("stored candles %+v, %v: want the announced one, written before its announcement", got, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the closed candle was not announced before the next flush (an hour away)")
+	}
+}

@@ -89,8 +89,13 @@ func (r *router) run(roleCtx context.Context, events <-chan Event) {
 				}
 				return
 			}
-			if i := r.add(&ev); i >= 0 && r.jobs[i].batch.Len() >= r.cfg.BatchSize {
-				r.send(i)
+			if i := r.add(&ev); i >= 0 {
+				switch {
+				case r.jobs[i].batch.Len() >= r.cfg.BatchSize:
+					r.send(i)
+				case len(r.jobs[i].closed) > 0:
+					r.sendIfIdle(i)
+				}
 			}
 		case f := <-r.fetched:
 			p := &pendingRepair{gapFetched: f, from: f.trades[0].Time, to: f.trades[0].Time}
@@ -230,6 +235,22 @@ func (r *router) send(i int) {
 	}
 	r.queues[i] <- r.jobs[i]
 	r.jobs[i] = new(job)
+}
+
+// sendIfIdle hands shard i's job to its writer if the writer has nothing else waiting,
+// and otherwise leaves it to fill up. A trade that closes a candle calls it: the closed
+// candle is then stored and announced (an analysis job enqueued) at once instead of at
+// the next flush, up to FlushInterval later, while a busy writer keeps getting full
+// batches.
+func (r *router) sendIfIdle(i int) {
+	if len(r.queues[i]) > 0 {
+		return
+	}
+	select {
+	case r.queues[i] <- r.jobs[i]:
+		r.jobs[i] = new(job)
+	default:
+	}
 }
 
 // reportGap hands a gap to the repair workers, when gap repair is on: unless the queue

@@ -3,10 +3,14 @@ package leaderboard
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
+
+	"github.com/tickstash/tickstash/internal/redistest"
 )
 
 // BenchmarkIncrementRank measures the hot path of a trader board: an exact increment of
@@ -47,5 +51,63 @@ func BenchmarkIncrementRank(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkIncrementRankServer measures what one IncrementAndRank costs Redis itself, on a
+// server of the benchmark's own (its INFO commandstats then count only this work): the
+// server-µs/op metric is the script's run time per call, with every command it calls, and
+// cmds/op the commands it calls. 10 000 members are on the board first.
+func BenchmarkIncrementRankServer(b *testing.B) {
+	ctx := context.Background()
+	srv := redistest.StartServer(b)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	s, _, _ := newStoreOn(b, rdb, Config{})
+	const members = 10_000
+	for i := range members {
+		if _, err := s.Increment(ctx, BoardTraderPnL, "user-"+strconv.Itoa(i), decimal.New(int64(i%1000)-500, -2)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		m := "user-" + strconv.Itoa(i%members)
+		if _, err := s.IncrementAndRank(ctx, BoardTraderPnL, Day, m, decimal.New(int64(i%1000)-500, -2)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	var scriptUS, calls, inner float64
+	for _, line := range strings.Split(rdb.Info(ctx, "commandstats").Val(), "\n") {
+		name, stats, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		var c, us float64
+		for _, kv := range strings.Split(stats, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "calls":
+				c, _ = strconv.ParseFloat(v, 64)
+			case "usec":
+				us, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+		switch name {
+		case "cmdstat_evalsha", "cmdstat_eval":
+			scriptUS += us
+			calls += c
+		case "cmdstat_config|resetstat", "cmdstat_script|load", "cmdstat_info":
+		default:
+			inner += c
+		}
+	}
+	if calls > 0 {
+		b.ReportMetric(scriptUS/calls, "server-µs/op")
+		b.ReportMetric(inner/calls, "cmds/op")
 	}
 }

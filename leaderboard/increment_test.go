@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/shopspring/decimal"
@@ -261,5 +262,54 @@ func TestIncrementAndRankConcurrent(t *testing.T) {
 		if e.Value.String() != "0.00000008" || e.Rank != 1 {
 			t.Errorf("%+v, want 80 × 1e-9 and a shared first place", e)
 		}
+	}
+}
+
+// TestWriteKeepsTTLs checks the TTLs write.lua no longer sets on every write: a window
+// whose only member changes value never empties (and never comes back without a TTL),
+// nor do a Dense board's distinct-value keys; existing all-time keys are refreshed by the
+// first write of a minute on the Store's clock, not by every write.
+func TestWriteKeepsTTLs(t *testing.T) {
+	ctx := context.Background()
+	s, rdb, clk := newStore(t, Config{Boards: []Board{{Name: "solo", Ranking: Dense}}})
+	for i := range 3 {
+		if _, err := s.Increment(ctx, "solo", "only", d(strconv.Itoa(i+1))); err != nil {
+			t.Fatal(err)
+		}
+		clk.Set(clk.Now().Add(time.Second)) // within the minute: no refresh
+	}
+	keys, err := rdb.Keys(ctx, s.keys.board("solo")+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1+4*4 { // the counter and z, h, d, c of four windows
+		t.Errorf("keys %v: want the counter and 16 window keys", keys)
+	}
+	for _, k := range keys {
+		if ttl := rdb.PTTL(ctx, k).Val(); ttl <= 0 {
+			t.Errorf("%s: TTL %v, want one", k, ttl)
+		}
+	}
+	if e, err := s.Rank(ctx, "solo", AllTime, "only"); err != nil || e.Value.String() != "6" || e.Rank != 1 {
+		t.Errorf("rank %+v, %v: want 6, first", e, err)
+	}
+
+	all := s.keys.board("solo") + "all:z"
+	short := time.Hour
+	if err := rdb.PExpire(ctx, all, short).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Increment(ctx, "solo", "only", d("1")); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := rdb.PTTL(ctx, all).Val(); ttl > short {
+		t.Errorf("all-time TTL %v after a write within the minute: want it left at most %v", ttl, short)
+	}
+	clk.Set(clk.Now().Add(time.Minute))
+	if _, err := s.Increment(ctx, "solo", "only", d("1")); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := rdb.PTTL(ctx, all).Val(); ttl < 399*24*time.Hour {
+		t.Errorf("all-time TTL %v after the first write of a new minute: want it refreshed to 400 days", ttl)
 	}
 }

@@ -41,8 +41,9 @@ type Config struct {
 	// Retention is how long a day, week or month period is kept after it ends: its keys
 	// expire at period end + Retention. 0 means 7 days.
 	Retention time.Duration
-	// AllTimeTTL is the TTL of all-time keys, refreshed by every write: a board nobody
-	// writes to for that long disappears. 0 means 400 days.
+	// AllTimeTTL is the TTL of all-time keys, refreshed by writes (by the first write of
+	// a board in each minute, on the Store's clock, and whenever a key is created): a
+	// board nobody writes to for that long disappears. 0 means 400 days.
 	AllTimeTTL time.Duration
 	// MaxMembers bounds each window key of a board whose own MaxMembers is 0. 0 means
 	// 100 000.
@@ -85,6 +86,24 @@ type boardState struct {
 	Board
 	order, ranking string // as the scripts take them
 	periods        atomic.Pointer[periodKeys]
+	// refreshed is when (Unix ns, the Store's clock) a write last asked write.lua to
+	// set every window's TTL.
+	refreshed atomic.Int64
+}
+
+// ttlRefreshEvery is how often a board's writes refresh the TTLs of keys that exist
+// (all-time keys expire AllTimeTTL after the last refresh; a period's TTL is an absolute
+// end, the same whenever it is set).
+const ttlRefreshEvery = time.Minute
+
+// refreshTTL reports whether a write at now should set the TTL of every window it
+// writes: the first in ttlRefreshEvery, or one on a clock set back.
+func (st *boardState) refreshTTL(now time.Time) bool {
+	last, n := st.refreshed.Load(), now.UnixNano()
+	if d := n - last; d >= 0 && d < int64(ttlRefreshEvery) {
+		return false
+	}
+	return st.refreshed.CompareAndSwap(last, n)
 }
 
 // periodKeys are the keys of a board's windows for the periods that contain one UTC day.
@@ -405,9 +424,13 @@ func (s *Store) write(ctx context.Context, r writeReq) (writeResult, error) {
 		keys[1] = s.keys.dedup(st.Name, r.dedup)
 		dedupTTL = s.cfg.DedupTTL.Milliseconds()
 	}
-	args := make([]any, 8, 8+len(p.wins))
+	refresh := "0"
+	if st.refreshTTL(now) {
+		refresh = "1"
+	}
+	args := make([]any, 9, 9+len(p.wins))
 	args[0], args[1], args[2], args[3] = r.mode, r.member, st.order, st.ranking
-	args[4], args[5], args[6], args[7] = st.MaxMembers, dedupTTL, enc, rankAt
+	args[4], args[5], args[6], args[7], args[8] = st.MaxMembers, dedupTTL, enc, rankAt, refresh
 	for _, w := range p.wins {
 		args = append(args, s.ttl(w, now))
 	}

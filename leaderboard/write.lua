@@ -15,7 +15,9 @@
 -- ARGV[6]   dedup TTL in ms; > 0 makes the write happen at most once per dedup key
 -- ARGV[7]   value encoding: the value ('s', 'b') or the delta ('i')
 -- ARGV[8]   the window to rank the member in afterwards (1-based); 0 for none
--- ARGV[8+i] window i: TTL ms
+-- ARGV[9]   '1': set every written window's TTL; '0': only of keys this write may have
+--           created (a member new to the window, a distinct value new to a Dense board)
+-- ARGV[9+i] window i: TTL ms
 --
 -- Reply: {1, windows changed, first window's value, rank, ranked window's value} when
 -- written (rank 0 and value '' when not asked for, or when the member was dropped past
@@ -26,6 +28,12 @@
 -- equal scores (equal float64s) are ordered by the exact encoding, then by arrival. The
 -- arrival is complemented on high-first boards so that the earlier arrival sorts higher.
 -- A window whose value does not change keeps its arrival.
+--
+-- Commands per window written, for a member already there: HGET, ZADD, ZREM, HSET. The new
+-- entry is added before the old one goes, so that a window never empties and comes back
+-- without its TTL; a period's TTL is an absolute end, set when a key is created; the
+-- all-time TTL is refreshed when the caller asks (ARGV[9]). The cap is checked only when
+-- a member joins, the only time a window grows.
 
 local mode, member = ARGV[1], ARGV[2]
 local desc, ranking = ARGV[3] == 'd', ARGV[4]
@@ -33,6 +41,7 @@ local dense = ranking == 'd'
 local maxn = tonumber(ARGV[5])
 local dedupttl = tonumber(ARGV[6])
 local rankwin = tonumber(ARGV[8])
+local refresh = ARGV[9] == '1'
 local nwin = (#KEYS - 2) / 4
 
 if dedupttl > 0 and redis.call('EXISTS', KEYS[2]) == 1 then
@@ -105,10 +114,12 @@ end
 local seq
 local changed = 0
 local maxttl = 0
+local ttlset = false
 local final = {}
 for i = 1, nwin do
   local z, h, d, c = KEYS[4 * i - 1], KEYS[4 * i], KEYS[4 * i + 1], KEYS[4 * i + 2]
-  local ttl = tonumber(ARGV[8 + i])
+  local ttl = tonumber(ARGV[9 + i])
+  local fresh, freshDense = refresh, refresh
   local nv = news[i]
   local enc = nv[1]
   local old = olds[i]
@@ -124,24 +135,28 @@ for i = 1, nwin do
     if desc then write = less(oldEnc, enc) else write = less(enc, oldEnc) end
   end
   if write then
-    if old then
-      redis.call('ZREM', z, oldPrefix .. member)
-      if dense then uncount(d, c, oldEnc) end
+    if not seq then
+      seq = redis.call('INCR', KEYS[1])
+      if seq == 1 then ttlset = true end
     end
-    if not seq then seq = redis.call('INCR', KEYS[1]) end
     local s = seq
     if desc then s = 999999999999999 - seq end
     local p = enc .. string.format('%015.0f', s)
     local score = scoreOf(nv)
     redis.call('ZADD', z, score, p .. member)
+    if old then redis.call('ZREM', z, oldPrefix .. member) else fresh = true end
     redis.call('HSET', h, member, p .. ' ' .. stringOf(nv))
     if dense then
-      redis.call('HINCRBY', c, enc, 1)
-      redis.call('ZADD', d, score, enc)
+      if redis.call('HINCRBY', c, enc, 1) == 1 then
+        redis.call('ZADD', d, score, enc)
+        freshDense = true
+      end
+      if old then uncount(d, c, oldEnc) end
     end
     final[i] = {p, enc, nv, score}
     changed = changed + 1
-    local n = redis.call('ZCARD', z)
+    local n = maxn
+    if not old then n = redis.call('ZCARD', z) end
     if n > maxn then
       local worst
       if desc then
@@ -164,17 +179,21 @@ for i = 1, nwin do
   else
     final[i] = {oldPrefix, enc, nv, nil}
   end
-  redis.call('PEXPIRE', z, ttl)
-  redis.call('PEXPIRE', h, ttl)
-  if dense then
+  if fresh then
+    redis.call('PEXPIRE', z, ttl)
+    redis.call('PEXPIRE', h, ttl)
+    ttlset = true
+  end
+  if dense and freshDense then
     redis.call('PEXPIRE', d, ttl)
     redis.call('PEXPIRE', c, ttl)
+    ttlset = true
   end
   if ttl > maxttl then maxttl = ttl end
 end
--- The counter outlives every window key: its TTL is the longest of this write's, and
--- each write's longest only grows.
-redis.call('PEXPIRE', KEYS[1], maxttl)
+-- The counter outlives every window key: whenever a window's TTL is set, the counter's
+-- becomes the longest of this write's, and each write's longest only grows.
+if ttlset then redis.call('PEXPIRE', KEYS[1], maxttl) end
 if dedupttl > 0 then
   redis.call('SET', KEYS[2], '1', 'PX', dedupttl)
 end

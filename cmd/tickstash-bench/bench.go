@@ -62,7 +62,7 @@ var benchDescriptions = []struct{ name, what string }{
 	{"replay", "capture files (--file, repeatable) → decoders → aggregation → Redis, messages/s"},
 	{"queue", "analysis jobs/s end to end (enqueue → no-op handler → ack), 4 workers, beside asynq"},
 	{"ratelimit", "limiter checks/s and p50/p99 from 64 goroutines, beside go-redis/redis_rate and a bare EVALSHA"},
-	{"signals", "signals/s published and publish-to-subscriber p50/p99, beside raw JetStream async publish of same-size messages"},
+	{"signals", "signals/s published and publish-to-subscriber p50/p99, beside raw JetStream async publish of same-size messages; the same at a fixed 1000/s; trade → candle → analysis → signal p50/p99 through the real roles"},
 	{"gateway", "authenticated, rate-limited ticker reads/s beside a bare net/http handler, and /redis GET beside a direct go-redis GET"},
 	{"leaderboard", "increment + rank per second beside redis-benchmark ZADD"},
 }
@@ -182,12 +182,16 @@ func runBench(ctx context.Context, name string, o *benchOptions, rdb redis.Unive
 		}
 		defer nc.Close()
 		rep, err := bench.Signals(ctx, nc, bench.SignalsConfig{}, e.stderr)
-		return fmt.Sprintf("### bench signals\n\n%s\n\n%s", machine, rep.Markdown()), err
+		if err != nil {
+			return "", err
+		}
+		chain, err := bench.Chain(ctx, rdb, nc, bench.ChainConfig{}, e.stderr)
+		return fmt.Sprintf("### bench signals\n\n%s\n\n%s\n%s", machine, rep.Markdown(), chain.Markdown()), err
 	case "gateway":
 		rep, err := bench.Gateway(ctx, rdb, bench.GatewayConfig{Duration: o.dur}, e.stderr)
 		return fmt.Sprintf("### bench gateway\n\n%s\n\n%s", machine, rep.Markdown()), err
 	case "leaderboard":
-		rep, err := bench.Leaderboard(ctx, rdb, bench.LeaderboardConfig{Duration: o.dur, RedisAddr: singleAddr(o.redisURL)})
+		rep, err := bench.Leaderboard(ctx, rdb, bench.LeaderboardConfig{Duration: o.dur, RedisAddr: singleAddr(o.redisURL)}, e.stderr)
 		return rep.Markdown(), err
 	default: // "ratelimit"
 		rep, err := bench.RateLimit(ctx, rdb, bench.RateLimitConfig{Duration: o.dur, Goroutines: o.goroutines}, e.stderr)

@@ -114,7 +114,7 @@ func (c *ingestConfig) registerWrite(f *flags) {
 	f.Duration(&c.grace, "grace", 2*time.Second, "how long after its end a candle waits for late trades before it closes")
 	f.Int(&c.batchSize, "batch-size", 1000, "records per Redis pipeline")
 	f.Int(&c.writers, "writers", 2, "parallel Redis writers (markets are sharded between them)")
-	f.Duration(&c.flushInterval, "flush-interval", 100*time.Millisecond, "longest time a record waits before it is written")
+	f.Duration(&c.flushInterval, "flush-interval", 100*time.Millisecond, "longest time a record waits before it is written (a trade closing a candle is written at once when a writer is idle)")
 	f.Duration(&c.tradeRetention, "trade-retention", 0, "how far back each market's trade stream reaches (and its TTL); 0 means 24h, or 15m (and at most 50000 trades per market) on the embedded Redis")
 	f.String(&c.candleRetention, "candle-retention", "", "per-interval candle retention overriding the defaults, e.g. 1m=72h,1h=2160h (defaults: 1s 6h, 1m 7d, 5m 30d, 1h 365d, 1d 10y; on the embedded Redis 1440 candles: 1m 24h, 1h 60d)")
 }

@@ -25,7 +25,7 @@ import (
 type GatewayConfig struct {
 	// Duration is how long each case runs in all. The zero value means 3s.
 	Duration time.Duration
-	// Rounds splits each case's Duration into interleaved rounds. The zero value means 3.
+	// Rounds splits each case's Duration into interleaved rounds. The zero value means 5.
 	Rounds int
 	// Goroutines is the number of concurrent HTTP clients. The zero value means 32.
 	Goroutines int
@@ -41,8 +41,10 @@ type GatewayReport struct {
 	Rounds     int
 	Cases      []RateLimitCase
 	// TickerVsBare is the gateway's authenticated, rate-limited ticker read ÷ a bare
-	// net/http handler doing the same Redis read; target ≥ 0.6.
+	// net/http handler doing the same Redis read, over all rounds; target ≥ 0.8 (issue
+	// 16). TickerRounds is the same ratio in each round.
 	TickerVsBare float64
+	TickerRounds []float64
 	// RESTVsDirect is GET through /redis ÷ a direct go-redis GET (no HTTP).
 	RESTVsDirect float64
 	// NamespaceVsPrefix is a namespaced token's /redis GET (as its Redis ACL user) ÷ a
@@ -59,7 +61,7 @@ func Gateway(ctx context.Context, rdb redis.UniversalClient, cfg GatewayConfig, 
 		cfg.Duration = 3 * time.Second
 	}
 	if cfg.Rounds <= 0 {
-		cfg.Rounds = 3
+		cfg.Rounds = 5
 	}
 	if cfg.Goroutines <= 0 {
 		cfg.Goroutines = 32
@@ -192,6 +194,7 @@ func Gateway(ctx context.Context, rdb redis.UniversalClient, cfg GatewayConfig, 
 		}
 	}
 	samples := make([]sample, len(cases))
+	rates := make([]float64, len(cases))
 	per := cfg.Duration / time.Duration(cfg.Rounds)
 	for round := range cfg.Rounds {
 		for i, c := range cases {
@@ -201,7 +204,9 @@ func Gateway(ctx context.Context, rdb redis.UniversalClient, cfg GatewayConfig, 
 				return rep, fmt.Errorf("%s: %w", c.name, err)
 			}
 			samples[i].add(s)
+			rates[i] = float64(len(s.lat)) / s.elapsed.Seconds()
 		}
+		rep.TickerRounds = append(rep.TickerRounds, gwRatio(rates[0], rates[1]))
 	}
 	for i, c := range cases {
 		rep.Cases = append(rep.Cases, samples[i].result(c.name))
@@ -230,11 +235,13 @@ func (r GatewayReport) Markdown() string {
 	for _, c := range r.Cases {
 		fmt.Fprintf(&b, "| %s | %.0f | %v | %v | %d |\n", c.Name, c.PerSecond, round(c.P50), round(c.P99), c.Errors)
 	}
+	tm, tl, th := medianSpread(r.TickerRounds)
 	met := "yes"
-	if r.TickerVsBare < 0.6 {
+	if tm < 0.8 {
 		met = "no"
 	}
-	fmt.Fprintf(&b, "\n| target | ratio | met |\n|---|---:|---|\n| gateway ticker ÷ bare handler ≥ 0.6 | %.2f | %s |\n", r.TickerVsBare, met)
+	fmt.Fprintf(&b, "\n| target | ratio | met |\n|---|---:|---|\n| gateway ticker ÷ bare handler ≥ 0.8, median (least–greatest) of the rounds | %.2f (%.2f–%.2f) | %s |\n", tm, tl, th, met)
+	fmt.Fprintf(&b, "| gateway ticker ÷ bare handler, all rounds together | %.2f | - |\n", r.TickerVsBare)
 	fmt.Fprintf(&b, "| /redis GET ÷ direct go-redis GET (no target: HTTP vs RESP) | %.2f | - |\n", r.RESTVsDirect)
 	met = "yes"
 	if r.NamespaceVsPrefix < 0.9 {

@@ -12,11 +12,12 @@ import (
 
 func TestGatewayBench(t *testing.T) {
 	rdb := redistest.Client(t)
-	rep, err := Gateway(context.Background(), rdb, GatewayConfig{Duration: 300 * time.Millisecond, Rounds: 1, Goroutines: 4}, io.Discard)
+	rep, err := Gateway(context.Background(), rdb, GatewayConfig{Duration: 400 * time.Millisecond, Rounds: 2, Goroutines: 4}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Cases) != 5 || rep.TickerVsBare <= 0 || rep.RESTVsDirect <= 0 || rep.NamespaceVsPrefix <= 0 || rep.Cases[4].Errors != 0 {
+	if len(rep.Cases) != 5 || rep.TickerVsBare <= 0 || rep.RESTVsDirect <= 0 || rep.NamespaceVsPrefix <= 0 || rep.Cases[4].Errors != 0 ||
+		len(rep.TickerRounds) != 2 || rep.TickerRounds[0] <= 0 || rep.TickerRounds[1] <= 0 {
 		t.Fatalf("report %+v", rep)
 	}
 	if users, _ := rdb.Do(context.Background(), "acl", "users").StringSlice(); len(users) > 0 {

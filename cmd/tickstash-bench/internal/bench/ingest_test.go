@@ -13,12 +13,12 @@ import (
 func TestIngestReportsAndCleansUp(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
-	cfg := IngestConfig{Trades: 5000, Symbols: 4, Prefix: prefix, RedisAddr: redistest.Addr()}
+	cfg := IngestConfig{Trades: 5000, Symbols: 4, Prefix: prefix, RedisAddr: redistest.Addr(), Rounds: 2}
 	rep, err := Ingest(context.Background(), rdb, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.TradesPerS <= 0 || rep.Candles == 0 {
+	if rep.TradesPerS <= 0 || rep.Candles == 0 || len(rep.TradesRounds) != 2 || (cfg.RedisAddr != "" && len(rep.Ratios()) != 2) {
 		t.Errorf("report %+v", rep)
 	}
 	if cfg.RedisAddr != "" && (rep.RawXADDPerS <= 0 || !strings.Contains(rep.Markdown(), "Ratio: **")) {

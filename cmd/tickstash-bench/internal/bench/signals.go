@@ -36,6 +36,15 @@ type SignalsConfig struct {
 	// Memory keeps the benchmark stream in memory. The zero value uses file storage,
 	// as the signals role does.
 	Memory bool
+	// Rate is the signals per second of the fixed-rate case, each sent on a ticker's
+	// tick. The zero value means 1000; a negative value skips the case.
+	Rate int
+	// RateSignals is how many signals one fixed-rate round sends. The zero value means
+	// 3000 (3s at 1000/s).
+	RateSignals int
+	// Rounds is how many fixed-rate rounds each side runs, tickstash and raw JetStream
+	// alternating. The zero value means 5.
+	Rounds int
 }
 
 // SignalsCase is the outcome of one way of publishing.
@@ -57,6 +66,8 @@ type SignalsReport struct {
 	// Ratio is signals/s through the Distributor ÷ raw JetStream async publish/s;
 	// the target of issue 5 is ≥ 0.5.
 	Ratio float64
+	// Rate is the fixed-rate case (issue 16), nil when it was skipped.
+	Rate *SignalsRateReport
 }
 
 const (
@@ -100,7 +111,9 @@ func Signals(ctx context.Context, nc *nats.Conn, cfg SignalsConfig, progress io.
 		_ = js.DeleteStream(dctx, sc.Stream)
 		_ = js.DeleteStream(dctx, raw.Stream)
 	}()
-	dcfg := signals.DistributorConfig{StreamConfig: sc, MaxAge: time.Hour, Memory: cfg.Memory}
+	// 16 MiB bounds what a crashed run leaves behind on the shared server; the oldest
+	// messages, long read, go first.
+	dcfg := signals.DistributorConfig{StreamConfig: sc, MaxAge: time.Hour, MaxBytes: 16 << 20, Memory: cfg.Memory}
 	dist, err := signals.NewDistributor(ctx, nc, dcfg, nil, prometheus.NewRegistry())
 	if err != nil {
 		return rep, err
@@ -110,7 +123,7 @@ func Signals(ctx context.Context, nc *nats.Conn, cfg SignalsConfig, progress io.
 		return rep, err
 	}
 
-	sigs := benchSignals(cfg.Signals)
+	sigs := benchSignals(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), cfg.Signals)
 	size := 0
 	if data, err := json.Marshal(sigs[0]); err == nil {
 		size = len(data)
@@ -179,12 +192,19 @@ func Signals(ctx context.Context, nc *nats.Conn, cfg SignalsConfig, progress io.
 	if rawCase.PerSecond > 0 {
 		rep.Ratio = sigCase.PerSecond / rawCase.PerSecond
 	}
+	if cfg.Rate >= 0 {
+		rr, err := signalsAtRate(ctx, nc, dist, sc, raw, cfg, size, progress)
+		if err != nil {
+			return rep, err
+		}
+		rep.Rate = &rr
+	}
 	return rep, nil
 }
 
-// benchSignals returns n valid signals with distinct ids over 8 markets and 4 strategies.
-func benchSignals(n int) []market.Signal {
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+// benchSignals returns n valid signals with distinct ids over 8 markets and 4 strategies,
+// their candles starting at t0.
+func benchSignals(t0 time.Time, n int) []market.Signal {
 	syms := []market.Symbol{"BTC-USDT", "ETH-USDT", "SOL-USDT", "DOGE-USDT", "XRP-USDT", "ADA-USDT", "BNB-USDT", "LTC-USDT"}
 	strategies := []string{"rsi", "macd", "bbands", "trend"}
 	out := make([]market.Signal, n)
@@ -276,5 +296,9 @@ func (r SignalsReport) Markdown() string {
 		met = "yes"
 	}
 	fmt.Fprintf(&b, "\n| target | ratio | met |\n|---|---:|---|\n| signals ÷ raw JetStream ≥ 0.5 | %.2f | %s |\n", r.Ratio, met)
+	if r.Rate != nil {
+		b.WriteString("\n")
+		b.WriteString(r.Rate.Markdown())
+	}
 	return b.String()
 }

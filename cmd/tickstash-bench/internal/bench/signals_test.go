@@ -24,7 +24,7 @@ func TestSignals(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	cfg := bench.SignalsConfig{Signals: 2000, Batch: 100, Publishers: 2}
+	cfg := bench.SignalsConfig{Signals: 2000, Batch: 100, Publishers: 2, RateSignals: 200, Rounds: 2}
 	if os.Getenv("TICKSTASH_BENCH_SIGNALS") == "1" {
 		cfg = bench.SignalsConfig{}
 	}
@@ -44,7 +44,20 @@ func TestSignals(t *testing.T) {
 			t.Errorf("case %+v", c)
 		}
 	}
-	if md := rep.Markdown(); !strings.Contains(md, "signals ÷ raw JetStream ≥ 0.5") {
+	if rep.Rate == nil || len(rep.Rate.Cases) != 2 {
+		t.Fatalf("fixed-rate report %+v", rep.Rate)
+	}
+	for _, c := range rep.Rate.Cases {
+		if len(c.P50) != rep.Rate.Rounds || len(c.P99) != rep.Rate.Rounds || len(c.Achieved) != rep.Rate.Rounds {
+			t.Fatalf("fixed-rate case %+v: want %d rounds", c, rep.Rate.Rounds)
+		}
+		for r := range c.P50 {
+			if c.P50[r] <= 0 || c.P99[r] < c.P50[r] || c.Achieved[r] <= 0 || c.Achieved[r] > 1.5*float64(rep.Rate.Rate) {
+				t.Errorf("fixed-rate case %s round %d: p50 %v p99 %v sent %.0f/s", c.Name, r, c.P50[r], c.P99[r], c.Achieved[r])
+			}
+		}
+	}
+	if md := rep.Markdown(); !strings.Contains(md, "signals ÷ raw JetStream ≥ 0.5") || !strings.Contains(md, "p99 < 2ms at 1000/s") {
 		t.Errorf("Markdown:\n%s", md)
 	}
 }

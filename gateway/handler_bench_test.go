@@ -1,0 +1,69 @@
+package gateway_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/shopspring/decimal"
+
+	"github.com/tickstash/tickstash/cache"
+	"github.com/tickstash/tickstash/gateway"
+	"github.com/tickstash/tickstash/internal/redistest"
+	"github.com/tickstash/tickstash/market"
+)
+
+// BenchmarkTickerRequest measures the gateway's hot path in process, without the network:
+// an authenticated, rate-limited, metered GET /v1/markets/binance/BTC-USDT/ticker through
+// Server.Handler against the real Redis, from parallel goroutines, beside the bare read
+// the handler makes (cache.MarketStore.Ticker). Profile it with -cpuprofile.
+func BenchmarkTickerRequest(b *testing.B) {
+	ctx := context.Background()
+	rdb := redistest.Client(b)
+	prefix := redistest.Prefix(b, rdb)
+	store := cache.NewMarketStore(rdb, cache.MarketConfig{Prefix: prefix}, nil)
+	tr := market.Trade{Exchange: market.Binance, Symbol: "BTC-USDT", ID: "1", Price: decimal.RequireFromString("65000.5"),
+		Qty: decimal.RequireFromString("0.25"), Side: market.Buy, Time: time.Now().UTC()}
+	if _, err := store.Write(ctx, &cache.Batch{Trades: []market.Trade{tr}}); err != nil {
+		b.Fatal(err)
+	}
+	srv, err := gateway.New(gateway.Deps{Redis: rdb, Market: store}, gateway.Config{Prefix: prefix, SecretKeys: testSecretKeys}, nil, prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, _, _, err := srv.Tokens().Create(ctx, gateway.TokenSpec{Name: "bench", TTL: time.Hour,
+		Scopes: []gateway.Scope{gateway.ScopeMarketRead}, Rate: "gcra:10000000/s"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := srv.Handler()
+	b.Run("gateway", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				req := httptest.NewRequest("GET", "/v1/markets/binance/BTC-USDT/ticker", nil)
+				req.Header.Set("Authorization", "Bearer "+raw)
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				if w.Code != http.StatusOK {
+					b.Errorf("status %d: %s", w.Code, w.Body.String())
+					return
+				}
+			}
+		})
+	})
+	b.Run("bare-read", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := store.Ticker(ctx, market.Binance, "BTC-USDT"); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
