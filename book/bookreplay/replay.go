@@ -44,6 +44,10 @@ type Config struct {
 	// MaxDecodeErrorLines bounds the decode-error lines written to Log per file (all
 	// are counted); zero means 20.
 	MaxDecodeErrorLines int
+	// Offer, if not nil, is called with every book a message changed, after the
+	// message is applied (replay --books hands them to a bookstore.Writer). The book
+	// is valid only during the call.
+	Offer func(*book.Book)
 }
 
 // Summary counts what Run saw, over all files.
@@ -197,7 +201,9 @@ func runFile(ctx context.Context, path string, cfg Config, sum *Summary) error {
 				continue
 			}
 			recs = append(recs[:0], d)
+			stale := binanceFeed.syncer.Stats().Stale
 			binanceFeed.syncer.Apply(recs)
+			offer(cfg.Offer, binanceFeed.syncer, recs, stale)
 			continue
 		}
 		f := binanceFeed
@@ -220,7 +226,9 @@ func runFile(ctx context.Context, path string, cfg Config, sum *Summary) error {
 			report(err)
 			continue
 		}
+		stale := f.syncer.Stats().Stale
 		f.syncer.Apply(recs)
+		offer(cfg.Offer, f.syncer, recs, stale)
 	}
 	sum.DecodeErrors += decodeErrors
 	// The last connection that kept a market's book has the final one.
@@ -252,6 +260,33 @@ func runFile(ctx context.Context, path string, cfg Config, sum *Summary) error {
 		}
 	}
 	return nil
+}
+
+// offer hands the books a message touched to fn. A message that made books stale
+// (staleBefore is the syncer's count before it) may have staled books it does not
+// name (a Coinbase Advanced gap stales every book of the connection): every stale book
+// is handed over then.
+func offer(fn func(*book.Book), s *book.Syncer, recs []book.Depth, staleBefore int64) {
+	if fn == nil || len(recs) == 0 {
+		return
+	}
+	var last market.Symbol
+	for i := range recs {
+		if recs[i].Kind == book.Sequence || recs[i].Symbol == last {
+			continue
+		}
+		last = recs[i].Symbol
+		if b := s.Book(last); b != nil {
+			fn(b)
+		}
+	}
+	if s.Stats().Stale != staleBefore {
+		for _, b := range s.Books() {
+			if b.Status().State == book.StateStale {
+				fn(b)
+			}
+		}
+	}
 }
 
 func addStats(dst *book.Stats, s book.Stats) {
