@@ -201,9 +201,7 @@ func runFile(ctx context.Context, path string, cfg Config, sum *Summary) error {
 				continue
 			}
 			recs = append(recs[:0], d)
-			stale := binanceFeed.syncer.Stats().Stale
-			binanceFeed.syncer.Apply(recs)
-			offer(cfg.Offer, binanceFeed.syncer, recs, stale)
+			apply(binanceFeed.syncer, recs, cfg.Offer)
 			continue
 		}
 		f := binanceFeed
@@ -226,9 +224,7 @@ func runFile(ctx context.Context, path string, cfg Config, sum *Summary) error {
 			report(err)
 			continue
 		}
-		stale := f.syncer.Stats().Stale
-		f.syncer.Apply(recs)
-		offer(cfg.Offer, f.syncer, recs, stale)
+		apply(f.syncer, recs, cfg.Offer)
 	}
 	sum.DecodeErrors += decodeErrors
 	// The last connection that kept a market's book has the final one.
@@ -262,31 +258,12 @@ func runFile(ctx context.Context, path string, cfg Config, sum *Summary) error {
 	return nil
 }
 
-// offer hands the books a message touched to fn. A message that made books stale
-// (staleBefore is the syncer's count before it) may have staled books it does not
-// name (a Coinbase Advanced gap stales every book of the connection): every stale book
-// is handed over then.
-func offer(fn func(*book.Book), s *book.Syncer, recs []book.Depth, staleBefore int64) {
-	if fn == nil || len(recs) == 0 {
+func apply(s *book.Syncer, recs []book.Depth, offer func(*book.Book)) {
+	if offer == nil {
+		s.Apply(recs)
 		return
 	}
-	var last market.Symbol
-	for i := range recs {
-		if recs[i].Kind == book.Sequence || recs[i].Symbol == last {
-			continue
-		}
-		last = recs[i].Symbol
-		if b := s.Book(last); b != nil {
-			fn(b)
-		}
-	}
-	if s.Stats().Stale != staleBefore {
-		for _, b := range s.Books() {
-			if b.Status().State == book.StateStale {
-				fn(b)
-			}
-		}
-	}
+	s.ApplyVisit(recs, offer)
 }
 
 func addStats(dst *book.Stats, s book.Stats) {

@@ -291,7 +291,7 @@ func TestReplayMatchesOfflineBooks(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
 	const depth = 20
-	for _, f := range []string{"binance-us-2021.jsonl", "coinbase-exchange-2021.jsonl", "kraken-v1-2021.jsonl"} {
+	for _, f := range []string{"binance-spot-2021.jsonl", "binance-us-2021.jsonl", "coinbase-exchange-2021.jsonl", "kraken-v1-2021.jsonl"} {
 		t.Run(f, func(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			w := bookstore.New(rdb, bookstore.Config{Prefix: prefix, Depth: depth}, nil, reg)
