@@ -140,15 +140,27 @@ func (rs *restServer) count(sym string) int {
 // until every book in Redis has the offline book's sequence; it returns the reader.
 func runLive(t *testing.T, sp spot, script []wsfeedtest.Step, restURL string, reg *prometheus.Registry, want map[market.Symbol]offlineBook, depth int) *bookstore.Reader {
 	t.Helper()
+	r, _ := runLiveRecording(t, sp, script, restURL, reg, want, depth, nil)
+	return r
+}
+
+// runLiveRecording is runLive with a recorder; stop ends the source and the writer.
+func runLiveRecording(t *testing.T, sp spot, script []wsfeedtest.Step, restURL string, reg *prometheus.Registry,
+	want map[market.Symbol]offlineBook, depth int, rec *capture.Writer) (_ *bookstore.Reader, stop func()) {
+	t.Helper()
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
 	ws := wsfeedtest.NewServer(t, script)
 	w := bookstore.New(rdb, bookstore.Config{Prefix: prefix, Depth: depth, Interval: 10 * time.Millisecond}, nil, reg)
-	src := binance.New(binance.Config{URL: ws.URL + "/stream", Symbols: sp.natives, Streams: []string{"trade"},
+	cfg := binance.Config{URL: ws.URL + "/stream", Symbols: sp.natives, Streams: []string{"trade"},
 		RESTURL: restURL,
 		Books: &bookfeed.Options{Offer: w.Offer, Metrics: bookfeed.NewMetrics(reg, market.Binance),
 			Retry: backoff.Policy{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond}},
-	}, nil, reg)
+	}
+	if rec != nil {
+		cfg.Recorder = rec
+	}
+	src := binance.New(cfg, nil, reg)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	out := make(chan ingest.Event, 64)
@@ -165,7 +177,9 @@ func runLive(t *testing.T, sp spot, script []wsfeedtest.Step, restURL string, re
 			}
 		}
 	}()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	t.Cleanup(stop)
 	r := bookstore.NewReader(rdb, bookstore.ReaderConfig{Prefix: prefix, MaxAge: time.Hour})
 	testenv.WaitFor(t, "the live books in Redis to reach the offline books' sequences", func() bool {
 		for sym, b := range want {
@@ -176,7 +190,7 @@ func runLive(t *testing.T, sp spot, script []wsfeedtest.Step, restURL string, re
 		}
 		return true
 	})
-	return r
+	return r, stop
 }
 
 func checkEqual(t *testing.T, r *bookstore.Reader, want map[market.Symbol]offlineBook) {
@@ -303,5 +317,45 @@ func TestRateLimitedSnapshotWaitsRetryAfter(t *testing.T) {
 	}
 	if n := wsfeedtest.Metric(t, reg, "tickstash_book_snapshot_errors_total", map[string]string{"exchange": "binance"}); n != 1 {
 		t.Errorf("tickstash_book_snapshot_errors_total = %v, want 1", n)
+	}
+}
+
+// TestRecordedSessionReplaysItsBooks records a live session with --record's writer:
+// the REST snapshots are recorded as http lines, so `tickstash books` on the recording
+// gives the books the session kept.
+func TestRecordedSessionReplaysItsBooks(t *testing.T) {
+	sp := loadSpot(t)
+	const depth = 10
+	want := offline(t, depth)
+	_, restURL := newREST(t, func(w http.ResponseWriter, sym string, _ int) { io.WriteString(w, sp.snapshots[sym]) })
+	rec, err := capture.NewWriter(capture.WriterConfig{Dir: t.TempDir(), Exchange: market.Binance})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stop := runLiveRecording(t, sp, script(sp.msgs), restURL, prometheus.NewRegistry(), want, depth, rec)
+	stop()
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if _, err := bookreplay.Run(context.Background(), rec.Files(), bookreplay.Config{Depth: depth, Out: &out}); err != nil {
+		t.Fatalf("replaying the recording: %v", err)
+	}
+	n := 0
+	sc := bufio.NewScanner(&out)
+	sc.Buffer(nil, 1<<22)
+	for sc.Scan() {
+		var b offlineBook
+		if err := json.Unmarshal(sc.Bytes(), &b); err != nil {
+			t.Fatal(err)
+		}
+		w := want[b.Symbol]
+		if b.Sequence != w.Sequence || !sameLevels(b.Bids, w.Bids) || !sameLevels(b.Asks, w.Asks) {
+			t.Errorf("%s replayed from the recording: %s; the capture gives sequence %d %v %v", b.Symbol, sc.Bytes(), w.Sequence, w.Bids, w.Asks)
+		}
+		n++
+	}
+	if n != len(want) {
+		t.Errorf("the recording replays %d books, want %d", n, len(want))
 	}
 }

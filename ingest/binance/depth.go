@@ -217,6 +217,10 @@ func IsDepthSnapshotURL(rawURL string) bool {
 	return err == nil && (u.Path == "/api/v3/depth" || u.Path == "/api/v1/depth")
 }
 
+func snapshotURL(restURL, native string, limit int) string {
+	return strings.TrimSuffix(restURL, "/") + "/api/v3/depth?symbol=" + url.QueryEscape(native) + "&limit=" + strconv.Itoa(limit)
+}
+
 // RateLimitError is FetchSnapshot's error for HTTP 429 (the request weight limit was
 // hit) and 418 (the IP is banned for ignoring 429s): nothing may be requested before
 // Wait has passed.
@@ -261,7 +265,7 @@ func (d *DepthDecoder) FetchSnapshot(ctx context.Context, client *http.Client, r
 	if limit <= 0 {
 		limit = 1000
 	}
-	u := strings.TrimSuffix(restURL, "/") + "/api/v3/depth?symbol=" + url.QueryEscape(native) + "&limit=" + strconv.Itoa(limit)
+	u := snapshotURL(restURL, native, limit)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return book.Depth{}, fmt.Errorf("binance: depth snapshot %s: %w", native, err)

@@ -132,6 +132,11 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) *Source {
 	return s
 }
 
+// httpRecorder is a Recorder that also records REST responses (capture.Writer).
+type httpRecorder interface {
+	HTTP(conn, url string, body []byte, t time.Time) error
+}
+
 // newKeeper builds the order-book keeper: snapshots over REST, one decoder per fetch
 // (a fetch runs beside the connection's decoder).
 func newKeeper(ex market.Exchange, cfg Config) (*bookfeed.Keeper, error) {
@@ -165,7 +170,18 @@ func newKeeper(ex market.Exchange, cfg Config) (*bookfeed.Keeper, error) {
 		Rules:      book.RulesBinance,
 		NewDecoder: func() bookfeed.Decoder { return NewDepthDecoder(ex, cfg.SymbolMap) },
 		Snapshot: func(ctx context.Context, sym market.Symbol) (book.Depth, error) {
-			return NewDepthDecoder(ex, cfg.SymbolMap).FetchSnapshot(ctx, client, rest, native[sym], 1000)
+			d := NewDepthDecoder(ex, cfg.SymbolMap)
+			dep, err := d.FetchSnapshot(ctx, client, rest, native[sym], 1000)
+			if err != nil {
+				return dep, err
+			}
+			// Recorded as an http line, a session replays its books exactly.
+			if rec, ok := cfg.Recorder.(httpRecorder); ok {
+				if err := rec.HTTP(strings.ToUpper(string(ex))+".http.0", snapshotURL(rest, native[sym], 1000), d.body, time.Now()); err != nil {
+					return book.Depth{}, fmt.Errorf("binance: record the depth snapshot of %s: %w", native[sym], err)
+				}
+			}
+			return dep, nil
 		},
 		Symbols: syms,
 		Options: *cfg.Books,
