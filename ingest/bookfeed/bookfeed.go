@@ -85,7 +85,6 @@ type Keeper struct {
 	retries   map[market.Symbol]*backoff.Backoff
 	syncedAt  map[market.Symbol]time.Time
 	resync    string // why the connection must be redialled, "" when not
-	wg        sync.WaitGroup
 	connected bool
 }
 
@@ -234,9 +233,7 @@ func (k *Keeper) fetch(sym market.Symbol, resync bool) {
 		delay = b.Next()
 	}
 	ctx, syncer := k.ctx, k.syncer
-	k.wg.Add(1)
 	go func() {
-		defer k.wg.Done()
 		if backoff.Sleep(ctx, delay) != nil {
 			return
 		}
@@ -268,22 +265,6 @@ func (k *Keeper) fetch(sym market.Symbol, resync bool) {
 			}
 		}
 	}()
-}
-
-// Wait waits for the snapshot fetches under way to end (their connection's ctx ends
-// them).
-func (k *Keeper) Wait() { k.wg.Wait() }
-
-// Books returns the current books, sorted by symbol, for inspection (tests, status).
-// The books must not be used after the next message; call it only while the feed is
-// stopped.
-func (k *Keeper) Books() []*book.Book {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.syncer == nil {
-		return nil
-	}
-	return k.syncer.Books()
 }
 
 // Metrics are the order-book metrics of live feeds, labelled by exchange.
