@@ -18,7 +18,7 @@ type bookConfig struct {
 }
 
 func (c *bookConfig) register(f *flags) {
-	f.Bool(&c.enabled, "books", false, "keep order books: live sources subscribe to their depth channels (Binance depth@100ms synced to REST snapshots, Coinbase level2, Kraken book with checksums); replay rebuilds them from the captures. Books go to Redis (ts:{exchange:SYMBOL}:book) and NATS (ts.book.<exchange>.<symbol>)")
+	f.Bool(&c.enabled, "books", false, "keep order books: live sources subscribe to their depth channels (Binance depth@100ms synced to REST snapshots, Coinbase Advanced level2 and Exchange level2_batch, Kraken book with checksums); replay rebuilds them from the captures. Books go to Redis (ts:{exchange:SYMBOL}:book) and NATS (ts.book.<exchange>.<symbol>)")
 	f.Int(&c.depth, "book-depth", 50, "levels per side of each book written to Redis and NATS (with --books)")
 	f.Duration(&c.interval, "book-interval", 100*time.Millisecond, "least time between two writes of a book (with --books): updates in between coalesce, the latest book wins")
 }

@@ -31,7 +31,7 @@ const exchangeCapture = "../../../shared/testdata/captures/coinbase-exchange-202
 // TestLiveBooksEqualOfflineBooks plays the Coinbase Exchange capture (level2 snapshots
 // and ~9 700 l2updates beside matches and tickers) from a websocket server to a source
 // with --books: the books it keeps in Redis equal `tickstash books` on the capture, and
-// it subscribed to level2.
+// it subscribed to level2_batch (level2 needs authentication).
 func TestLiveBooksEqualOfflineBooks(t *testing.T) {
 	r, err := capture.Open(exchangeCapture)
 	if err != nil {
@@ -118,7 +118,7 @@ func TestLiveBooksEqualOfflineBooks(t *testing.T) {
 			t.Errorf("%s: live %s\nwant %s", sym, got, exp)
 		}
 	}
-	if sub := ws.Conns()[0].Received; len(sub) == 0 || !strings.Contains(sub[0], `"level2"`) {
-		t.Errorf("subscribe messages %q: want the level2 channel", sub)
+	if sub := ws.Conns()[0].Received; len(sub) == 0 || !strings.Contains(sub[0], `"level2_batch"`) {
+		t.Errorf("subscribe messages %q: want the level2_batch channel", sub)
 	}
 }

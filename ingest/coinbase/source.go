@@ -43,7 +43,8 @@ type Config struct {
 	// trip the silence watchdog.
 	Silence, BackoffMin, BackoffMax time.Duration
 	Recorder                        wsfeed.Recorder
-	// Books, if not nil, keeps every product's order book: the level2 channel, kept
+	// Books, if not nil, keeps every product's order book: the level2 channel
+	// (level2_batch on the Exchange feed, which needs no authentication), kept
 	// by bookfeed (a stale book is resynced by reconnecting, which resubscribes and
 	// brings new snapshots). Nil keeps none.
 	Books *bookfeed.Options
@@ -75,7 +76,9 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) *Source {
 		dec = NewExchangeDecoder()
 		channels := []string{"matches", "ticker", "heartbeat"}
 		if cfg.Books != nil {
-			channels = append(channels, "level2")
+			// level2_batch: level2's messages batched every 50ms, and, unlike level2,
+			// open without authentication.
+			channels = append(channels, "level2_batch")
 			depth = bookfeed.New(bookfeed.Config{Exchange: market.Coinbase, Rules: book.RulesCoinbase,
 				NewDecoder: func() bookfeed.Decoder { return NewExchangeDepthDecoder() }, Options: *cfg.Books})
 		}
