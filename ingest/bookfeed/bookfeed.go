@@ -125,6 +125,24 @@ func (k *Keeper) Connected(ctx context.Context) {
 	}
 }
 
+// Disconnected makes every book of the ended connection stale ("connection lost") and
+// hands it to Offer: no update reaches it until the next connection's snapshot, so it
+// must not be served as live meanwhile.
+func (k *Keeper) Disconnected() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.connected = false
+	if k.syncer == nil {
+		return
+	}
+	for _, b := range k.syncer.Books() {
+		b.MarkStale("connection lost; waiting for a new snapshot after the reconnect")
+		if k.cfg.Offer != nil {
+			k.cfg.Offer(b)
+		}
+	}
+}
+
 // Handle decodes and applies one message. It returns an error — ending the
 // connection, which wsfeed redials after its backoff — when a book of a feed without
 // REST snapshots went stale; messages that do not decode as depth are ignored (the

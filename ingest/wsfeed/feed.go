@@ -72,6 +72,9 @@ type DepthHandler interface {
 	// which is redialled after the reconnect backoff (a resubscribe to resync a book
 	// whose feed has no other way to send a new snapshot).
 	Handle(msg []byte, recv time.Time) error
+	// Disconnected is called when a connection that was Connected ends: its books
+	// stop being updated and must not be presented as live until the next snapshot.
+	Disconnected()
 }
 
 // stableAfter is how long a connection must have lasted for the backoff to start
@@ -218,6 +221,7 @@ func (f *Feed) session(ctx context.Context, stream *Stream, out chan<- ingest.Ev
 
 	if f.cfg.Depth != nil {
 		f.cfg.Depth.Connected(connCtx)
+		defer f.cfg.Depth.Disconnected()
 	}
 
 	done := make(chan struct{})
