@@ -181,3 +181,7 @@ func appendFixed(dst []byte, m int64, scale int) []byte {
 
 // toDecimal returns m × 10^-scale as an exact decimal.
 func toDecimal(m int64, scale int) decimal.Decimal { return decimal.New(m, -int32(scale)) }
+
+// AppendDecimal appends m × 10^-scale (a mantissa as Levels hands it out, at the scale
+// Scales returns) in plain form without trailing zeros, as the book's JSON writes it.
+func AppendDecimal(dst []byte, m int64, scale int) []byte { return appendFixed(dst, m, scale) }

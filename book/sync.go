@@ -360,3 +360,28 @@ func (s *Syncer) notify(n Notice) {
 		s.cfg.Notify(n)
 	}
 }
+
+// ApplyVisit is Apply, then calls fn with every book the message named, and — when the
+// message made books stale — with every stale book (a Coinbase Advanced gap stales
+// books the message does not name). Writers of books (book/bookstore) hook in here.
+func (s *Syncer) ApplyVisit(msg []Depth, fn func(*Book)) {
+	staleBefore := s.stats.Stale
+	s.Apply(msg)
+	var last market.Symbol
+	for i := range msg {
+		if msg[i].Kind == Sequence || msg[i].Symbol == last {
+			continue
+		}
+		last = msg[i].Symbol
+		if e := s.books[last]; e != nil {
+			fn(e.book)
+		}
+	}
+	if s.stats.Stale != staleBefore {
+		for _, e := range s.books {
+			if e.book.status.State == StateStale {
+				fn(e.book)
+			}
+		}
+	}
+}

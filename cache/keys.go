@@ -40,6 +40,12 @@ func (k Keyspace) Ticker(ex market.Exchange, sym market.Symbol) string {
 	return k.prefix + ":" + Tag(ex, sym) + ":ticker"
 }
 
+// Book is the string holding a market's order-book snapshot (pipeline.BookSnapshot
+// JSON), written by book/bookstore with a TTL.
+func (k Keyspace) Book(ex market.Exchange, sym market.Symbol) string {
+	return k.prefix + ":" + Tag(ex, sym) + ":book"
+}
+
 // Candles is the sorted set of a market's candles of one interval.
 func (k Keyspace) Candles(ex market.Exchange, sym market.Symbol, iv market.Interval) string {
 	return k.prefix + ":" + Tag(ex, sym) + ":candles:" + iv.String()

@@ -277,9 +277,7 @@ func (s *MarketStore) write(ctx context.Context, b *Batch) (WriteStats, error) {
 	}
 	for m, i := range newestQuote {
 		q := &b.Quotes[i]
-		pipe.HSet(ctx, s.keys.Ticker(m.ex, m.sym),
-			"bid", q.Bid.String(), "bid_qty", q.BidQty.String(), "ask", q.Ask.String(), "ask_qty", q.AskQty.String(),
-			"quote_time", market.FormatTime(q.Time), "updated", market.FormatTime(now))
+		pipe.HSet(ctx, s.keys.Ticker(m.ex, m.sym), TickerQuoteFields(q, now)...)
 		touched[m] = struct{}{}
 	}
 	for m := range touched {
@@ -456,6 +454,14 @@ func decodeCandle(member string, c *market.Candle) error {
 		return fmt.Errorf("cache: stored candle is corrupt (%w): %.120s", err, member)
 	}
 	return nil
+}
+
+// TickerQuoteFields returns the field-value pairs of the ticker hash that hold a best
+// bid/ask (for HSET), written at now. The order-book writer uses them too, so the
+// ticker's quote fields are spelled once.
+func TickerQuoteFields(q *market.Quote, now time.Time) []any {
+	return []any{"bid", q.Bid.String(), "bid_qty", q.BidQty.String(), "ask", q.Ask.String(), "ask_qty", q.AskQty.String(),
+		"quote_time", market.FormatTime(q.Time), "updated", market.FormatTime(now)}
 }
 
 // Ticker is a market's latest state as the ticker hash holds it. Fields of a side that

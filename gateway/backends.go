@@ -36,6 +36,9 @@ type Deps struct {
 	RESTRedis redis.UniversalClient
 	// Market serves /v1/markets...: *cache.MarketStore.
 	Market MarketReader
+	// Books serves /v1/markets/{exchange}/{symbol}/book...: *bookstore.Reader. The
+	// book's SSE stream also needs NATS (the snapshots published on ts.book.*).
+	Books BookReader
 	// Jobs serves /v1/jobs... and /v1/markets/.../indicators: *analysis.Queue.
 	Jobs Jobs
 	// Leaderboards serves /v1/leaderboards/...: *leaderboard.Store.

@@ -70,7 +70,7 @@ func responsesOf(rt *route) map[string]any {
 	}
 	ok := map[string]any{"description": "OK", "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}}
 	if rt.stream {
-		ok = map[string]any{"description": "A stream of signal events", "content": map[string]any{"text/event-stream": map[string]any{"schema": map[string]any{"type": "string"}}}}
+		ok = map[string]any{"description": "A stream of Server-Sent Events", "content": map[string]any{"text/event-stream": map[string]any{"schema": map[string]any{"type": "string"}}}}
 	}
 	if rt.upstash {
 		ok = map[string]any{"description": "Result(s)", "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/RedisReply"}}}}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/tickstash/tickstash/analysis"
+	"github.com/tickstash/tickstash/book/bookstore"
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/featureflag"
 	"github.com/tickstash/tickstash/leaderboard"
@@ -55,7 +56,7 @@ func statusOf(err error) (int, bool) {
 	case errors.Is(err, ErrNotFound), errors.Is(err, cache.ErrNotFound),
 		errors.Is(err, analysis.ErrJobNotFound), errors.Is(err, analysis.ErrNoResult),
 		errors.Is(err, leaderboard.ErrUnknownBoard), errors.Is(err, leaderboard.ErrNotRanked),
-		errors.Is(err, featureflag.ErrNotFound):
+		errors.Is(err, featureflag.ErrNotFound), errors.Is(err, bookstore.ErrNotFound):
 		return http.StatusNotFound, true
 	case errors.Is(err, ErrInvalid), errors.Is(err, analysis.ErrInvalidJob), errors.Is(err, cache.ErrInvalid),
 		errors.Is(err, leaderboard.ErrInvalidBoard), errors.Is(err, leaderboard.ErrInvalidMember),

@@ -13,8 +13,8 @@
 //	                 JetStream stream TS_ANALYSIS (limits retention)                     dropped by Nats-Msg-Id
 //	signal           ts.signals.<strategy>.<exchange>.<symbol>,        market.Signal     at least once; duplicates
 //	                 JetStream stream TS_SIGNALS (limits retention)                      dropped by Nats-Msg-Id
-//	order book       ts.book.<exchange>.<symbol> (reserved; the next   defined here      —
-//	                 stage to be added)                                when it lands
+//	order book       ts.book.<exchange>.<symbol>, core NATS; the       BookSnapshot      at most once; latest wins
+//	                 same bytes are the market's book key in Redis
 //
 // Candle closed. Ingest announces every candle it closed, after the candle is stored in
 // Redis, in two ways: it calls its CandleSinks in process (the analysis queue's
@@ -40,8 +40,15 @@
 // market.Signal.ID (deterministic: strategy, market, interval, candle), so a republished
 // signal is stored once. Bots read the signal stream with their own consumers.
 //
-// Order books (coming next) will be published on BookSubject; their JSON shape and
-// guarantees are to be added here, next to the others, not in ingest.
+// Order book. Ingest keeps every market's book synced and verified (package book) and
+// its book writer (book/bookstore) writes, at most once per book interval and only when
+// the book changed (plus a refresh of quiet books), the top N levels as a BookSnapshot:
+// to the market's book key in Redis (with a TTL) and, with the same bytes, on
+// BookSubject. Snapshots, not deltas: each message is the whole top of the book, so a
+// subscriber needs no starting snapshot and a lost message costs nothing but one
+// interval's freshness; a subscriber that starts late reads the Redis key (or waits one
+// interval). Ordering: per market, Sequence and Written grow; a reader keeps the newest.
+// A book that is not live is published with its state and reason and no levels.
 //
 // The sending side of an analysis update:
 //

@@ -221,3 +221,31 @@ func FuzzDecodeCandleClosed(f *testing.F) {
 		}
 	})
 }
+
+func TestBookSnapshotRoundTripAndRefusals(t *testing.T) {
+	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	s := BookSnapshot{Exchange: market.Binance, Symbol: "BTC-USDT", Time: at, Sequence: 7, State: BookLive, Depth: 2,
+		Bids: [][2]string{{"1.5", "2"}}, Asks: [][2]string{{"1.6", "3"}}, Written: at}
+	data, err := EncodeBookSnapshot(&s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeBookSnapshot(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Sequence != 7 || got.Bids[0] != s.Bids[0] || got.Asks[0] != s.Asks[0] || !got.Written.Equal(at) {
+		t.Errorf("round trip: %+v, want %+v", got, s)
+	}
+	for name, bad := range map[string]string{
+		"not json":          `{`,
+		"stale with levels": `{"exchange":"binance","symbol":"BTC-USDT","state":"stale","bids":[["1","1"]],"written":"2024-05-01T12:00:00Z"}`,
+		"unknown state":     `{"exchange":"binance","symbol":"BTC-USDT","state":"fine","written":"2024-05-01T12:00:00Z"}`,
+		"no written time":   `{"exchange":"binance","symbol":"BTC-USDT","state":"live"}`,
+		"bad exchange":      `{"exchange":"Bin ance","symbol":"BTC-USDT","state":"live","written":"2024-05-01T12:00:00Z"}`,
+	} {
+		if _, err := DecodeBookSnapshot([]byte(bad)); !errors.Is(err, ErrBadMessage) {
+			t.Errorf("%s: %v, want ErrBadMessage", name, err)
+		}
+	}
+}

@@ -44,6 +44,10 @@ type Config struct {
 	// MaxDecodeErrorLines bounds the decode-error lines written to Log per file (all
 	// are counted); zero means 20.
 	MaxDecodeErrorLines int
+	// Offer, if not nil, is called with every book a message changed, after the
+	// message is applied (replay --books hands them to a bookstore.Writer). The book
+	// is valid only during the call.
+	Offer func(*book.Book)
 }
 
 // Summary counts what Run saw, over all files.
@@ -197,7 +201,7 @@ func runFile(ctx context.Context, path string, cfg Config, sum *Summary) error {
 				continue
 			}
 			recs = append(recs[:0], d)
-			binanceFeed.syncer.Apply(recs)
+			apply(binanceFeed.syncer, recs, cfg.Offer)
 			continue
 		}
 		f := binanceFeed
@@ -220,7 +224,7 @@ func runFile(ctx context.Context, path string, cfg Config, sum *Summary) error {
 			report(err)
 			continue
 		}
-		f.syncer.Apply(recs)
+		apply(f.syncer, recs, cfg.Offer)
 	}
 	sum.DecodeErrors += decodeErrors
 	// The last connection that kept a market's book has the final one.
@@ -252,6 +256,14 @@ func runFile(ctx context.Context, path string, cfg Config, sum *Summary) error {
 		}
 	}
 	return nil
+}
+
+func apply(s *book.Syncer, recs []book.Depth, offer func(*book.Book)) {
+	if offer == nil {
+		s.Apply(recs)
+		return
+	}
+	s.ApplyVisit(recs, offer)
 }
 
 func addStats(dst *book.Stats, s book.Stats) {

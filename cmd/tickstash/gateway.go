@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tickstash/tickstash/analysis"
+	"github.com/tickstash/tickstash/book/bookstore"
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/cache/session"
 	"github.com/tickstash/tickstash/cache/userstate"
@@ -111,6 +112,7 @@ func (c *gatewayConfig) deps(p *process, prefix string, market *cache.MarketStor
 			Sessions:  session.NewSessionStore(p.rdb, session.SessionConfig{Prefix: prefix}, p.reg),
 			UserState: userstate.NewUserStateStore(p.rdb, userstate.UserStateConfig{Prefix: prefix}, p.reg),
 			Flags:     fl,
+			Books:     bookstore.NewReader(p.rdb, bookstore.ReaderConfig{Prefix: prefix}),
 		},
 		background: []func(context.Context) error{fl.Run},
 	}

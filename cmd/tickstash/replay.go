@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/peterbourgon/ff/v4"
 	"golang.org/x/term"
 
+	"github.com/tickstash/tickstash/book/bookreplay"
 	"github.com/tickstash/tickstash/ingest"
 	"github.com/tickstash/tickstash/ingest/replay"
 )
@@ -89,6 +91,19 @@ func cmdReplay(e env) *ff.Command {
 		}
 		fmt.Fprintf(e.stderr, "replay: %d trades, %d quotes, %d candle writes into Redis (%d trades already there)\n",
 			counting.trades.Load(), counting.quotes.Load(), counting.candles.Load(), counting.duplicates.Load())
+		if w := plan.bookWriter; w != nil {
+			// The books go through the decoders and syncers of `tickstash books`, and
+			// into Redis through the writer live ingest uses.
+			sum, err := bookreplay.Run(ctx, files, bookreplay.Config{Offer: w.Offer})
+			if err != nil && !errors.Is(err, bookreplay.ErrNotLive) {
+				return err
+			}
+			if err := w.Flush(ctx); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "replay: %d order books into Redis (%d not live), %d verification failures, %d resyncs\n",
+				sum.Books, sum.NotLive, sum.Sync.Stale, sum.Sync.Resynced)
+		}
 		return ctx.Err()
 	})
 }

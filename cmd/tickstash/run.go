@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tickstash/tickstash/analysis"
+	"github.com/tickstash/tickstash/book/bookstore"
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/ingest"
 	"github.com/tickstash/tickstash/ingest/feeds"
@@ -79,6 +80,9 @@ type ingestConfig struct {
 	restBase        []string
 	backfillOnStart bool
 	backfillCandles int
+	books           bookConfig
+	// bookRelay hands the sources' books to the writer (with --books).
+	bookRelay *bookRelay
 	// embeddedRedis applies the embedded Redis's retention (internal/embedded) where
 	// the flags leave it to the default.
 	embeddedRedis bool
@@ -116,6 +120,7 @@ func (c *ingestConfig) registerWrite(f *flags) {
 	f.Int(&c.writers, "writers", 2, "parallel Redis writers (markets are sharded between them)")
 	f.Duration(&c.flushInterval, "flush-interval", 100*time.Millisecond, "longest time a record waits before it is written (a trade closing a candle is written at once when a writer is idle)")
 	f.Duration(&c.tradeRetention, "trade-retention", 0, "how far back each market's trade stream reaches (and its TTL); 0 means 24h, or 15m (and at most 50000 trades per market) on the embedded Redis")
+	c.books.register(f)
 	f.String(&c.candleRetention, "candle-retention", "", "per-interval candle retention overriding the defaults, e.g. 1m=72h,1h=2160h (defaults: 1s 6h, 1m 7d, 5m 30d, 1h 365d, 1d 10y; on the embedded Redis 1440 candles: 1m 24h, 1h 60d)")
 }
 
@@ -148,7 +153,13 @@ func (c *ingestConfig) sourcesFrom(log *slog.Logger, reg prometheus.Registerer) 
 	var out []ingest.Source
 	allReplay = true
 	deps := feeds.Deps{Logger: log, Registerer: reg, RecordDir: c.recordDir, RecordMaxBytes: int64(c.recordMaxBytes),
-		RecordMaxAge: c.recordMaxAge, RecordCompress: c.recordCompress}
+		RecordMaxAge: c.recordMaxAge, RecordCompress: c.recordCompress, BookDepth: c.books.depth}
+	if c.books.enabled {
+		if c.bookRelay == nil {
+			c.bookRelay = &bookRelay{}
+		}
+		deps.Books = c.bookRelay.options()
+	}
 	for _, spec := range c.sources {
 		src, err := feeds.Parse(spec, deps)
 		if errors.Is(err, feeds.ErrSynthetic) {
@@ -330,6 +341,10 @@ type ingestPlan struct {
 	restBase map[string]string
 	// repair, if set, fills the gaps of live feeds.
 	repair ingest.GapRepairer
+	// books is set with --books; bookWriter once ingester has built it.
+	books      *bookConfig
+	bookRelay  *bookRelay
+	bookWriter *bookstore.Writer
 }
 
 // plan validates the flags and builds the sources, so a mistake is reported before any
@@ -410,6 +425,9 @@ func (c *ingestConfig) planWith(prefix string, sources []ingest.Source, eventTim
 	if err != nil {
 		return nil, err
 	}
+	if err := c.books.validate(); err != nil {
+		return nil, err
+	}
 	switch {
 	case c.batchSize <= 0:
 		return nil, fmt.Errorf("%w: --batch-size %d: want a positive number", errUsage, c.batchSize)
@@ -434,9 +452,18 @@ func (c *ingestConfig) planWith(prefix string, sources []ingest.Source, eventTim
 			}
 		}
 	}
+	var books *bookConfig
+	if c.books.enabled {
+		books = &c.books
+		if c.bookRelay == nil {
+			c.bookRelay = &bookRelay{}
+		}
+	}
 	return &ingestPlan{
-		sources: sources,
-		store:   store,
+		books:     books,
+		bookRelay: c.bookRelay,
+		sources:   sources,
+		store:     store,
 		cfg: ingest.IngesterConfig{
 			Aggregator:         ingest.AggregatorConfig{Intervals: ivs, Grace: c.grace, Empty: empty},
 			BatchSize:          c.batchSize,
@@ -464,7 +491,13 @@ func shortDuration(d time.Duration) string {
 // synthetic market. Replays cannot be sharded.
 func (c *ingestConfig) unitsFrom(log *slog.Logger, reg prometheus.Registerer) ([]ingest.Unit, error) {
 	deps := feeds.Deps{Logger: log, Registerer: reg, RecordDir: c.recordDir, RecordMaxBytes: int64(c.recordMaxBytes),
-		RecordMaxAge: c.recordMaxAge, RecordCompress: c.recordCompress}
+		RecordMaxAge: c.recordMaxAge, RecordCompress: c.recordCompress, BookDepth: c.books.depth}
+	if c.books.enabled {
+		if c.bookRelay == nil {
+			c.bookRelay = &bookRelay{}
+		}
+		deps.Books = c.bookRelay.options()
+	}
 	var units []ingest.Unit
 	for _, spec := range c.sources {
 		kind, list, _ := strings.Cut(strings.TrimSpace(spec), ":")
@@ -518,6 +551,9 @@ func (pl *ingestPlan) ingesterCounting(p *process, rc *recordCounter) (*ingest.I
 		}
 		p.log.Info("sharding markets", "group", pl.shard.Group, "instance", sh.Instance(), "units", len(pl.units))
 		sources = []ingest.Source{sh}
+	}
+	if pl.books != nil {
+		pl.bookWriter = pl.bookRelay.writer(p, pl.store.Prefix, pl.books)
 	}
 	var store ingest.Store = cache.NewMarketStore(p.rdb, pl.store, p.reg)
 	if rc != nil {
@@ -700,6 +736,9 @@ func runRoles(ctx context.Context, sc *serverConfig, rs roles, allowEmbedded boo
 			return err
 		}
 		run("ingest", ing.Run)
+		if plan.bookWriter != nil {
+			run("books", plan.bookWriter.Run)
+		}
 		if vs != nil && rs.ingest.backfillOnStart {
 			n := rs.ingest.backfillCandles
 			if n == 0 {

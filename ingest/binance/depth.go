@@ -217,12 +217,47 @@ func IsDepthSnapshotURL(rawURL string) bool {
 	return err == nil && (u.Path == "/api/v3/depth" || u.Path == "/api/v1/depth")
 }
 
+func snapshotURL(restURL, native string, limit int) string {
+	return strings.TrimSuffix(restURL, "/") + "/api/v3/depth?symbol=" + url.QueryEscape(native) + "&limit=" + strconv.Itoa(limit)
+}
+
+// RateLimitError is FetchSnapshot's error for HTTP 429 (the request weight limit was
+// hit) and 418 (the IP is banned for ignoring 429s): nothing may be requested before
+// Wait has passed.
+type RateLimitError struct {
+	Status int
+	// Wait is the response's Retry-After; zero when it sent none.
+	Wait time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("binance: depth snapshot: HTTP %d (request weight limit); retry after %s", e.Status, e.Wait)
+}
+
+// RetryAfter returns how long to wait before the next request.
+func (e *RateLimitError) RetryAfter() time.Duration { return e.Wait }
+
+// retryAfter parses a Retry-After header: seconds, or an HTTP date.
+func retryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
+}
+
 // FetchSnapshot fetches the REST depth snapshot of a market (native name, e.g.
 // "BTCUSDT") from restURL + "/api/v3/depth" with limit levels a side (zero means 1000,
 // the most Binance sends) and decodes it, for a Syncer whose book went stale or has
 // not synced yet. client nil means http.DefaultClient. The record's levels alias a
 // body kept until the next call. Errors: the request, a status other than 200, or a
-// body that does not decode.
+// body that does not decode; for HTTP 429 and 418 a *RateLimitError carrying the
+// Retry-After.
 func (d *DepthDecoder) FetchSnapshot(ctx context.Context, client *http.Client, restURL, native string, limit int) (book.Depth, error) {
 	if client == nil {
 		client = http.DefaultClient
@@ -230,7 +265,7 @@ func (d *DepthDecoder) FetchSnapshot(ctx context.Context, client *http.Client, r
 	if limit <= 0 {
 		limit = 1000
 	}
-	u := strings.TrimSuffix(restURL, "/") + "/api/v3/depth?symbol=" + url.QueryEscape(native) + "&limit=" + strconv.Itoa(limit)
+	u := snapshotURL(restURL, native, limit)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return book.Depth{}, fmt.Errorf("binance: depth snapshot %s: %w", native, err)
@@ -240,8 +275,11 @@ func (d *DepthDecoder) FetchSnapshot(ctx context.Context, client *http.Client, r
 		return book.Depth{}, fmt.Errorf("binance: depth snapshot %s: %w", native, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusTeapot {
+		return book.Depth{}, &RateLimitError{Status: resp.StatusCode, Wait: retryAfter(resp.Header.Get("Retry-After"))}
+	}
 	if resp.StatusCode != http.StatusOK {
-		return book.Depth{}, fmt.Errorf("binance: depth snapshot %s: HTTP %s; retry later (a 429 or 418 means the request weight limit was hit)", native, resp.Status)
+		return book.Depth{}, fmt.Errorf("binance: depth snapshot %s: HTTP %s; retry later", native, resp.Status)
 	}
 	d.body, err = io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {

@@ -123,6 +123,17 @@ func (w *Writer) Recv(conn string, data []byte, t time.Time) error {
 	return w.line(TypeRecv, conn, t, "", data)
 }
 
+// HTTP records a REST response the recorder's owner fetched (TypeHTTP): Binance's
+// depth snapshots, so a recorded session replays its order books exactly.
+func (w *Writer) HTTP(conn, url string, body []byte, t time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.ensure(); err != nil {
+		return err
+	}
+	return w.line(TypeHTTP, conn, t, url, body)
+}
+
 // Close flushes and closes the current file. Later writes fail.
 func (w *Writer) Close() error {
 	w.mu.Lock()
@@ -191,7 +202,11 @@ func (w *Writer) line(typ, conn string, t time.Time, addr string, data []byte) e
 	b = append(b, `,"ts":`...)
 	b = append(b, formatTS(t)...)
 	if addr != "" {
-		b = append(b, `,"addr":`...)
+		if typ == TypeHTTP {
+			b = append(b, `,"url":`...)
+		} else {
+			b = append(b, `,"addr":`...)
+		}
 		b = appendString(b, addr)
 	}
 	if typ != TypeConnect {

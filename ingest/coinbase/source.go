@@ -8,8 +8,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tickstash/tickstash/book"
 	"github.com/tickstash/tickstash/ingest"
+	"github.com/tickstash/tickstash/ingest/bookfeed"
 	"github.com/tickstash/tickstash/ingest/wsfeed"
+	"github.com/tickstash/tickstash/market"
 )
 
 // API selects one of Coinbase's feeds.
@@ -40,6 +43,11 @@ type Config struct {
 	// trip the silence watchdog.
 	Silence, BackoffMin, BackoffMax time.Duration
 	Recorder                        wsfeed.Recorder
+	// Books, if not nil, keeps every product's order book: the level2 channel
+	// (level2_batch on the Exchange feed, which needs no authentication), kept
+	// by bookfeed (a stale book is resynced by reconnecting, which resubscribes and
+	// brings new snapshots). Nil keeps none.
+	Books *bookfeed.Options
 }
 
 // Source is a live Coinbase feed; it implements ingest.Source.
@@ -58,6 +66,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) *Source {
 	}
 	var dec wsfeed.Decoder
 	var subs [][]byte
+	var depth wsfeed.DepthHandler
 	url := cfg.URL
 	switch cfg.API {
 	case ExchangeFeed:
@@ -65,9 +74,16 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) *Source {
 			url = ExchangeURL
 		}
 		dec = NewExchangeDecoder()
+		channels := []string{"matches", "ticker", "heartbeat"}
+		if cfg.Books != nil {
+			// level2_batch: level2's messages batched every 50ms, and, unlike level2,
+			// open without authentication.
+			channels = append(channels, "level2_batch")
+			depth = bookfeed.New(bookfeed.Config{Exchange: market.Coinbase, Rules: book.RulesCoinbase,
+				NewDecoder: func() bookfeed.Decoder { return NewExchangeDepthDecoder() }, Options: *cfg.Books})
+		}
 		subs = append(subs, mustJSON(map[string]any{
-			"type": "subscribe", "product_ids": cfg.Products,
-			"channels": []string{"matches", "ticker", "heartbeat"},
+			"type": "subscribe", "product_ids": cfg.Products, "channels": channels,
 		}))
 	default:
 		if url == "" {
@@ -75,14 +91,20 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) *Source {
 		}
 		dec = NewAdvancedDecoder()
 		// Advanced Trade takes one channel per subscribe message.
-		for _, ch := range []string{"heartbeats", "market_trades", "ticker"} {
+		channels := []string{"heartbeats", "market_trades", "ticker"}
+		if cfg.Books != nil {
+			channels = append(channels, "level2")
+			depth = bookfeed.New(bookfeed.Config{Exchange: market.Coinbase, Rules: book.RulesCoinbaseAdvanced,
+				NewDecoder: func() bookfeed.Decoder { return NewAdvancedDepthDecoder() }, Options: *cfg.Books})
+		}
+		for _, ch := range channels {
 			subs = append(subs, mustJSON(map[string]any{
 				"type": "subscribe", "product_ids": cfg.Products, "channel": ch,
 			}))
 		}
 	}
 	s.feed = wsfeed.New(wsfeed.Config{
-		URL: url, Decoder: dec, Subscribe: subs,
+		URL: url, Decoder: dec, Subscribe: subs, Depth: depth,
 		Silence: cfg.Silence, BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax, Recorder: cfg.Recorder,
 	}, log, reg)
 	return s

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tickstash/tickstash/ingest"
 	"github.com/tickstash/tickstash/ingest/binance"
+	"github.com/tickstash/tickstash/ingest/bookfeed"
 	"github.com/tickstash/tickstash/ingest/capture"
 	"github.com/tickstash/tickstash/ingest/coinbase"
 	"github.com/tickstash/tickstash/ingest/kraken"
@@ -49,6 +50,24 @@ type Deps struct {
 	// Speed and Progress configure replay sources (see replay.Config).
 	Speed    float64
 	Progress func(read, total int64)
+	// Books, if not nil, makes live sources keep order books (their depth channels,
+	// synced and verified by ingest/bookfeed) and hand them to Books.Offer. Each
+	// source gets its exchange's bookfeed.Metrics on Registerer and Logger unless
+	// Books sets them. Replay sources keep no books (tickstash replay --books does).
+	Books *bookfeed.Options
+	// BookDepth is the depth the books are kept at; Kraken subscribes to the smallest
+	// of its depths (10, 25, 100, 500, 1000) that holds it. Zero means 100.
+	BookDepth int
+}
+
+// krakenDepth is the smallest Kraken book depth that holds n levels.
+func krakenDepth(n int) int {
+	for _, d := range []int{10, 25, 100, 500} {
+		if n <= d {
+			return d
+		}
+	}
+	return 1000
 }
 
 // Parse builds the source a spec names (see the package doc). Errors name the spec
@@ -95,15 +114,30 @@ func Parse(spec string, deps Deps) (ingest.Source, error) {
 	}
 	var src ingest.Source
 	log, reg := deps.Logger, deps.Registerer
+	var books *bookfeed.Options
+	if deps.Books != nil {
+		o := *deps.Books
+		if o.Metrics == nil && reg != nil {
+			o.Metrics = bookfeed.NewMetrics(reg, ex)
+		}
+		if o.Log == nil {
+			o.Log = log
+		}
+		books = &o
+	}
+	bookDepth := deps.BookDepth
+	if bookDepth <= 0 {
+		bookDepth = 100
+	}
 	switch kind {
 	case "binance", "binanceus":
-		cfg := binance.Config{Exchange: ex, Symbols: list}
+		cfg := binance.Config{Exchange: ex, Symbols: list, Books: books}
 		if w != nil {
 			cfg.Recorder = w
 		}
 		src = binance.New(cfg, log, reg)
 	case "coinbase", "coinbase-exchange":
-		cfg := coinbase.Config{Products: list}
+		cfg := coinbase.Config{Products: list, Books: books}
 		if kind == "coinbase-exchange" {
 			cfg.API = coinbase.ExchangeFeed
 		}
@@ -112,7 +146,7 @@ func Parse(spec string, deps Deps) (ingest.Source, error) {
 		}
 		src = coinbase.New(cfg, log, reg)
 	case "kraken", "kraken-v1":
-		cfg := kraken.Config{Pairs: list}
+		cfg := kraken.Config{Pairs: list, Books: books, BookDepth: krakenDepth(bookDepth)}
 		if kind == "kraken-v1" {
 			cfg.Version = 1
 		}

@@ -4,13 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tickstash/tickstash/book"
 	"github.com/tickstash/tickstash/ingest"
+	"github.com/tickstash/tickstash/ingest/bookfeed"
 	"github.com/tickstash/tickstash/ingest/wsfeed"
+	"github.com/tickstash/tickstash/market"
 )
 
 // Default endpoints.
@@ -33,6 +37,12 @@ type Config struct {
 	// values mean its defaults. Kraken sends heartbeats every second when quiet.
 	Silence, BackoffMin, BackoffMax time.Duration
 	Recorder                        wsfeed.Recorder
+	// Books, if not nil, keeps every pair's order book: the book channel at BookDepth,
+	// kept by bookfeed with every update's checksum verified (a stale book is resynced
+	// by reconnecting, which resubscribes and brings new snapshots). Nil keeps none.
+	Books *bookfeed.Options
+	// BookDepth is the subscribed book depth: 10, 25, 100, 500 or 1000; zero means 100.
+	BookDepth int
 }
 
 // Source is a live Kraken feed; it implements ingest.Source.
@@ -54,6 +64,20 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) *Source {
 	url := cfg.URL
 	var subs [][]byte
 	var ping func() []byte
+	bookDepth := cfg.BookDepth
+	if bookDepth == 0 {
+		bookDepth = 100
+	}
+	var depth wsfeed.DepthHandler
+	if cfg.Books != nil {
+		switch bookDepth {
+		case 10, 25, 100, 500, 1000:
+		default:
+			s.err = fmt.Errorf("kraken: book depth %d: want 10, 25, 100, 500 or 1000", cfg.BookDepth)
+		}
+		depth = bookfeed.New(bookfeed.Config{Exchange: market.Kraken, Rules: book.RulesKraken,
+			NewDecoder: func() bookfeed.Decoder { return NewDepthDecoder(bookDepth) }, Options: *cfg.Books})
+	}
 	switch cfg.Version {
 	case 1:
 		if url == "" {
@@ -62,6 +86,11 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) *Source {
 		for _, ch := range []string{"trade", "ticker"} {
 			subs = append(subs, mustJSON(map[string]any{
 				"event": "subscribe", "pair": cfg.Pairs, "subscription": map[string]string{"name": ch},
+			}))
+		}
+		if cfg.Books != nil {
+			subs = append(subs, mustJSON(map[string]any{
+				"event": "subscribe", "pair": cfg.Pairs, "subscription": map[string]any{"name": "book", "depth": bookDepth},
 			}))
 		}
 		ping = func() []byte {
@@ -78,6 +107,10 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) *Source {
 				"channel": "trade", "symbol": cfg.Pairs, "snapshot": true}}),
 			mustJSON(map[string]any{"method": "subscribe", "params": map[string]any{
 				"channel": "ticker", "symbol": cfg.Pairs}}))
+		if cfg.Books != nil {
+			subs = append(subs, mustJSON(map[string]any{"method": "subscribe", "params": map[string]any{
+				"channel": "book", "symbol": cfg.Pairs, "depth": bookDepth, "snapshot": true}}))
+		}
 		ping = func() []byte {
 			return mustJSON(map[string]any{"method": "ping", "req_id": s.reqID.Add(1)})
 		}
@@ -85,7 +118,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) *Source {
 		s.err = errors.New("kraken: Config.Version must be 1 or 2")
 	}
 	s.feed = wsfeed.New(wsfeed.Config{
-		URL: url, Decoder: NewDecoder(), Subscribe: subs, Ping: ping, PingEvery: cfg.PingEvery,
+		URL: url, Decoder: NewDecoder(), Subscribe: subs, Ping: ping, PingEvery: cfg.PingEvery, Depth: depth,
 		Silence: cfg.Silence, BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax, Recorder: cfg.Recorder,
 	}, log, reg)
 	return s

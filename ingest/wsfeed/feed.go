@@ -58,6 +58,23 @@ type Config struct {
 	// ConnPrefix names connections in recordings: "<ConnPrefix>.ws.<n>". Empty means
 	// the exchange name in upper case.
 	ConnPrefix string
+	// Depth, if not nil, sees every text message of every connection before the
+	// Decoder does: the order books (ingest/bookfeed). Nil keeps no books.
+	Depth DepthHandler
+}
+
+// DepthHandler keeps the order books of a feed's connections.
+type DepthHandler interface {
+	// Connected is called after every (re)connect and subscribe: the books start
+	// over. ctx ends with the connection (snapshot fetches stop with it).
+	Connected(ctx context.Context)
+	// Handle applies one message received at recv. An error ends the connection,
+	// which is redialled after the reconnect backoff (a resubscribe to resync a book
+	// whose feed has no other way to send a new snapshot).
+	Handle(msg []byte, recv time.Time) error
+	// Disconnected is called when a connection that was Connected ends: its books
+	// stop being updated and must not be presented as live until the next snapshot.
+	Disconnected()
 }
 
 // stableAfter is how long a connection must have lasted for the backoff to start
@@ -202,6 +219,11 @@ func (f *Feed) session(ctx context.Context, stream *Stream, out chan<- ingest.Ev
 		}
 	}
 
+	if f.cfg.Depth != nil {
+		f.cfg.Depth.Connected(connCtx)
+		defer f.cfg.Depth.Disconnected()
+	}
+
 	done := make(chan struct{})
 	defer close(done)
 	go f.watch(connCtx, cancel, c, name, opened, &readingSince, done)
@@ -232,6 +254,11 @@ func (f *Feed) session(ctx context.Context, stream *Stream, out chan<- ingest.Ev
 			f.metrics.Messages.Inc()
 			stream.skip(ReasonBinary, errors.New("binary message"), msg)
 			continue
+		}
+		if f.cfg.Depth != nil {
+			if err := f.cfg.Depth.Handle(msg, recv); err != nil {
+				return err
+			}
 		}
 		if err := stream.Handle(ctx, msg, recv, out); err != nil {
 			return err
