@@ -35,7 +35,7 @@ const maxEnqueueBatch = 256
 // maxEnqueueFlights is how many batches may be on their way at once. More than one hides
 // a round trip's latency behind another batch's; each script is atomic, so concurrent
 // batches coalesce as one would.
-const maxEnqueueFlights = 2
+const maxEnqueueFlights = 1
 
 // submit queues r and returns when its batch has run or ctx ends.
 func (q *Queue) submit(ctx context.Context, r *enqueueReq) error {
