@@ -480,6 +480,10 @@ func (w *Worker) hold(ds []delivery) {
 	w.mu.Unlock()
 }
 
+// ackLinger is how long the acker waits to grow a batch once the worker has caught up
+// with the producers (see acker).
+const ackLinger = time.Millisecond
+
 // acker settles finished deliveries in batches. While ctx lasts and fetch is not due
 // for housekeeping, the call that settles a batch also takes up to as many new jobs as
 // it frees slots, and passes them to the handlers; the slots left over go back to fetch.
@@ -487,10 +491,34 @@ func (w *Worker) acker(ctx context.Context, in <-chan settlement, slots chan<- s
 	defer close(done)
 	const maxBatch = 128
 	batch := make([]settlement, 0, maxBatch)
+	// short is set when the last call took fewer new jobs than it asked for: the
+	// worker has caught up with the producers. The next batch then waits up to
+	// ackLinger for more settlements, so that the call settles and takes more jobs at
+	// once, instead of one round trip per job or two. Only the acknowledgement waits,
+	// after each job has run; jobs arriving meanwhile reach the worker's read.
+	short := false
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for s := range in {
 		batch = append(batch[:0], s)
+		lingering := short
+		if lingering {
+			linger.Reset(ackLinger)
+		}
 	drain:
 		for len(batch) < maxBatch {
+			if lingering {
+				select {
+				case s2, ok := <-in:
+					if !ok {
+						break drain
+					}
+					batch = append(batch, s2)
+					continue
+				case <-linger.C:
+					lingering = false
+				}
+			}
 			select {
 			case s2, ok := <-in:
 				if !ok {
@@ -501,11 +529,15 @@ func (w *Worker) acker(ctx context.Context, in <-chan settlement, slots chan<- s
 				break drain
 			}
 		}
+		if lingering && !linger.Stop() {
+			<-linger.C
+		}
 		refill := 0
 		if ctx.Err() == nil && time.Now().UnixNano() < w.housekeepAt.Load() {
 			refill = len(batch)
 		}
 		ds := w.settle(batch, refill)
+		short = refill > 0 && len(ds) < refill
 		w.mu.Lock()
 		for _, s := range batch {
 			delete(w.running, s.d)
