@@ -3,6 +3,7 @@ package analysis
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -35,7 +36,7 @@ const maxEnqueueBatch = 256
 // maxEnqueueFlights is how many batches may be on their way at once. More than one hides
 // a round trip's latency behind another batch's; each script is atomic, so concurrent
 // batches coalesce as one would.
-const maxEnqueueFlights = 1
+const maxEnqueueFlights = 2
 
 // submit queues r and returns when its batch has run or ctx ends.
 func (q *Queue) submit(ctx context.Context, r *enqueueReq) error {
@@ -83,6 +84,10 @@ func (q *Queue) flush(ctx context.Context, first bool) {
 		for _, r := range batch {
 			close(r.done)
 		}
+		// Let the callers just answered run before looking for more: a producer
+		// that enqueues again at once then joins the next batch instead of finding no
+		// sender and sending a batch of one while the others queue behind it.
+		runtime.Gosched()
 		if first {
 			b.mu.Lock()
 			more := len(b.pending) > 0
