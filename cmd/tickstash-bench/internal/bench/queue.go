@@ -165,8 +165,14 @@ func Queue(ctx context.Context, rdb redis.UniversalClient, cfg QueueBenchConfig,
 	for i := range cfg.Rounds {
 		rd := QueueRound{AsynqFirst: i%2 == 1}
 		ours := func() error {
-			c, err := benchOurQueue(ctx, rdb, cfg, fmt.Sprintf("%s:r%d", cfg.Prefix, i))
+			prefix := fmt.Sprintf("%s:r%d", cfg.Prefix, i)
+			c, err := benchOurQueue(ctx, rdb, cfg, prefix)
 			rd.Ours = c
+			// The round's job records (kept a day for Status) go now, untimed, so that
+			// rounds do not pile up keys: asynq deletes its tasks when done.
+			if derr := redisconn.DeleteKeys(ctx, rdb, prefix+":*"); derr != nil && err == nil {
+				err = derr
+			}
 			fmt.Fprintf(progress, "round %d: %s: %d jobs in %v, %.0f jobs/s\n", i+1, c.Name, c.Jobs, c.Elapsed.Round(time.Millisecond), c.PerSecond)
 			return err
 		}
