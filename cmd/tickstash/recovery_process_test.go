@@ -55,7 +55,8 @@ func TestKilledWorkersJobCompletesElsewhere(t *testing.T) {
 	common := append([]string{"analyze", "--redis-url", redistest.URL(), "--key-prefix", prefix, "--log-format", "json",
 		"--indicators", "rsi:2"}, analysisArgs...)
 	doomed := startProcess(t, append(common, "--nats-url", "nats://"+proxy.addr())...)
-	findIn(t, doomed, `Admin  http://(\S+)/metrics`) // started: its analysis stream exists
+	// The role logs its start once its analysis stream exists and its worker runs.
+	testenv.WaitFor(t, "the first worker started", func() bool { return countMsg(doomed, "analyze started") == 1 })
 	proxy.cut()
 
 	q := analysis.NewQueue(rdb, analysis.QueueConfig{Prefix: prefix}, nil)
