@@ -44,9 +44,11 @@ type QueueConfig struct {
 	// MaxLen bounds the jobs in the queue (waiting, running, waiting for a retry);
 	// Enqueue returns ErrQueueFull beyond it. 0 means 10 000.
 	MaxLen int
-	// Lease is how long a delivery may go without its worker extending it before another
-	// worker reclaims it (XAUTOCLAIM). Workers extend their leases every Lease/3. 0 means
-	// 30s.
+	// Lease is how long a delivery may go without its worker's heartbeat (which resets
+	// the entry's idle time, see WorkerConfig.Heartbeat) before another worker takes it
+	// over (XAUTOCLAIM). Idle workers look for expired leases at every poll, so a job of a
+	// worker that died completes elsewhere about Lease plus one poll interval after the
+	// death. A job may run longer than Lease: its worker's heartbeat keeps it. 0 means 3s.
 	Lease time.Duration
 	// MaxDeliveries caps how often a job is delivered (first run, retries, reclaims after
 	// a worker died); a job that fails or is lost that often is dead-lettered. 0 means 5.
@@ -69,7 +71,8 @@ type QueueConfig struct {
 	// ConsumerIdle is how long a consumer of the group may go without reading while it
 	// holds no pending entry before the workers' janitors remove it as dead (a worker
 	// removes its own when it stops cleanly). A live consumer reads every PollInterval;
-	// one removed by mistake is recreated by its next read. 0 means 10×Lease.
+	// one removed by mistake is recreated by its next read. 0 means 10×Lease or 5
+	// minutes, whichever is longer.
 	ConsumerIdle time.Duration
 	// DefaultAnalyzer is the analyzer CandleClosed enqueues and Enqueue uses for a
 	// JobSpec without one; "" means "default".
@@ -87,10 +90,10 @@ func (c QueueConfig) withDefaults() QueueConfig {
 		c.MaxLen = 10000
 	}
 	if c.Lease <= 0 {
-		c.Lease = 30 * time.Second
+		c.Lease = 3 * time.Second
 	}
 	if c.ConsumerIdle <= 0 {
-		c.ConsumerIdle = 10 * c.Lease
+		c.ConsumerIdle = max(10*c.Lease, 5*time.Minute)
 	}
 	if c.MaxDeliveries <= 0 {
 		c.MaxDeliveries = 5
@@ -468,23 +471,44 @@ func (q *Queue) read(ctx context.Context, consumer string, count int, block time
 // stalled) and claims them for consumer. Entries trimmed from the stream while pending
 // are counted and dropped from the group.
 func (q *Queue) reclaim(ctx context.Context, consumer string, count int) ([]delivery, error) {
-	msgs, _, deleted, err := q.rdb.XAutoClaimWithDeleted(ctx, &redis.XAutoClaimArgs{
-		Stream: q.keys.stream(), Group: q.cfg.Group, Consumer: consumer,
-		MinIdle: q.cfg.Lease, Start: "0-0", Count: int64(count),
-	}).Result()
-	if isNoGroup(err) {
-		return nil, q.ensureGroup(ctx)
+	_, ds, err := q.housekeep(ctx, consumer, count, 0)
+	return ds, err
+}
+
+// promote moves up to limit due retries to the stream.
+func (q *Queue) promote(ctx context.Context, limit int) (int, error) {
+	n, _, err := q.housekeep(ctx, "", 0, limit)
+	return n, err
+}
+
+// housekeep moves up to promote due retries to the stream and takes over up to reclaim
+// deliveries whose lease expired, claiming them for consumer, in one script call (see
+// queue_housekeep.lua). It returns the number of retries moved and the deliveries to run.
+// A missing consumer group is created.
+func (q *Queue) housekeep(ctx context.Context, consumer string, reclaim, promote int) (int, []delivery, error) {
+	res, err := housekeepScript.Run(ctx, q.rdb,
+		[]string{q.keys.stream(), q.keys.delayed(), q.keys.dead(), q.keys.fence()},
+		q.cfg.Group, q.nowMs(), consumer, q.cfg.Lease.Milliseconds(), max(reclaim, 0), max(promote, 0),
+		q.cfg.MaxDeliveries, secs(q.cfg.JobTTL), secs(q.cfg.DeadTTL), q.cfg.DeadMaxLen, q.streamMaxLen(),
+		q.keys.jobPrefix()).Slice()
+	if err == nil && len(res) != 5 {
+		err = fmt.Errorf("unexpected reply %v", res)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("analysis: reclaim jobs: %w", err)
+		return 0, nil, fmt.Errorf("analysis: promote retries and reclaim expired leases: %w", err)
 	}
-	if len(deleted) > 0 {
-		q.m.trimmed.Add(float64(len(deleted)))
+	if toInt(res[4]) == 1 {
+		return int(toInt(res[0])), nil, q.ensureGroup(ctx)
 	}
-	if len(msgs) > 0 {
-		q.m.reclaimed.Add(float64(len(msgs)))
+	if n := toInt(res[2]); n > 0 {
+		q.m.trimmed.Add(float64(n))
 	}
-	return q.claim(ctx, consumer, msgs, true)
+	if n := toInt(res[1]); n > 0 {
+		q.m.reclaimed.Add(float64(n))
+	}
+	claimed, _ := res[3].([]any)
+	ds, err := q.claimed(claimed, true)
+	return int(toInt(res[0])), ds, err
 }
 
 // claim runs the claim script on msgs and returns the deliveries to run.
@@ -692,14 +716,4 @@ func (q *Queue) extend(ctx context.Context, consumer string, ds []*delivery) (lo
 		lost[i] = r == 0
 	}
 	return lost, nil
-}
-
-// promote moves up to limit due retries to the stream.
-func (q *Queue) promote(ctx context.Context, limit int) (int, error) {
-	n, err := promoteScript.Run(ctx, q.rdb, []string{q.keys.stream(), q.keys.delayed()},
-		q.nowMs(), q.keys.jobPrefix(), limit, q.streamMaxLen()).Int()
-	if err != nil {
-		return 0, fmt.Errorf("analysis: promote due retries: %w", err)
-	}
-	return n, nil
 }

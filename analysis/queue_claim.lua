@@ -1,5 +1,7 @@
--- queue_claim.lua: start the deliveries a worker reclaimed (XAUTOCLAIM): hand each a
--- fresh fencing token, or settle entries that cannot run. Runs after queue_claimlib.lua.
+-- queue_claim.lua: start the deliveries a worker's blocking read (XREADGROUP) returned:
+-- hand each a fresh fencing token, or settle entries that cannot run. (Entries taken
+-- over from dead workers are started by queue_housekeep.lua, and a busy worker's reads by
+-- queue_complete.lua, in the calls that take them.) Runs after queue_claimlib.lua.
 --
 -- KEYS[1]  job stream
 -- KEYS[2]  dead-letter stream
@@ -7,7 +9,7 @@
 -- KEYS[3+i] job hash of delivery i
 -- ARGV[1]  consumer group
 -- ARGV[2]  now, Unix ms
--- ARGV[3]  consumer name (unused: XAUTOCLAIM moved the entries to it)
+-- ARGV[3]  consumer name (unused: XREADGROUP delivered the entries to it)
 -- ARGV[4]  delivery cap: a job delivered this many times is dead-lettered instead
 -- ARGV[5]  job TTL, seconds
 -- ARGV[6]  dead job TTL, seconds

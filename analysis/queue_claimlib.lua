@@ -39,8 +39,9 @@ local function claim(c, todo, out, acks)
     else
       tok = tok + 1
       local att = tonumber(f[3] or '0') + 1
+      -- No EXPIRE: the record keeps the TTL of its last enqueue or settlement, a job
+      -- TTL (a day by default) from now at most; settling it sets a fresh one.
       redis.call('HSET', jk, 'st', 'running', 'tok', tok, 'att', att, 'upd', c.now)
-      redis.call('EXPIRE', jk, c.jobTTL)
       out[#out + 1] = {'ok', entry, id, tok, f[4], f[5], f[6], f[7], f[8], att}
     end
     if reason then
@@ -54,6 +55,33 @@ local function claim(c, todo, out, acks)
       out[#out + 1] = {'dead', entry, id}
     end
   end
+end
+
+-- intake turns entries read or reclaimed ({entry id, {field, value, ...}}) into claim's
+-- todo list; prefix starts every job hash key. An entry that is not one field j=<job id>
+-- is dead-lettered at once (its fields kept as the worker's deadLetter formats them:
+-- sorted "field=value", space separated), appended to acks and reported in out as
+-- {"dead", entry, ""}.
+local function intake(c, entries, prefix, out, acks)
+  local todo = {}
+  for _, e in ipairs(entries) do
+    local entry, fields = e[1], e[2] or {}
+    local id = fields[2]
+    if #fields == 2 and fields[1] == 'j' and id ~= '' and not string.find(id, '[{}: ]') then
+      todo[#todo + 1] = {entry, id, prefix .. id}
+    else
+      local kv = {}
+      for j = 1, #fields, 2 do
+        kv[#kv + 1] = fields[j] .. '=' .. (fields[j + 1] or '')
+      end
+      table.sort(kv)
+      acks[#acks + 1] = entry
+      redis.call('XADD', c.dead, 'MAXLEN', '~', c.deadMax, '*', 'j', '', 'e',
+        'analysis: malformed job entry: want one field j=<job id>', 'raw', table.concat(kv, ' '), 'at', c.now)
+      out[#out + 1] = {'dead', entry, ''}
+    end
+  end
+  return todo
 end
 
 -- ackAll acknowledges and deletes the entries in acks.

@@ -87,26 +87,7 @@ local want = tonumber(ARGV[8])
 if want > 0 then
   local r = redis.pcall('XREADGROUP', 'GROUP', ARGV[1], ARGV[7], 'COUNT', want, 'STREAMS', KEYS[1], '>')
   if type(r) == 'table' and r[1] and r[1][2] then
-    local todo = {}
-    for _, e in ipairs(r[1][2]) do
-      local entry, fields = e[1], e[2]
-      local id = fields[2]
-      if #fields == 2 and fields[1] == 'j' and id ~= '' and not string.find(id, '[{}: ]') then
-        todo[#todo + 1] = {entry, id, ARGV[10] .. id}
-      else
-        -- As the worker's deadLetter formats it: sorted "field=value", space separated.
-        local kv = {}
-        for j = 1, #fields, 2 do
-          kv[#kv + 1] = fields[j] .. '=' .. (fields[j + 1] or '')
-        end
-        table.sort(kv)
-        acks[#acks + 1] = entry
-        redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'j', '', 'e',
-          'analysis: malformed job entry: want one field j=<job id>', 'raw', table.concat(kv, ' '), 'at', ARGV[2])
-        claimed[#claimed + 1] = {'dead', entry, ''}
-      end
-    end
-    claim(c, todo, claimed, acks)
+    claim(c, intake(c, r[1][2], ARGV[10], claimed, acks), claimed, acks)
   end
 end
 ackAll(c, acks)

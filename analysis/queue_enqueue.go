@@ -3,6 +3,7 @@ package analysis
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -83,6 +84,10 @@ func (q *Queue) flush(ctx context.Context, first bool) {
 		for _, r := range batch {
 			close(r.done)
 		}
+		// Let the callers just answered run before looking for more: a producer
+		// that enqueues again at once then joins the next batch instead of finding no
+		// sender and sending a batch of one while the others queue behind it.
+		runtime.Gosched()
 		if first {
 			b.mu.Lock()
 			more := len(b.pending) > 0

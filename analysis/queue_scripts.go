@@ -6,8 +6,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The queue's Lua scripts; each file's header states its KEYS, ARGV and reply. The claim
-// and complete scripts share the claim step of queue_claimlib.lua, prepended to both.
+// The queue's Lua scripts; each file's header states its KEYS, ARGV and reply. The claim,
+// complete and housekeeping scripts share the claim step of queue_claimlib.lua, prepended to each.
 var (
 	//go:embed queue_claimlib.lua
 	claimLibLua string
@@ -17,8 +17,8 @@ var (
 	claimLua string
 	//go:embed queue_complete.lua
 	completeLua string
-	//go:embed queue_promote.lua
-	promoteLua string
+	//go:embed queue_housekeep.lua
+	housekeepLua string
 	//go:embed queue_extend.lua
 	extendLua string
 	//go:embed queue_deadletter.lua
@@ -33,7 +33,7 @@ var (
 	enqueueScript     = redis.NewScript(enqueueLua)
 	claimScript       = redis.NewScript(claimLibLua + claimLua)
 	completeScript    = redis.NewScript(claimLibLua + completeLua)
-	promoteScript     = redis.NewScript(promoteLua)
+	housekeepScript   = redis.NewScript(claimLibLua + housekeepLua)
 	extendScript      = redis.NewScript(extendLua)
 	deadLetterScript  = redis.NewScript(deadLetterLua)
 	retryScript       = redis.NewScript(retryLua)

@@ -88,9 +88,15 @@ type WorkerConfig struct {
 	Analyzers map[string][]string
 	// Candles is how many of the newest candles a job loads. 0 means 500.
 	Candles int
-	// PollInterval is how long a read for new jobs blocks, and how often due retries are
-	// promoted. 0 means 500ms.
+	// PollInterval is how long a read for new jobs blocks, and how often an idle worker
+	// promotes due retries and takes over expired leases (at least every Lease/4). 0
+	// means 500ms.
 	PollInterval time.Duration
+	// Heartbeat is how often the worker extends the leases of the jobs it holds (one
+	// script call for all of them; none while it holds none). It must be shorter than
+	// QueueConfig.Lease, or Run fails: a few missed heartbeats in a row, not one, should
+	// let another worker take a job over. 0 means Lease/3.
+	Heartbeat time.Duration
 	// JobTimeout bounds one delivery; a job that runs over it is retried. 0 means 5
 	// minutes.
 	JobTimeout time.Duration
@@ -167,6 +173,9 @@ func NewWorker(q *Queue, store CandleReader, pub Publisher, cfg WorkerConfig, lo
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = q.cfg.Lease / 3
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -226,6 +235,10 @@ func (w *Worker) Consumer() string { return w.cfg.Consumer }
 func (w *Worker) Run(ctx context.Context) error {
 	if w.specErr != nil {
 		return w.specErr
+	}
+	if w.cfg.Heartbeat >= w.q.cfg.Lease {
+		return fmt.Errorf("analysis: worker heartbeat %v is not shorter than the lease %v: jobs would be taken over from live workers; "+
+			"lower the heartbeat or raise the lease", w.cfg.Heartbeat, w.q.cfg.Lease)
 	}
 	n := w.cfg.Concurrency
 	total := n + w.cfg.Prefetch
@@ -288,8 +301,9 @@ func (w *Worker) Run(ctx context.Context) error {
 
 // fetch reads and reclaims jobs while slots are free, until ctx ends.
 func (w *Worker) fetch(ctx context.Context, slots chan struct{}, jobs chan<- *delivery) {
-	reclaimEvery := max(w.q.cfg.Lease/4, 10*time.Millisecond)
-	var lastReclaim, lastPromote time.Time
+	every := min(w.cfg.PollInterval, max(w.q.cfg.Lease/4, 10*time.Millisecond))
+	var lastHousekeep time.Time
+	busy := false // the last fetch found jobs: read without blocking first
 	errDelay := backoff.New(backoff.Policy{Min: 50 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.5})
 	for {
 		select {
@@ -312,18 +326,21 @@ func (w *Worker) fetch(ctx context.Context, slots chan struct{}, jobs chan<- *de
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.PollInterval+5*time.Second)
 		var ds []delivery
 		var err error
-		if time.Since(lastPromote) >= w.cfg.PollInterval {
-			lastPromote = time.Now()
-			_, err = w.q.promote(rctx, 1000)
+		if time.Since(lastHousekeep) >= every {
+			// Due retries and expired leases, in one call: an idle worker's only
+			// call besides its blocking read.
+			lastHousekeep = time.Now()
+			_, ds, err = w.q.housekeep(rctx, w.cfg.Consumer, free, 1000)
 		}
-		if err == nil && time.Since(lastReclaim) >= reclaimEvery {
-			lastReclaim = time.Now()
-			ds, err = w.q.reclaim(rctx, w.cfg.Consumer, free)
+		w.housekeepAt.Store(lastHousekeep.Add(every).UnixNano())
+		if err == nil && len(ds) == 0 && busy {
+			// Jobs are flowing: read and claim in one call, which blocks not.
+			_, ds, err = w.q.completeAndRead(rctx, w.cfg.Consumer, nil, free)
 		}
-		w.housekeepAt.Store(min(lastPromote.Add(w.cfg.PollInterval).UnixNano(), lastReclaim.Add(reclaimEvery).UnixNano()))
 		if err == nil && len(ds) == 0 {
 			ds, err = w.q.read(rctx, w.cfg.Consumer, free, w.cfg.PollInterval)
 		}
+		busy = len(ds) > 0
 		cancel()
 		w.hold(ds)
 		for i := range ds {
@@ -463,6 +480,10 @@ func (w *Worker) hold(ds []delivery) {
 	w.mu.Unlock()
 }
 
+// ackLinger is how long the acker waits to grow a batch once the worker has caught up
+// with the producers (see acker).
+const ackLinger = time.Millisecond
+
 // acker settles finished deliveries in batches. While ctx lasts and fetch is not due
 // for housekeeping, the call that settles a batch also takes up to as many new jobs as
 // it frees slots, and passes them to the handlers; the slots left over go back to fetch.
@@ -470,10 +491,34 @@ func (w *Worker) acker(ctx context.Context, in <-chan settlement, slots chan<- s
 	defer close(done)
 	const maxBatch = 128
 	batch := make([]settlement, 0, maxBatch)
+	// short is set when the last call took fewer new jobs than it asked for: the
+	// worker has caught up with the producers. The next batch then waits up to
+	// ackLinger for more settlements, so that the call settles and takes more jobs at
+	// once, instead of one round trip per job or two. Only the acknowledgement waits,
+	// after each job has run; jobs arriving meanwhile reach the worker's read.
+	short := false
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for s := range in {
 		batch = append(batch[:0], s)
+		lingering := short
+		if lingering {
+			linger.Reset(ackLinger)
+		}
 	drain:
 		for len(batch) < maxBatch {
+			if lingering {
+				select {
+				case s2, ok := <-in:
+					if !ok {
+						break drain
+					}
+					batch = append(batch, s2)
+					continue
+				case <-linger.C:
+					lingering = false
+				}
+			}
 			select {
 			case s2, ok := <-in:
 				if !ok {
@@ -484,11 +529,15 @@ func (w *Worker) acker(ctx context.Context, in <-chan settlement, slots chan<- s
 				break drain
 			}
 		}
+		if lingering && !linger.Stop() {
+			<-linger.C
+		}
 		refill := 0
 		if ctx.Err() == nil && time.Now().UnixNano() < w.housekeepAt.Load() {
 			refill = len(batch)
 		}
 		ds := w.settle(batch, refill)
+		short = refill > 0 && len(ds) < refill
 		w.mu.Lock()
 		for _, s := range batch {
 			delete(w.running, s.d)
@@ -560,11 +609,12 @@ func (w *Worker) settle(batch []settlement, refill int) []delivery {
 	}
 }
 
-// heartbeat extends the leases of running deliveries every Lease/3 and cancels those
-// another worker has taken over.
+// heartbeat extends the leases of the deliveries the worker holds every
+// WorkerConfig.Heartbeat and cancels those another worker has taken over. A call that
+// takes longer than a heartbeat is abandoned; the next tick tries again.
 func (w *Worker) heartbeat(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
-	t := time.NewTicker(max(w.q.cfg.Lease/3, 5*time.Millisecond))
+	t := time.NewTicker(max(w.cfg.Heartbeat, time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
@@ -581,7 +631,7 @@ func (w *Worker) heartbeat(ctx context.Context, done chan<- struct{}) {
 		if len(ds) == 0 {
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, max(w.cfg.Heartbeat, 100*time.Millisecond))
 		lost, err := w.q.extend(cctx, w.cfg.Consumer, ds)
 		cancel()
 		if err != nil {

@@ -366,3 +366,47 @@ func TestWorkerGracefulShutdown(t *testing.T) {
 		waitState(t, q, id, JobDone)
 	})
 }
+
+// TestLongJobNotTakenOverFromLiveWorker runs a job three leases long beside a second,
+// idle worker: the first worker's heartbeat must keep its lease, so the job runs once
+// and completes at its first delivery.
+func TestLongJobNotTakenOverFromLiveWorker(t *testing.T) {
+	const lease = time.Second
+	q, _ := newTestQueue(t, nil, QueueConfig{Lease: lease})
+	var mu sync.Mutex
+	runs := map[string]int{}
+	handler := func(ctx context.Context, job Job) error {
+		mu.Lock()
+		runs[job.ID]++
+		mu.Unlock()
+		select {
+		case <-time.After(3 * lease):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	for _, name := range []string{"first", "second"} {
+		startWorker(t, NewWorker(q, nil, nil, WorkerConfig{Consumer: name, Concurrency: 1, Prefetch: -1,
+			PollInterval: 50 * time.Millisecond, Handler: handler}, nil, nil))
+	}
+	id := mustEnqueue(t, q, spec("LONG-USD"))
+	st := waitState(t, q, id, JobDone)
+	if st.Attempts != 1 {
+		t.Errorf("job done after %d deliveries, want 1: it was taken over from a live worker", st.Attempts)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if runs[id] != 1 {
+		t.Errorf("handler ran %d times for the job, want 1", runs[id])
+	}
+}
+
+func TestWorkerRefusesHeartbeatNotShorterThanLease(t *testing.T) {
+	q, _ := newTestQueue(t, nil, QueueConfig{Lease: time.Second})
+	w := NewWorker(q, nil, nil, WorkerConfig{Heartbeat: time.Second, Handler: func(context.Context, Job) error { return nil }}, nil, nil)
+	err := w.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "heartbeat 1s is not shorter than the lease 1s") {
+		t.Fatalf("Run = %v, want an error naming the heartbeat and the lease", err)
+	}
+}

@@ -36,8 +36,8 @@ type benchOptions struct {
 	redisURL, natsURL, intervals, out string
 	files                             []string
 	trades, symbols, writers, batch   int
-	goroutines, jobs                  int
-	dur                               time.Duration
+	goroutines, jobs, rounds          int
+	dur, recoveryWait                 time.Duration
 }
 
 // register registers every flag; each benchmark reads those it needs.
@@ -51,7 +51,9 @@ func (o *benchOptions) register(f *cli.Flags) {
 	f.Int(&o.batch, "batch-size", 1000, "ingest: records per pipeline")
 	f.String(&o.intervals, "intervals", "1m,5m,1h", "ingest: candle intervals to build")
 	f.List(&o.files, "file", nil, "replay: a capture file to replay (default: every capture in ../shared/testdata/captures)")
-	f.Int(&o.jobs, "jobs", 20000, "queue: jobs each system runs")
+	f.Int(&o.jobs, "jobs", 20000, "queue: jobs each system runs per round")
+	f.Int(&o.rounds, "rounds", 5, "queue: rounds of each system, alternating which runs first; the report gives the median and spread")
+	f.Duration(&o.recoveryWait, "recovery-wait", 90*time.Second, "queue: longest wait for a killed worker's job to be done elsewhere (reported as >WAIT); 0 skips the crash-recovery case")
 	f.Int(&o.goroutines, "goroutines", 64, "ratelimit: concurrent callers")
 	f.Duration(&o.dur, "duration", 3*time.Second, "ratelimit, gateway, leaderboard: how long each case runs")
 }
@@ -60,7 +62,7 @@ func (o *benchOptions) register(f *cli.Flags) {
 var benchDescriptions = []struct{ name, what string }{
 	{"ingest", "synthetic trades → aggregation → Redis, beside redis-benchmark -P 16 XADD"},
 	{"replay", "capture files (--file, repeatable) → decoders → aggregation → Redis, messages/s"},
-	{"queue", "analysis jobs/s end to end (enqueue → no-op handler → ack), 4 workers, beside asynq"},
+	{"queue", "analysis jobs/s end to end (enqueue → no-op handler → ack), 4 workers, beside asynq in alternating rounds; then a worker process killed mid-job: time until its job is done elsewhere"},
 	{"ratelimit", "limiter checks/s and p50/p99 from 64 goroutines, beside go-redis/redis_rate and a bare EVALSHA"},
 	{"signals", "signals/s published and publish-to-subscriber p50/p99, beside raw JetStream async publish of same-size messages; the same at a fixed 1000/s; trade → candle → analysis → signal p50/p99 through the real roles"},
 	{"gateway", "authenticated, rate-limited ticker reads/s beside a bare net/http handler, and /redis GET beside a direct go-redis GET"},
@@ -173,7 +175,15 @@ func runBench(ctx context.Context, name string, o *benchOptions, rdb redis.Unive
 		rep, err := bench.Replay(ctx, rdb, files, e.stderr)
 		return rep.Markdown(), err
 	case "queue":
-		rep, err := bench.Queue(ctx, rdb, bench.QueueBenchConfig{Jobs: o.jobs, Workers: 4}, e.stderr)
+		if o.rounds < 1 {
+			return "", fmt.Errorf("%w: --rounds %d: want at least 1", cli.ErrUsage, o.rounds)
+		}
+		wait := o.recoveryWait
+		if wait <= 0 {
+			wait = -1 // skip
+		}
+		rep, err := bench.Queue(ctx, rdb, bench.QueueBenchConfig{Jobs: o.jobs, Workers: 4, Rounds: o.rounds,
+			RecoveryWait: wait, RedisURL: o.redisURL}, e.stderr)
 		return fmt.Sprintf("### bench queue\n\n%s\n\n%s", machine, rep.Markdown()), err
 	case "signals":
 		nc, err := nats.Connect(o.natsURL, nats.Name("tickstash-bench"))

@@ -60,7 +60,7 @@ func TestBenchAllWritesSummary(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
-	args := []string{"--redis-url", redistest.URL(), "--nats-url", testenv.NATSURL(), "--trades", "5000", "--jobs", "300", "--duration", "300ms",
+	args := []string{"--redis-url", redistest.URL(), "--nats-url", testenv.NATSURL(), "--trades", "5000", "--jobs", "300", "--rounds", "1", "--recovery-wait", "0", "--duration", "300ms",
 		"--file", capturePath(t, "binance-spot-2021.jsonl"), "--out", out}
 	if code := Main(context.Background(), args, &stdout, &stderr); code != 0 {
 		t.Fatalf("bench: exit %d: %s", code, stderr.String())
@@ -114,6 +114,7 @@ func TestHelpAndUsage(t *testing.T) {
 		{[]string{"nope"}, 2, `unknown benchmark "nope"`},
 		{[]string{"queue", "--jobs", "many"}, 2, `--jobs "many": not an integer`},
 		{[]string{"queue", "--out", "x.md"}, 2, "--out goes with running every benchmark"},
+		{[]string{"queue", "--rounds", "0"}, 2, "--rounds 0: want at least 1"},
 	} {
 		var out, errb bytes.Buffer
 		code := Main(context.Background(), tt.args, &out, &errb)

@@ -64,6 +64,7 @@ type analyzeConfig struct {
 	concurrency   int
 	candles       int
 	lease         time.Duration
+	heartbeat     time.Duration
 	maxDeliveries int
 	queueMaxLen   int
 }
@@ -72,7 +73,10 @@ func (c *analyzeConfig) register(f *flags) {
 	f.Int(&c.concurrency, "concurrency", 4, "analysis jobs run at once by this worker")
 	c.contract.register(f)
 	f.Int(&c.candles, "candles", 500, "newest candles a job loads to compute its indicators")
-	f.Duration(&c.lease, "job-lease", 30*time.Second, "how long a job may go without its worker's heartbeat before another worker takes it over")
+	f.Duration(&c.lease, "job-lease", 3*time.Second, "how long a job may go without its worker's heartbeat before another worker takes it over "+
+		"(a killed worker's job completes elsewhere about this long after the kill); every worker of a queue needs the same value")
+	f.Duration(&c.heartbeat, "job-heartbeat", time.Second, "how often a worker extends the leases of the jobs it holds; "+
+		"shorter than --job-lease, so that a few missed heartbeats, not one, let another worker take a job over")
 	f.Int(&c.maxDeliveries, "max-deliveries", 5, "deliveries of one job (first run, retries, takeovers) before it goes to the dead-letter stream")
 	f.Int(&c.queueMaxLen, "queue-max-len", 10000, "jobs the queue holds at most; beyond it enqueueing fails (backpressure)")
 }
@@ -90,6 +94,8 @@ func (c *analyzeConfig) check() error {
 		return fmt.Errorf("%w: --candles %d: want at least 2", errUsage, c.candles)
 	case c.lease <= 0:
 		return fmt.Errorf("%w: --job-lease %v: want a positive duration", errUsage, c.lease)
+	case c.heartbeat <= 0 || c.heartbeat >= c.lease:
+		return fmt.Errorf("%w: --job-heartbeat %v: want a positive duration shorter than --job-lease %v (a third of it is a good value)", errUsage, c.heartbeat, c.lease)
 	case c.maxDeliveries < 1:
 		return fmt.Errorf("%w: --max-deliveries %d: want at least 1", errUsage, c.maxDeliveries)
 	case c.queueMaxLen < 1:
@@ -112,6 +118,7 @@ func (c *analyzeConfig) worker(ctx context.Context, p *process, q *analysis.Queu
 	return analysis.NewWorker(q, store, pub, analysis.WorkerConfig{
 		Concurrency: c.concurrency,
 		Candles:     c.candles,
+		Heartbeat:   c.heartbeat,
 		Analyzers:   map[string][]string{"default": strings.Fields(c.contract.indicators)},
 	}, p.log.With("role", "analyze"), p.reg), nil
 }

@@ -85,6 +85,7 @@ func TestFlagErrors(t *testing.T) {
 	}{
 		{[]string{"run", "--job-lease", "-1s"}, "--job-lease -1s: want a positive duration", []string{"--candles", "--max-deliveries", "--queue-max-len"}},
 		{[]string{"analyze", "--max-deliveries", "0"}, "--max-deliveries 0", []string{"--job-lease", "--candles"}},
+		{[]string{"analyze", "--job-lease", "1s", "--job-heartbeat", "1s"}, "--job-heartbeat 1s: want a positive duration shorter than --job-lease 1s", []string{"--candles", "--max-deliveries"}},
 		{[]string{"gateway", "--rate-timeout", "0s"}, "--rate-timeout 0s: want a positive duration", []string{"--max-body-bytes"}},
 		{[]string{"run", "--batch-size", "0"}, "--batch-size 0", []string{"--writers"}},
 		{[]string{"run", "--grace", "-1s"}, "--grace -1s", []string{"--trade-retention", "--flush-interval"}},

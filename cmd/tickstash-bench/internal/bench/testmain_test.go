@@ -6,5 +6,9 @@ import (
 	"github.com/tickstash/tickstash/internal/testenv"
 )
 
-// TestMain gives the tests their Redis and NATS: see internal/testenv.
-func TestMain(m *testing.M) { testenv.Main(m) }
+// TestMain gives the tests their Redis and NATS: see internal/testenv. The queue
+// benchmark starts this binary as a worker process to kill: RunQueueChild.
+func TestMain(m *testing.M) {
+	RunQueueChild()
+	testenv.Main(m)
+}
