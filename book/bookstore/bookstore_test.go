@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -329,7 +330,7 @@ func TestReplayMatchesOfflineBooks(t *testing.T) {
 				}
 				got := e.BookSnapshot
 				if got.State != want.State || got.Sequence != want.Sequence || !got.Time.Equal(want.Time) ||
-					!cmp.Equal(got.Bids, want.Bids, cmp.Comparer(eqLevels)) || !cmp.Equal(got.Asks, want.Asks, cmp.Comparer(eqLevels)) {
+					!cmp.Equal(got.Bids, want.Bids, cmp.Comparer(slices.Equal[[][2]string])) || !cmp.Equal(got.Asks, want.Asks, cmp.Comparer(slices.Equal[[][2]string])) {
 					t.Errorf("%s %s in Redis differs from the offline book:\nredis:   %+v\noffline: %s", want.Exchange, want.Symbol, got, sc.Bytes())
 				}
 				n++
@@ -339,16 +340,4 @@ func TestReplayMatchesOfflineBooks(t *testing.T) {
 			}
 		})
 	}
-}
-
-func eqLevels(a, b [][2]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

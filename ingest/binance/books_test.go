@@ -1,7 +1,6 @@
 package binance_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,15 +18,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tickstash/tickstash/book/bookreplay"
-	"github.com/tickstash/tickstash/book/bookstore"
-	"github.com/tickstash/tickstash/ingest"
 	"github.com/tickstash/tickstash/ingest/binance"
 	"github.com/tickstash/tickstash/ingest/bookfeed"
+	"github.com/tickstash/tickstash/ingest/bookfeed/bookfeedtest"
 	"github.com/tickstash/tickstash/ingest/capture"
 	"github.com/tickstash/tickstash/ingest/wsfeed/wsfeedtest"
 	"github.com/tickstash/tickstash/internal/backoff"
-	"github.com/tickstash/tickstash/internal/redistest"
-	"github.com/tickstash/tickstash/internal/testenv"
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -75,34 +72,6 @@ func loadSpot(t *testing.T) spot {
 	return s
 }
 
-// offlineBook is a line of `tickstash books`.
-type offlineBook struct {
-	Symbol   market.Symbol `json:"symbol"`
-	Sequence int64         `json:"sequence"`
-	State    string        `json:"state"`
-	Bids     [][2]string   `json:"bids"`
-	Asks     [][2]string   `json:"asks"`
-}
-
-func offline(t *testing.T, depth int) map[market.Symbol]offlineBook {
-	t.Helper()
-	var out bytes.Buffer
-	if _, err := bookreplay.Run(context.Background(), []string{spotCapture}, bookreplay.Config{Depth: depth, Out: &out}); err != nil {
-		t.Fatal(err)
-	}
-	books := map[market.Symbol]offlineBook{}
-	sc := bufio.NewScanner(&out)
-	sc.Buffer(nil, 1<<22)
-	for sc.Scan() {
-		var b offlineBook
-		if err := json.Unmarshal(sc.Bytes(), &b); err != nil {
-			t.Fatal(err)
-		}
-		books[b.Symbol] = b
-	}
-	return books
-}
-
 // restServer answers depth snapshot requests through answer, counting them per symbol.
 type restServer struct {
 	mu     sync.Mutex
@@ -136,87 +105,25 @@ func (rs *restServer) count(sym string) int {
 	return rs.counts[sym]
 }
 
-// runLive runs a Binance source with books against the servers, writing to Redis,
-// until every book in Redis has the offline book's sequence; it returns the reader.
-func runLive(t *testing.T, sp spot, script []wsfeedtest.Step, restURL string, reg *prometheus.Registry, want map[market.Symbol]offlineBook, depth int) *bookstore.Reader {
+// runLive runs a Binance source with books against the servers (recording to rec
+// when it is not nil), writing to Redis, until every book in Redis has the offline
+// book's sequence; stop ends the source and the writer.
+func runLive(t *testing.T, sp spot, script []wsfeedtest.Step, restURL string, reg *prometheus.Registry,
+	want map[market.Symbol]bookfeedtest.Book, depth int, rec *capture.Writer) (_ bookfeedtest.Store, stop func()) {
 	t.Helper()
-	r, _ := runLiveRecording(t, sp, script, restURL, reg, want, depth, nil)
-	return r
-}
-
-// runLiveRecording is runLive with a recorder; stop ends the source and the writer.
-func runLiveRecording(t *testing.T, sp spot, script []wsfeedtest.Step, restURL string, reg *prometheus.Registry,
-	want map[market.Symbol]offlineBook, depth int, rec *capture.Writer) (_ *bookstore.Reader, stop func()) {
-	t.Helper()
-	rdb := redistest.Client(t)
-	prefix := redistest.Prefix(t, rdb)
 	ws := wsfeedtest.NewServer(t, script)
-	w := bookstore.New(rdb, bookstore.Config{Prefix: prefix, Depth: depth, Interval: 10 * time.Millisecond}, nil, reg)
+	st := bookfeedtest.NewStore(t, depth, reg)
 	cfg := binance.Config{URL: ws.URL + "/stream", Symbols: sp.natives, Streams: []string{"trade"},
 		RESTURL: restURL,
-		Books: &bookfeed.Options{Offer: w.Offer, Metrics: bookfeed.NewMetrics(reg, market.Binance),
+		Books: &bookfeed.Options{Offer: st.Writer.Offer, Metrics: bookfeed.NewMetrics(reg, market.Binance),
 			Retry: backoff.Policy{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond}},
 	}
 	if rec != nil {
 		cfg.Recorder = rec
 	}
-	src := binance.New(cfg, nil, reg)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	out := make(chan ingest.Event, 64)
-	wg.Add(3)
-	go func() { defer wg.Done(); _ = src.Run(ctx, out) }()
-	go func() { defer wg.Done(); _ = w.Run(ctx) }()
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-out:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
-	t.Cleanup(stop)
-	r := bookstore.NewReader(rdb, bookstore.ReaderConfig{Prefix: prefix, MaxAge: time.Hour})
-	testenv.WaitFor(t, "the live books in Redis to reach the offline books' sequences", func() bool {
-		for sym, b := range want {
-			e, err := r.Read(context.Background(), market.Binance, sym)
-			if err != nil || e.Stale || e.Sequence != b.Sequence {
-				return false
-			}
-		}
-		return true
-	})
-	return r, stop
-}
-
-func checkEqual(t *testing.T, r *bookstore.Reader, want map[market.Symbol]offlineBook) {
-	t.Helper()
-	for sym, b := range want {
-		e, err := r.Read(context.Background(), market.Binance, sym)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !sameLevels(e.Bids, b.Bids) || !sameLevels(e.Asks, b.Asks) {
-			t.Errorf("%s: the live book in Redis differs from `tickstash books`:\nlive bids %v\nwant bids %v\nlive asks %v\nwant asks %v",
-				sym, e.Bids, b.Bids, e.Asks, b.Asks)
-		}
-	}
-}
-
-func sameLevels(a, b [][2]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	stop = st.Run(t, binance.New(cfg, nil, reg))
+	st.WaitSynced(t, market.Binance, want, nil)
+	return st, stop
 }
 
 func script(msgs []string) []wsfeedtest.Step {
@@ -233,11 +140,11 @@ func script(msgs []string) []wsfeedtest.Step {
 func TestLiveBooksEqualOfflineBooks(t *testing.T) {
 	sp := loadSpot(t)
 	const depth = 20
-	want := offline(t, depth)
+	want := bookfeedtest.Offline(t, depth, spotCapture)
 	rs, restURL := newREST(t, func(w http.ResponseWriter, sym string, _ int) { io.WriteString(w, sp.snapshots[sym]) })
 	reg := prometheus.NewRegistry()
-	r := runLive(t, sp, script(sp.msgs), restURL, reg, want, depth)
-	checkEqual(t, r, want)
+	st, _ := runLive(t, sp, script(sp.msgs), restURL, reg, want, depth, nil)
+	st.CheckEqual(t, market.Binance, want)
 	for _, n := range sp.natives {
 		if c := rs.count(n); c != 1 {
 			t.Errorf("%s: %d snapshot requests, want 1 (no resync on a clean stream)", n, c)
@@ -251,8 +158,8 @@ func TestLiveBooksEqualOfflineBooks(t *testing.T) {
 func TestDroppedMessageResyncs(t *testing.T) {
 	sp := loadSpot(t)
 	const depth = 20
-	want := offline(t, depth)
-	full := offline(t, 0)
+	want := bookfeedtest.Offline(t, depth, spotCapture)
+	full := bookfeedtest.Offline(t, 0, spotCapture)
 	var msgs []string
 	dropped := false
 	seen := 0
@@ -278,8 +185,8 @@ func TestDroppedMessageResyncs(t *testing.T) {
 		io.WriteString(w, sp.snapshots[sym])
 	})
 	reg := prometheus.NewRegistry()
-	r := runLive(t, sp, script(msgs), restURL, reg, want, depth)
-	checkEqual(t, r, want)
+	st, _ := runLive(t, sp, script(msgs), restURL, reg, want, depth, nil)
+	st.CheckEqual(t, market.Binance, want)
 	if c := rs.count("NKNUSDT"); c < 2 {
 		t.Errorf("NKNUSDT: %d snapshot requests, want a second one for the resync", c)
 	}
@@ -294,7 +201,7 @@ func TestDroppedMessageResyncs(t *testing.T) {
 func TestRateLimitedSnapshotWaitsRetryAfter(t *testing.T) {
 	sp := loadSpot(t)
 	const depth = 5
-	want := offline(t, depth)
+	want := bookfeedtest.Offline(t, depth, spotCapture)
 	rs, restURL := newREST(t, func(w http.ResponseWriter, sym string, n int) {
 		if sym == "NKNUSDT" && n == 1 {
 			w.Header().Set("Retry-After", "1")
@@ -304,8 +211,8 @@ func TestRateLimitedSnapshotWaitsRetryAfter(t *testing.T) {
 		io.WriteString(w, sp.snapshots[sym])
 	})
 	reg := prometheus.NewRegistry()
-	r := runLive(t, sp, script(sp.msgs), restURL, reg, want, depth)
-	checkEqual(t, r, want)
+	st, _ := runLive(t, sp, script(sp.msgs), restURL, reg, want, depth, nil)
+	st.CheckEqual(t, market.Binance, want)
 	rs.mu.Lock()
 	times := rs.times["NKNUSDT"]
 	rs.mu.Unlock()
@@ -326,13 +233,13 @@ func TestRateLimitedSnapshotWaitsRetryAfter(t *testing.T) {
 func TestRecordedSessionReplaysItsBooks(t *testing.T) {
 	sp := loadSpot(t)
 	const depth = 10
-	want := offline(t, depth)
+	want := bookfeedtest.Offline(t, depth, spotCapture)
 	_, restURL := newREST(t, func(w http.ResponseWriter, sym string, _ int) { io.WriteString(w, sp.snapshots[sym]) })
 	rec, err := capture.NewWriter(capture.WriterConfig{Dir: t.TempDir(), Exchange: market.Binance})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, stop := runLiveRecording(t, sp, script(sp.msgs), restURL, prometheus.NewRegistry(), want, depth, rec)
+	_, stop := runLive(t, sp, script(sp.msgs), restURL, prometheus.NewRegistry(), want, depth, rec)
 	stop()
 	if err := rec.Close(); err != nil {
 		t.Fatal(err)
@@ -341,21 +248,15 @@ func TestRecordedSessionReplaysItsBooks(t *testing.T) {
 	if _, err := bookreplay.Run(context.Background(), rec.Files(), bookreplay.Config{Depth: depth, Out: &out}); err != nil {
 		t.Fatalf("replaying the recording: %v", err)
 	}
-	n := 0
-	sc := bufio.NewScanner(&out)
-	sc.Buffer(nil, 1<<22)
-	for sc.Scan() {
-		var b offlineBook
-		if err := json.Unmarshal(sc.Bytes(), &b); err != nil {
-			t.Fatal(err)
+	got := bookfeedtest.Parse(t, out.Bytes())
+	for sym, w := range want {
+		b := got[sym]
+		if b.Sequence != w.Sequence || !slices.Equal(b.Bids, w.Bids) || !slices.Equal(b.Asks, w.Asks) {
+			t.Errorf("%s replayed from the recording: sequence %d %v %v; the capture gives sequence %d %v %v",
+				sym, b.Sequence, b.Bids, b.Asks, w.Sequence, w.Bids, w.Asks)
 		}
-		w := want[b.Symbol]
-		if b.Sequence != w.Sequence || !sameLevels(b.Bids, w.Bids) || !sameLevels(b.Asks, w.Asks) {
-			t.Errorf("%s replayed from the recording: %s; the capture gives sequence %d %v %v", b.Symbol, sc.Bytes(), w.Sequence, w.Bids, w.Asks)
-		}
-		n++
 	}
-	if n != len(want) {
-		t.Errorf("the recording replays %d books, want %d", n, len(want))
+	if len(got) != len(want) {
+		t.Errorf("the recording replays %d books, want %d", len(got), len(want))
 	}
 }
