@@ -104,19 +104,7 @@ func (s *Server) handleSignals(w http.ResponseWriter, r *http.Request) {
 		})
 	}()
 
-	rc := http.NewResponseController(w)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	write := func(b []byte) bool {
-		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-		if _, err := w.Write(b); err != nil {
-			return false
-		}
-		return rc.Flush() == nil
-	}
+	write := s.startEventStream(w)
 	if !write([]byte(": stream of signals; resume with Last-Event-ID\nretry: 2000\n\n")) {
 		return
 	}
@@ -209,4 +197,23 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// startEventStream answers 200 with the headers of a Server-Sent Events stream and
+// returns the function that writes to it: each write is bounded by the write timeout
+// and flushed, and false means the client is gone.
+func (s *Server) startEventStream(w http.ResponseWriter) (write func([]byte) bool) {
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	return func(b []byte) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
 }
