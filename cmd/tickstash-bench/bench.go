@@ -106,6 +106,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return cli.Run(ctx, "tickstash-bench", cmd, args, stdout, stderr)
 }
 
+// check refuses option values no benchmark can run with, before any server is dialled,
+// so a usage error is one whatever is running.
+func (o *benchOptions) check() error {
+	if o.rounds < 1 {
+		return fmt.Errorf("%w: --rounds %d: want at least 1", cli.ErrUsage, o.rounds)
+	}
+	return nil
+}
+
 // env is where output goes: real streams in main, buffers in tests.
 type env struct {
 	stdout, stderr io.Writer
@@ -115,6 +124,9 @@ type env struct {
 func runOne(ctx context.Context, name string, o *benchOptions, e env) (string, error) {
 	if o.out != "" {
 		return "", cli.Usagef("--out goes with running every benchmark")
+	}
+	if err := o.check(); err != nil {
+		return "", err
 	}
 	rdb, err := redisconn.Connect(ctx, o.redisURL)
 	if err != nil {
@@ -126,6 +138,9 @@ func runOne(ctx context.Context, name string, o *benchOptions, e env) (string, e
 
 // runAll runs every benchmark and prints (and with --out, writes) the summary.
 func runAll(ctx context.Context, o *benchOptions, e env) error {
+	if err := o.check(); err != nil {
+		return err
+	}
 	rdb, err := redisconn.Connect(ctx, o.redisURL)
 	if err != nil {
 		return err
@@ -175,9 +190,6 @@ func runBench(ctx context.Context, name string, o *benchOptions, rdb redis.Unive
 		rep, err := bench.Replay(ctx, rdb, files, e.stderr)
 		return rep.Markdown(), err
 	case "queue":
-		if o.rounds < 1 {
-			return "", fmt.Errorf("%w: --rounds %d: want at least 1", cli.ErrUsage, o.rounds)
-		}
 		wait := o.recoveryWait
 		if wait <= 0 {
 			wait = -1 // skip

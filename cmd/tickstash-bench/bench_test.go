@@ -114,7 +114,9 @@ func TestHelpAndUsage(t *testing.T) {
 		{[]string{"nope"}, 2, `unknown benchmark "nope"`},
 		{[]string{"queue", "--jobs", "many"}, 2, `--jobs "many": not an integer`},
 		{[]string{"queue", "--out", "x.md"}, 2, "--out goes with running every benchmark"},
-		{[]string{"queue", "--rounds", "0"}, 2, "--rounds 0: want at least 1"},
+		// Refused before any server is dialled: nothing answers on port 1.
+		{[]string{"queue", "--rounds", "0", "--redis-url", "redis://127.0.0.1:1/0"}, 2, "--rounds 0: want at least 1"},
+		{[]string{"--rounds", "0", "--redis-url", "redis://127.0.0.1:1/0"}, 2, "--rounds 0: want at least 1"},
 	} {
 		var out, errb bytes.Buffer
 		code := Main(context.Background(), tt.args, &out, &errb)
