@@ -161,7 +161,7 @@ func (s AnalysisStream) Subject(ex market.Exchange, sym market.Symbol, iv market
 // Subjects returns the wildcard matching every update subject, <prefix>.>.
 func (s AnalysisStream) Subjects() string { return s.withDefaults().SubjectPrefix + ".>" }
 
-// Ensure creates the stream, or updates it to s, and returns it. It returns an error if
+// Ensure creates the stream, or updates it to s when its settings differ, and returns it. It returns an error if
 // JetStream is not enabled or another stream already holds the subjects.
 func (s AnalysisStream) Ensure(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, error) {
 	s = s.withDefaults()
@@ -169,7 +169,7 @@ func (s AnalysisStream) Ensure(ctx context.Context, js jetstream.JetStream) (jet
 	if s.Memory {
 		storage = jetstream.MemoryStorage
 	}
-	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	st, err := EnsureStream(ctx, js, jetstream.StreamConfig{
 		Name:        s.Name,
 		Description: "tickstash analysis updates (analysis -> signals)",
 		Subjects:    []string{s.SubjectPrefix + ".>"},

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/tickstash/tickstash/internal/testenv"
 )
 
 // TestStreamTooLargeForTheServerSaysWhatToDo creates the analysis stream on a server
@@ -49,5 +51,44 @@ func TestStreamTooLargeForTheServerSaysWhatToDo(t *testing.T) {
 	// A stream that fits is created: the advice is only for the size error.
 	if _, err := (AnalysisStream{Name: "FITS", SubjectPrefix: "fits", MaxBytes: 512 << 10}).Ensure(context.Background(), js); err != nil {
 		t.Fatalf("a 512 KiB stream: %v", err)
+	}
+}
+
+// TestEnsureStreamCreatesKeepsAndUpdates: the first call creates the stream, a second
+// with the same settings keeps it as it is (no update), one with a new age bound
+// updates it.
+func TestEnsureStreamCreatesKeepsAndUpdates(t *testing.T) {
+	nc, err := nats.Connect(testenv.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s := AnalysisStream{Name: testenv.StreamPrefix + "ENSURE_" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		SubjectPrefix: "ttensure." + strconv.FormatInt(time.Now().UnixNano(), 36), Memory: true, MaxBytes: testenv.StreamMaxBytes}
+	testenv.DeleteStreams(t, s.Name)
+	first, err := s.Ensure(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := first.CachedInfo().Created
+	if _, err := s.Ensure(ctx, js); err != nil {
+		t.Fatalf("second Ensure with the same settings: %v", err)
+	}
+	s.MaxAge = time.Hour
+	st, err := s.Ensure(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.MaxAge != time.Hour || !info.Created.Equal(before) {
+		t.Errorf("after Ensure with MaxAge 1h: max age %v, created %v (was %v); want the same stream updated", info.Config.MaxAge, info.Created, before)
 	}
 }

@@ -138,7 +138,7 @@ func NewDistributor(ctx context.Context, nc *nats.Conn, cfg DistributorConfig, l
 	if cfg.Memory {
 		storage = jetstream.MemoryStorage
 	}
-	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	_, err = pipeline.EnsureStream(ctx, js, jetstream.StreamConfig{
 		Name:        cfg.Stream,
 		Description: "tickstash trading signals",
 		Subjects:    []string{cfg.SubjectPrefix + ".>"},
