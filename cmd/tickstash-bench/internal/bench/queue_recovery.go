@@ -59,11 +59,13 @@ func runChild(kind, redisURL, prefix string) error {
 			}}, nil, nil)
 		return w.Run(context.Background())
 	case "asynq":
-		opt, err := asynq.ParseRedisURI(redisURL)
+		// The same client as the benchmark's (a cluster URL gives a cluster client):
+		// asynq's own URI parser knows one node only.
+		rdb, err := redisconn.Open(redisURL)
 		if err != nil {
 			return err
 		}
-		srv := asynq.NewServer(opt, asynq.Config{Concurrency: 1, Queues: map[string]int{prefix: 1},
+		srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: 1, Queues: map[string]int{prefix: 1},
 			TaskCheckInterval: 10 * time.Millisecond, LogLevel: asynq.ErrorLevel})
 		mux := asynq.NewServeMux()
 		mux.HandleFunc("noop", func(ctx context.Context, t *asynq.Task) error {
