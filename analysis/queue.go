@@ -58,7 +58,9 @@ type QueueConfig struct {
 	BackoffBase time.Duration
 	// BackoffMax caps the retry delay. 0 means 5 minutes.
 	BackoffMax time.Duration
-	// JobTTL is how long a job's record (status) lives after its last change. 0 means 24h.
+	// JobTTL is how long a job's record (status) lives after its last change: a job
+	// finished while nine tenths of the TTL its enqueue set are left keeps that TTL (one
+	// command less per job), so a finished record lives 0.9–1 JobTTL. 0 means 24h.
 	JobTTL time.Duration
 	// DeadTTL is how long a dead job's record lives, so that Retry can still requeue it.
 	// 0 means 7 days.

@@ -19,6 +19,9 @@
 --
 -- A new job's hash leaves out its update time: readers default it to the enqueue time.
 -- (It keeps att = 0: workers of earlier versions read it as a number when claiming.)
+-- exp is when the TTL set here runs out (Unix ms): every later change that sets a TTL
+-- sets one at least as long, so settling a job finished soon after its enqueue can
+-- leave the TTL alone (queue_complete.lua).
 --
 -- Reply: per request {id, how}; how is "queued" (new job), "coalesced" (a waiting job's
 -- watermark was raised), "rerun" (the running job will run once more) or "full" (id
@@ -76,7 +79,7 @@ for i = 1, n do
     else
       local m = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'j', newid)
       redis.call('HSET', nk, 'ex', ARGV[b + 2], 'sym', ARGV[b + 3], 'iv', ARGV[b + 4], 'an', ARGV[b + 5],
-        'wm', wm, 'st', 'queued', 'att', '0', 'msg', m, 'enq', ARGV[2])
+        'wm', wm, 'st', 'queued', 'att', '0', 'msg', m, 'enq', ARGV[2], 'exp', ARGV[2] + ARGV[4] * 1000)
       redis.call('EXPIRE', nk, ARGV[4])
       if not claimed then
         redis.call('SET', ck, newid, 'EX', ARGV[4])

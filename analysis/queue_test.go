@@ -504,3 +504,48 @@ func TestStatusOfNewJob(t *testing.T) {
 		t.Fatalf("Status = %+v, want queued, 0 attempts, enqueued and updated at %v", st, want)
 	}
 }
+
+// A job finished soon after its enqueue keeps the TTL the enqueue set (no EXPIRE on the
+// hot path); one whose TTL may have run down, or a record from before the exp field,
+// gets a fresh one.
+func TestSettleRefreshesOnlyARunDownTTL(t *testing.T) {
+	clock := newFakeClock()
+	q, _ := newTestQueue(t, nil, QueueConfig{Now: clock.Now, JobTTL: time.Hour})
+	ctx := context.Background()
+	old := mustEnqueue(t, q, spec("OLD-USD"))
+	clock.Add(10 * time.Minute) // OLD's TTL has 50 of its 60 minutes left
+	fresh := mustEnqueue(t, q, spec("NEW-USD"))
+	legacy := mustEnqueue(t, q, spec("LEG-USD"))
+	if err := q.rdb.HDel(ctx, q.keys.job(legacy), "exp").Err(); err != nil {
+		t.Fatal(err)
+	}
+	ds := mustRead(t, q, "c1", 3)
+	if len(ds) != 3 {
+		t.Fatalf("read %d deliveries, want 3", len(ds))
+	}
+	// Stand in for the time that passed: Redis's TTLs shrink, the records' exp stay.
+	for _, id := range []string{old, fresh, legacy} {
+		if err := q.rdb.Expire(ctx, q.keys.job(id), 100*time.Second).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ss []settlement
+	for i := range ds {
+		ss = append(ss, settlement{d: &ds[i], out: outDone})
+	}
+	if applied, _, err := q.completeAndRead(ctx, "c1", ss, 0); err != nil || len(applied) != 3 || !applied[0] || !applied[1] || !applied[2] {
+		t.Fatalf("settle: applied %v, %v; want all three", applied, err)
+	}
+	for id, refreshed := range map[string]bool{old: true, fresh: false, legacy: true} {
+		ttl, err := q.rdb.TTL(ctx, q.keys.job(id)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ttl > 100*time.Second; got != refreshed {
+			t.Errorf("job %s: TTL %v after settling, want refreshed to an hour: %v", id, ttl, refreshed)
+		}
+		if st := mustStatus(t, q, id); st.State != JobDone {
+			t.Errorf("job %s state %s, want done", id, st.State)
+		}
+	}
+}
