@@ -7,6 +7,7 @@ import (
 	"math/big"
 
 	"github.com/shopspring/decimal"
+	"github.com/tickstash/tickstash/market"
 )
 
 // maxScale is the finest precision a book holds: 18 decimal places.
@@ -153,31 +154,7 @@ func rescale(m int64, from, to int) (int64, bool) {
 }
 
 // appendFixed appends m × 10^-scale in plain form without trailing zeros.
-func appendFixed(dst []byte, m int64, scale int) []byte {
-	if m < 0 {
-		dst = append(dst, '-')
-		m = -m // book values never reach MinInt64
-	}
-	for scale > 0 && m%10 == 0 && m != 0 {
-		m /= 10
-		scale--
-	}
-	if m == 0 {
-		return append(dst, '0')
-	}
-	var buf [24]byte
-	i := len(buf)
-	for n := 0; m > 0 || n <= scale; n++ {
-		if n == scale && scale > 0 {
-			i--
-			buf[i] = '.'
-		}
-		i--
-		buf[i] = byte('0' + m%10)
-		m /= 10
-	}
-	return append(dst, buf[i:]...)
-}
+func appendFixed(dst []byte, m int64, scale int) []byte { return market.AppendFixed(dst, m, scale) }
 
 // toDecimal returns m × 10^-scale as an exact decimal.
 func toDecimal(m int64, scale int) decimal.Decimal { return decimal.New(m, -int32(scale)) }

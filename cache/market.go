@@ -5,8 +5,10 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -216,10 +218,11 @@ func (s *MarketStore) write(ctx context.Context, b *Batch) (WriteStats, error) {
 	pipe := s.rdb.Pipeline()
 
 	// The newest trade per market sets the trim point and the ticker. A market's stream
-	// key and trim point are built once per batch, not once per trade.
+	// key and trim point are built (and boxed as command arguments) once per batch, not
+	// once per trade.
 	type tradeDest struct {
 		newest     int
-		key, minID string
+		key, minID any
 	}
 	dests := make(map[mkt]*tradeDest, 4)
 	for i := range b.Trades {
@@ -236,29 +239,12 @@ func (s *MarketStore) write(ctx context.Context, b *Batch) (WriteStats, error) {
 		minID := b.Trades[d.newest].Time.Add(-s.cfg.TradeRetention).UnixMilli()
 		d.key, d.minID = s.keys.Trades(m.ex, m.sym), strconv.FormatInt(max(minID, 0), 10)
 	}
-	xadds := make([]*redis.StringCmd, len(b.Trades))
-	var last mkt
-	var d *tradeDest
-	for i := range b.Trades {
-		t := &b.Trades[i]
-		if m := (mkt{t.Exchange, t.Symbol}); d == nil || m != last {
-			last, d = m, dests[m]
-		}
-		xadds[i] = pipe.XAdd(ctx, &redis.XAddArgs{
-			Stream: d.key,
-			MinID:  d.minID,
-			Approx: true,
-			ID:     streamID(t),
-			Values: []string{
-				"id", t.ID,
-				"p", t.Price.String(),
-				"q", t.Qty.String(),
-				"s", t.Side.String(),
-				"t", strconv.FormatInt(t.Time.UnixNano(), 10),
-				"r", strconv.FormatInt(unixNanoOrZero(t.ReceivedAt), 10),
-			},
-		})
-	}
+	scratch := xaddScratchPool.Get().(*xaddScratch)
+	defer scratch.release()
+	xadds := scratch.appendXAdds(ctx, pipe, b.Trades, func(m mkt) (key, minID any) {
+		d := dests[m]
+		return d.key, d.minID
+	})
 	touched := make(map[mkt]struct{}, len(newest))
 	for m, i := range newest {
 		t := &b.Trades[i]
@@ -321,20 +307,95 @@ func (s *MarketStore) write(ctx context.Context, b *Batch) (WriteStats, error) {
 	return st, nil
 }
 
-// streamID is the stream entry id of a trade: <exchange ms>-<trade id> when the id is a
-// decimal integer, so that Redis refuses the same trade twice; <exchange ms>-* otherwise.
-func streamID(t *market.Trade) string {
-	ms := t.Time.UnixMilli()
-	if ms < 0 {
-		ms = 0
+// tradeValues is how many values of a trade's XADD appendXAdds writes as text: the
+// entry id, p, q, s, t and r.
+const tradeValues = 6
+
+// xaddScratch holds the buffers appendXAdds builds a batch's XADD arguments in, reused
+// from batch to batch (xaddScratchPool) once the batch's pipeline has run.
+type xaddScratch struct {
+	arena []byte
+	ends  []int
+	vals  []string
+	args  []any
+}
+
+var xaddScratchPool = sync.Pool{New: func() any { return new(xaddScratch) }}
+
+// release drops the references into the batch and puts x back in the pool.
+func (x *xaddScratch) release() {
+	clear(x.vals)
+	clear(x.args)
+	xaddScratchPool.Put(x)
+}
+
+// appendXAdds queues on pipe one XADD per trade (MINID ~ trimming; the entry id from
+// appendStreamID; fields id, p, q, s, t, r) and returns the commands, which hold x's
+// buffers until the pipeline has run. dest gives the stream key and trim point of a
+// market, already boxed.
+//
+// The trades' values are written into one text arena and sliced out of one string, and
+// every argument is a constant, a value boxed once per market or a pointer (go-redis
+// writes a *string as the string), so a trade costs two allocations (its command and
+// its reply) where go-redis's XAddArgs costs about twenty: the ingest write path is
+// bound by the Go process's CPU, much of it allocation.
+func (x *xaddScratch) appendXAdds(ctx context.Context, pipe redis.Pipeliner, trades []market.Trade, dest func(mkt) (key, minID any)) []*redis.StringCmd {
+	arena, ends := x.arena[:0], x.ends[:0]
+	for i := range trades {
+		t := &trades[i]
+		arena = appendStreamID(arena, t)
+		ends = append(ends, len(arena))
+		arena = market.AppendDecimal(arena, t.Price)
+		ends = append(ends, len(arena))
+		arena = market.AppendDecimal(arena, t.Qty)
+		ends = append(ends, len(arena))
+		arena = append(arena, t.Side.String()...)
+		ends = append(ends, len(arena))
+		arena = strconv.AppendInt(arena, t.Time.UnixNano(), 10)
+		ends = append(ends, len(arena))
+		arena = strconv.AppendInt(arena, unixNanoOrZero(t.ReceivedAt), 10)
+		ends = append(ends, len(arena))
 	}
-	seq := "*"
-	if t.ID != "" {
-		if _, err := strconv.ParseUint(t.ID, 10, 64); err == nil {
-			seq = t.ID
+	x.arena, x.ends = arena, ends
+	text := string(arena)
+	vals := slices.Grow(x.vals[:0], len(ends))[:len(ends)]
+	from := 0
+	for k, end := range ends {
+		vals[k], from = text[from:end], end
+	}
+	x.vals = vals
+	const argsPerTrade = 18 // xadd key minid ~ <minid> <entry id> and six field pairs
+	args := slices.Grow(x.args[:0], argsPerTrade*len(trades))
+	xadds := make([]*redis.StringCmd, len(trades))
+	var last mkt
+	var key, minID any
+	for i := range trades {
+		t := &trades[i]
+		if m := (mkt{t.Exchange, t.Symbol}); key == nil || m != last {
+			last = m
+			key, minID = dest(m)
 		}
+		v := vals[tradeValues*i : tradeValues*i+tradeValues]
+		from := len(args)
+		args = append(args, "xadd", key, "minid", "~", minID, &v[0],
+			"id", &t.ID, "p", &v[1], "q", &v[2], "s", &v[3], "t", &v[4], "r", &v[5])
+		xadds[i] = redis.NewStringCmd(ctx, args[from:len(args):len(args)]...)
+		_ = pipe.Process(ctx, xadds[i])
 	}
-	return strconv.FormatInt(ms, 10) + "-" + seq
+	x.args = args
+	return xadds
+}
+
+// appendStreamID appends the stream entry id of a trade: <exchange ms>-<trade id> when
+// the id is a decimal integer, so that Redis refuses the same trade twice;
+// <exchange ms>-* otherwise.
+func appendStreamID(dst []byte, t *market.Trade) []byte {
+	dst = strconv.AppendInt(dst, max(t.Time.UnixMilli(), 0), 10)
+	dst = append(dst, '-')
+	if _, ok := market.NumericID(t.ID); ok {
+		return append(dst, t.ID...)
+	}
+	return append(dst, '*')
 }
 
 func unixNanoOrZero(t time.Time) int64 {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/tickstash/tickstash/market"
 )
 
@@ -102,6 +104,16 @@ type intervalState struct {
 	closedUntil time.Time
 	// lastClose is the close of the last closed candle, for flat candles.
 	last market.Candle
+	// vol and quote hold what was added to cur's Volume and QuoteVolume since they were
+	// last folded in (see fixedSum); cur is read only through formed.
+	vol, quote fixedSum
+}
+
+// formed folds the pending sums into the forming candle and returns it.
+func (st *intervalState) formed() *market.Candle {
+	st.cur.Volume = st.vol.fold(st.cur.Volume)
+	st.cur.QuoteVolume = st.quote.fold(st.cur.QuoteVolume)
+	return &st.cur
 }
 
 // NewAggregator returns an aggregator for cfg. It panics on an interval that is not one
@@ -189,6 +201,7 @@ func (a *Aggregator) Resume(ex market.Exchange, sym market.Symbol, lastTradeID s
 				st.last, st.closedUntil = c, c.CloseTime()
 			} else {
 				st.cur, st.open = c, true
+				st.vol, st.quote = fixedSum{}, fixedSum{}
 			}
 		}
 	}
@@ -209,7 +222,7 @@ func (a *Aggregator) Add(t *market.Trade, dst []market.Candle) ([]market.Candle,
 		s = &symbolSeries{iv: make([]intervalState, len(a.cfg.Intervals))}
 		a.series[k] = s
 	}
-	if id, err := strconv.ParseUint(t.ID, 10, 64); err == nil {
+	if id, ok := market.NumericID(t.ID); ok {
 		if s.hasLastID && id <= s.lastID {
 			a.stats.Repeats++
 			return dst, 0
@@ -217,13 +230,32 @@ func (a *Aggregator) Add(t *market.Trade, dst []market.Candle) ([]market.Candle,
 		s.lastID, s.hasLastID = id, true
 	}
 	late := 0
-	notional := t.Price.Mul(t.Qty)
+	// The quantity and the notional as int64 mantissas when they fit (they do for every
+	// venue's prices and sizes): added to each interval's sums without allocating.
+	qm, qs, qok := fixedOf(t.Qty)
+	pm, ps, pok := fixedOf(t.Price)
+	nm, ns, nok := mulFixed(pm, ps, qm, qs)
+	nok = nok && pok && qok
+	var notional decimal.Decimal // t.Price·t.Qty as a decimal, computed only if needed
+	haveNotional := false
+	exactNotional := func() decimal.Decimal {
+		if !haveNotional {
+			notional, haveNotional = t.Price.Mul(t.Qty), true
+		}
+		return notional
+	}
 	for i, iv := range a.cfg.Intervals {
 		st := &s.iv[i]
 		bucket := iv.Align(t.Time)
 		switch {
 		case st.open && bucket.Equal(st.cur.OpenTime):
-			st.cur.AddNotional(t, notional)
+			st.cur.AddPrice(t)
+			if !qok || !st.vol.add(qm, qs) {
+				st.cur.Volume = st.vol.fold(st.cur.Volume).Add(t.Qty)
+			}
+			if !nok || !st.quote.add(nm, ns) {
+				st.cur.QuoteVolume = st.quote.fold(st.cur.QuoteVolume).Add(exactNotional())
+			}
 			st.dirty = true
 			continue
 		case st.open && bucket.Before(st.cur.OpenTime),
@@ -235,7 +267,8 @@ func (a *Aggregator) Add(t *market.Trade, dst []market.Candle) ([]market.Candle,
 			dst = a.close(i, st, dst)
 		}
 		dst = a.fillFlat(i, st, bucket, dst)
-		st.cur = market.NewCandleNotional(t, iv, notional)
+		st.cur = market.NewCandleNotional(t, iv, exactNotional())
+		st.vol, st.quote = fixedSum{}, fixedSum{}
 		st.open = true
 		st.dirty = true
 	}
@@ -244,12 +277,13 @@ func (a *Aggregator) Add(t *market.Trade, dst []market.Candle) ([]market.Candle,
 
 // close closes st's forming candle and appends it to dst.
 func (a *Aggregator) close(i int, st *intervalState, dst []market.Candle) []market.Candle {
-	st.cur.Closed = true
-	st.last = st.cur
-	st.closedUntil = st.cur.CloseTime()
+	c := st.formed()
+	c.Closed = true
+	st.last = *c
+	st.closedUntil = c.CloseTime()
 	st.open = false
 	st.dirty = false
-	return append(dst, st.cur)
+	return append(dst, *c)
 }
 
 // fillFlat appends, in EmptyFlat mode, flat candles for the quiet buckets between the
@@ -319,7 +353,7 @@ func (a *Aggregator) Forming(dst []market.Candle) []market.Candle {
 	for _, s := range a.series {
 		for i := range s.iv {
 			if st := &s.iv[i]; st.open && st.dirty {
-				dst = append(dst, st.cur)
+				dst = append(dst, *st.formed())
 				st.dirty = false
 			}
 		}

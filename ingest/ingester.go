@@ -276,6 +276,7 @@ func (g *Ingester) writer(ctx context.Context, jobs <-chan *job) {
 			for range j.repairs {
 				g.rm.fail(ReasonShutdown)
 			}
+			j.release()
 			continue
 		}
 		if g.sink != nil {
@@ -299,6 +300,7 @@ func (g *Ingester) writer(ctx context.Context, jobs <-chan *job) {
 				g.repair(ctx, p)
 			}()
 		}
+		j.release()
 	}
 }
 

@@ -62,6 +62,15 @@ func (c *Candle) Add(t *Trade) { c.AddNotional(t, t.Price.Mul(t.Qty)) }
 // AddNotional is Add with the trade's price·qty computed by the caller, which saves the
 // multiplication when one trade feeds candles of several intervals.
 func (c *Candle) AddNotional(t *Trade, notional decimal.Decimal) {
+	c.AddPrice(t)
+	c.Volume = c.Volume.Add(t.Qty)
+	c.QuoteVolume = c.QuoteVolume.Add(notional)
+}
+
+// AddPrice is Add without the volumes: high, low, close and the trade count. A caller
+// that keeps Volume and QuoteVolume's running sums itself (the ingest aggregator, which
+// adds them without allocating) uses it.
+func (c *Candle) AddPrice(t *Trade) {
 	if t.Price.GreaterThan(c.High) {
 		c.High = t.Price
 	}
@@ -69,8 +78,6 @@ func (c *Candle) AddNotional(t *Trade, notional decimal.Decimal) {
 		c.Low = t.Price
 	}
 	c.Close = t.Price
-	c.Volume = c.Volume.Add(t.Qty)
-	c.QuoteVolume = c.QuoteVolume.Add(notional)
 	c.Trades++
 }
 

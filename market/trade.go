@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -111,4 +112,20 @@ func (t *Trade) UnmarshalJSON(b []byte) error {
 	}
 	*t = v
 	return nil
+}
+
+// NumericID returns a trade id as a number when it is a decimal integer (every venue's
+// ids but Kraken v1's empty ones), without the allocation strconv's error costs for one
+// that is not: hot paths call it for every trade.
+func NumericID(id string) (uint64, bool) {
+	if id == "" || len(id) > 20 {
+		return 0, false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < '0' || id[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseUint(id, 10, 64)
+	return n, err == nil
 }
