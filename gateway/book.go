@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -188,8 +189,13 @@ func decimalParam(r *http.Request, name, def string) (decimal.Decimal, error) {
 	if v == "" {
 		return decimal.Zero, fmt.Errorf("%w: %s: required, a decimal", ErrInvalid, name)
 	}
+	// Plain digits only: an exponent ("1e9999") would turn a few bytes of query into
+	// ten-thousand-digit arithmetic and replies.
+	if len(v) > 40 || strings.ContainsAny(v, "eE") {
+		return decimal.Zero, fmt.Errorf("%w: %s=%q: want a plain non-negative decimal of at most 40 characters, such as 2.5", ErrInvalid, name, truncate(v, 48))
+	}
 	d, err := decimal.NewFromString(v)
-	if err != nil || d.Sign() < 0 || len(v) > 40 {
+	if err != nil || d.Sign() < 0 {
 		return decimal.Zero, fmt.Errorf("%w: %s=%q: want a non-negative decimal", ErrInvalid, name, v)
 	}
 	return d, nil

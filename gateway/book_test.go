@@ -116,6 +116,13 @@ func TestBookRoutes(t *testing.T) {
 		{"/v1/markets/binance/BTC-USDT/book/impact?side=up&qty=1", reader, 400, "side"},
 		{"/v1/markets/binance/BTC-USDT/book/impact?side=buy&qty=0", reader, 400, "qty"},
 		{"/v1/markets/binance/BTC-USDT/book/impact?side=buy&qty=x", reader, 400, "qty"},
+		// Exponent forms would make the walk's decimal arithmetic build numbers of
+		// a hundred million digits: refused before any arithmetic.
+		{"/v1/markets/binance/BTC-USDT/book/impact?side=buy&qty=1e9999", reader, 400, "qty"},
+		{"/v1/markets/binance/BTC-USDT/book/impact?side=sell&qty=1e-9999", reader, 400, "qty"},
+		{"/v1/markets/binance/BTC-USDT/book?bps=1e9999", reader, 400, "bps"},
+		{"/v1/markets/binance/BTC-USDT/book?bps=1E-9999", reader, 400, "bps"},
+		{"/v1/markets/binance/BTC-USDT/book/impact?side=buy&qty=" + strings.Repeat("9", 41), reader, 400, "qty"},
 		{"/v1/markets/binance/BTC-USDT/book", other, 403, ""},
 		{"/v1/markets/binance/BTC-USDT/book", "", 401, ""},
 	} {
