@@ -188,7 +188,7 @@ func synthetic(levels, updates int) (*book.Book, []book.RawLevel) {
 				book.RawLevel{Side: side, Price: price(side, added), Qty: qty()})
 		}
 	}
-	return bk, out
+	return bk, out[:updates]
 }
 
 // BenchmarkApplySynthetic5000 applies updates spread uniformly over a book of 5 000
@@ -201,13 +201,80 @@ func BenchmarkApplySynthetic5000(b *testing.B) {
 	b.ReportAllocs()
 	cpu := startCPU(b)
 	for i := 0; i < b.N; i++ {
-		l := &updates[i&(len(updates)-1)]
+		l := &updates[i%len(updates)]
 		_ = bk.Set(l.Side, l.Price, l.Qty)
 	}
 	cpu.stop(b.N)
 	if bk.Len(book.Bid) < 4000 || bk.Len(book.Ask) < 4000 {
 		b.Fatalf("book shrank to %d/%d levels", bk.Len(book.Bid), bk.Len(book.Ask))
 	}
+}
+
+// BenchmarkApplyParsed is BenchmarkApplyCaptures/all and BenchmarkApplySynthetic5000
+// with the level text parsed beforehand: the book's structure alone, as the side-by-side
+// reference (cryptofeed's C order book, which takes Python numbers) is timed.
+func BenchmarkApplyParsed(b *testing.B) {
+	parse := func(ls []book.RawLevel) []book.ParsedLevel {
+		out := make([]book.ParsedLevel, len(ls))
+		for i, l := range ls {
+			var err error
+			if out[i], err = book.ParseLevel(l.Side, l.Price, l.Qty); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return out
+	}
+	b.Run("captures", func(b *testing.B) {
+		type job struct {
+			bk      *book.Book
+			updates []book.ParsedLevel
+		}
+		var jobs []job
+		total := 0
+		for key, m := range loadCaptures(b) {
+			bk := book.New(market.Kraken, market.Symbol(key))
+			for _, l := range parse(m.snapshot) {
+				if err := bk.SetParsed(&l); err != nil {
+					b.Fatal(err)
+				}
+			}
+			jobs = append(jobs, job{bk, parse(m.updates)})
+			total += len(m.updates)
+		}
+		for _, j := range jobs { // warm-up: the working size
+			for i := range j.updates {
+				_ = j.bk.SetParsed(&j.updates[i])
+			}
+		}
+		b.ReportAllocs()
+		cpu := startCPU(b)
+		n := 0
+		for n < b.N {
+			for _, j := range jobs {
+				for i := range j.updates {
+					_ = j.bk.SetParsed(&j.updates[i])
+				}
+			}
+			n += total
+		}
+		cpu.stop(n)
+	})
+	b.Run("synthetic5000", func(b *testing.B) {
+		bk, raw := synthetic(5000, 1<<16)
+		updates := parse(raw)
+		for i := range updates {
+			_ = bk.SetParsed(&updates[i])
+		}
+		b.ReportAllocs()
+		cpu := startCPU(b)
+		for i := 0; i < b.N; i++ {
+			_ = bk.SetParsed(&updates[i%len(updates)])
+		}
+		cpu.stop(b.N)
+		if bk.Len(book.Bid) < 4000 || bk.Len(book.Ask) < 4000 {
+			b.Fatalf("book shrank to %d/%d levels", bk.Len(book.Bid), bk.Len(book.Ask))
+		}
+	})
 }
 
 // BenchmarkKrakenChecksum is the per-update verification cost on a 1 000-level book.
