@@ -212,9 +212,11 @@ func TestWorkerAnalysesStoresAndPublishes(t *testing.T) {
 		return err == nil && r.JobID != id
 	})
 	check(second, candles, 1)
-	if got := testutil.ToFloat64(w.completed.WithLabelValues("done")); got != 2 {
-		t.Errorf("done counter = %v, want 2", got)
-	}
+	// The counter moves when the worker has read the settle call's reply, which may be
+	// just after the job shows done in Redis and its update on NATS.
+	testenv.WaitFor(t, "the done counter to reach 2", func() bool {
+		return testutil.ToFloat64(w.completed.WithLabelValues("done")) == 2
+	})
 	st2, err := js.Stream(ctx, as.Name)
 	if err != nil {
 		t.Fatal(err)
