@@ -18,7 +18,8 @@ import (
 	"github.com/tickstash/tickstash/market"
 )
 
-// Store is where the ingester writes; *cache.MarketStore implements it.
+// Store is where the ingester writes; *cache.MarketStore implements it. Write must not
+// keep b or its slices after it returns: the ingester reuses batches.
 type Store interface {
 	Write(ctx context.Context, b *cache.Batch) (cache.WriteStats, error)
 }

@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 	"unsafe"
@@ -54,11 +55,11 @@ func TestEventCarriesOneRecordByReference(t *testing.T) {
 	}
 }
 
-// recordingStore keeps what it is given.
+// recordingStore keeps a copy of what it is given (the ingester reuses batches).
 type recordingStore struct{ batches []cache.Batch }
 
 func (s *recordingStore) Write(_ context.Context, b *cache.Batch) (cache.WriteStats, error) {
-	s.batches = append(s.batches, *b)
+	s.batches = append(s.batches, cache.Batch{Trades: slices.Clone(b.Trades), Quotes: slices.Clone(b.Quotes), Candles: slices.Clone(b.Candles)})
 	return cache.WriteStats{}, nil
 }
 
