@@ -7,20 +7,12 @@ import (
 	"math/big"
 
 	"github.com/shopspring/decimal"
+
 	"github.com/tickstash/tickstash/market"
 )
 
 // maxScale is the finest precision a book holds: 18 decimal places.
-const maxScale = 18
-
-var pow10 = func() [maxScale + 1]int64 {
-	var p [maxScale + 1]int64
-	p[0] = 1
-	for i := 1; i <= maxScale; i++ {
-		p[i] = p[i-1] * 10
-	}
-	return p
-}()
+const maxScale = market.MaxFixedScale
 
 // ErrNumber is wrapped by errors about a price or quantity that is not a non-negative
 // decimal, or that does not fit the book's fixed-point form (more than 18 significant
@@ -143,14 +135,7 @@ func fromDecimal(d decimal.Decimal) (fixed, error) {
 
 // rescale returns m (at scale from) at scale to ≥ from, and false on overflow.
 func rescale(m int64, from, to int) (int64, bool) {
-	if to == from {
-		return m, true
-	}
-	p := pow10[to-from]
-	if m > math.MaxInt64/p || m < math.MinInt64/p {
-		return 0, false
-	}
-	return m * p, true
+	return market.ScaleUp(m, to-from)
 }
 
 // appendFixed appends m × 10^-scale in plain form without trailing zeros.

@@ -232,8 +232,8 @@ func (a *Aggregator) Add(t *market.Trade, dst []market.Candle) ([]market.Candle,
 	late := 0
 	// The quantity and the notional as int64 mantissas when they fit (they do for every
 	// venue's prices and sizes): added to each interval's sums without allocating.
-	qm, qs, qok := fixedOf(t.Qty)
-	pm, ps, pok := fixedOf(t.Price)
+	qm, qs, qok := market.FixedOf(t.Qty)
+	pm, ps, pok := market.FixedOf(t.Price)
 	nm, ns, nok := mulFixed(pm, ps, qm, qs)
 	nok = nok && pok && qok
 	var notional decimal.Decimal // t.Price·t.Qty as a decimal, computed only if needed

@@ -43,7 +43,7 @@ func TestFixedSumEqualsDecimalSum(t *testing.T) {
 		got, want := decimal.Zero, decimal.Zero
 		for _, d := range terms() {
 			want = want.Add(d)
-			m, sc, ok := fixedOf(d)
+			m, sc, ok := market.FixedOf(d)
 			if !ok || !s.add(m, sc) {
 				got = s.fold(got).Add(d)
 			}
@@ -61,13 +61,13 @@ func TestMulFixedEqualsDecimalProduct(t *testing.T) {
 		if rng.IntN(2) == 0 {
 			a = a.Neg()
 		}
-		am, as, aok := fixedOf(a)
-		bm, bs, bok := fixedOf(b)
+		am, as, aok := market.FixedOf(a)
+		bm, bs, bok := market.FixedOf(b)
 		m, s, ok := mulFixed(am, as, bm, bs)
 		if !aok || !bok || !ok {
 			continue
 		}
-		if got, want := decimal.New(m, -s), a.Mul(b); !got.Equal(want) {
+		if got, want := decimal.New(m, -int32(s)), a.Mul(b); !got.Equal(want) {
 			t.Fatalf("%s × %s: mulFixed %s, decimal %s", a, b, got, want)
 		}
 	}

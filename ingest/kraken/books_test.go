@@ -51,6 +51,37 @@ func bookMessages(t *testing.T) []string {
 
 var checksumRe = regexp.MustCompile(`"c":"(\d+)"`)
 
+// alterOneChecksum returns msgs as a connection's steps with the first checksum (sum, the
+// pattern's first group) of the second half changed, then silence.
+func alterOneChecksum(t *testing.T, msgs []string, sum *regexp.Regexp) []wsfeedtest.Step {
+	t.Helper()
+	var steps []wsfeedtest.Step
+	altered := false
+	for i, m := range msgs {
+		if !altered && i > len(msgs)/2 {
+			if loc := sum.FindStringSubmatchIndex(m); loc != nil {
+				n, _ := strconv.ParseUint(m[loc[2]:loc[3]], 10, 32)
+				m = m[:loc[2]] + strconv.FormatUint((n+1)%(1<<32), 10) + m[loc[3]:]
+				altered = true
+			}
+		}
+		steps = append(steps, wsfeedtest.Step{Send: m})
+	}
+	if !altered {
+		t.Fatal("no checksum to alter")
+	}
+	return append(steps, wsfeedtest.Step{Silence: true})
+}
+
+// playAll returns msgs as a connection's steps, then silence.
+func playAll(msgs []string) []wsfeedtest.Step {
+	var steps []wsfeedtest.Step
+	for _, m := range msgs {
+		steps = append(steps, wsfeedtest.Step{Send: m})
+	}
+	return append(steps, wsfeedtest.Step{Silence: true})
+}
+
 // TestLiveBooksChecksumMismatchResubscribes plays the capture's book connection with
 // one update's checksum altered: the book goes stale, the connection is dropped and
 // redialled (a resubscribe), the second connection plays the capture intact, and the
@@ -60,28 +91,7 @@ func TestLiveBooksChecksumMismatchResubscribes(t *testing.T) {
 	const depth = 10
 	want := bookfeedtest.Offline(t, depth, krakenCapture)
 
-	var first []wsfeedtest.Step
-	altered := false
-	for i, m := range msgs {
-		if !altered && i > len(msgs)/2 {
-			if loc := checksumRe.FindStringSubmatchIndex(m); loc != nil {
-				n, _ := strconv.ParseUint(m[loc[2]:loc[3]], 10, 32)
-				m = m[:loc[2]] + strconv.FormatUint((n+1)%(1<<32), 10) + m[loc[3]:]
-				altered = true
-			}
-		}
-		first = append(first, wsfeedtest.Step{Send: m})
-	}
-	if !altered {
-		t.Fatal("no checksum to alter")
-	}
-	first = append(first, wsfeedtest.Step{Silence: true})
-	var second []wsfeedtest.Step
-	for _, m := range msgs {
-		second = append(second, wsfeedtest.Step{Send: m})
-	}
-	second = append(second, wsfeedtest.Step{Silence: true})
-	ws := wsfeedtest.NewServer(t, first, second)
+	ws := wsfeedtest.NewServer(t, alterOneChecksum(t, msgs, checksumRe), playAll(msgs))
 
 	reg := prometheus.NewRegistry()
 	st := bookfeedtest.NewStore(t, depth, reg)
@@ -175,28 +185,7 @@ func TestLiveBooksV2(t *testing.T) {
 	const depth = 10
 	want := bookfeedtest.Offline(t, depth, krakenCapture)
 	v2Checksum := regexp.MustCompile(`"checksum":(\d+)`)
-	var first []wsfeedtest.Step
-	altered := false
-	for i, m := range msgs {
-		if !altered && i > len(msgs)/2 {
-			if loc := v2Checksum.FindStringSubmatchIndex(m); loc != nil {
-				n, _ := strconv.ParseUint(m[loc[2]:loc[3]], 10, 32)
-				m = m[:loc[2]] + strconv.FormatUint((n+1)%(1<<32), 10) + m[loc[3]:]
-				altered = true
-			}
-		}
-		first = append(first, wsfeedtest.Step{Send: m})
-	}
-	if !altered {
-		t.Fatal("no checksum to alter")
-	}
-	first = append(first, wsfeedtest.Step{Silence: true})
-	var second []wsfeedtest.Step
-	for _, m := range msgs {
-		second = append(second, wsfeedtest.Step{Send: m})
-	}
-	second = append(second, wsfeedtest.Step{Silence: true})
-	ws := wsfeedtest.NewServer(t, first, second)
+	ws := wsfeedtest.NewServer(t, alterOneChecksum(t, msgs, v2Checksum), playAll(msgs))
 
 	reg := prometheus.NewRegistry()
 	st := bookfeedtest.NewStore(t, depth, reg)
