@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/market"
 )
