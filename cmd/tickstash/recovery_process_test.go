@@ -86,9 +86,16 @@ func TestKilledWorkersJobCompletesElsewhere(t *testing.T) {
 	if st.Attempts != 2 {
 		t.Errorf("job done after %d deliveries, want 2 (the killed worker's, then the rescuer's)", st.Attempts)
 	}
-	_, body := httpGet(t, admin+"/metrics")
-	done := regexp.MustCompile(`(?m)^tickstash_analysis_jobs_completed_total\{outcome="done"\} (\d+)$`).FindStringSubmatch(body)
-	if done == nil || done[1] != "1" {
+	// The counter moves when the rescuer has read its settle call's reply, which may be
+	// just after the job shows done in Redis.
+	doneRe := regexp.MustCompile(`(?m)^tickstash_analysis_jobs_completed_total\{outcome="done"\} (\d+)$`)
+	var done []string
+	testenv.WaitFor(t, "the rescuer to count its completed job", func() bool {
+		_, body := httpGet(t, admin+"/metrics")
+		done = doneRe.FindStringSubmatch(body)
+		return done != nil
+	})
+	if done[1] != "1" {
 		t.Errorf("the rescuer's completed jobs: %v, want exactly 1 done", done)
 	}
 
