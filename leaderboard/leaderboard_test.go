@@ -394,3 +394,54 @@ func TestClusterNoCrossSlot(t *testing.T) {
 		t.Fatal(closed, err)
 	}
 }
+
+// Competition ranks where a better value shares the tie group's float64 score: the rank
+// of each tied member is found past the better one, from Rank, Top and IncrementAndRank,
+// on high-first and low-first boards.
+func TestCompetitionRankPastFloatCollision(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newStore(t, Config{Boards: []Board{
+		{Name: "hi", Ranking: Competition},
+		{Name: "lo", Order: LowFirst, Ranking: Competition},
+	}})
+	// One float64 (1.2345678901234567e19) for all: "a" is better by 1e-9 on "hi", worse
+	// on "lo"; b, c and d tie.
+	const tie, above = "12345678901234567890.123456789", "12345678901234567890.123456790"
+	for _, board := range []string{"hi", "lo"} {
+		mustSet(t, s, board, "a", above)
+		for _, m := range []string{"b", "c", "d"} {
+			mustSet(t, s, board, m, tie)
+		}
+	}
+	tests := []struct {
+		board string
+		want  map[string]int64
+	}{
+		{"hi", map[string]int64{"a": 1, "b": 2, "c": 2, "d": 2}},
+		{"lo", map[string]int64{"b": 1, "c": 1, "d": 1, "a": 4}},
+	}
+	for _, tt := range tests {
+		top, err := s.Top(ctx, tt.board, AllTime, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range top {
+			if e.Rank != tt.want[e.Member] {
+				t.Errorf("%s Top: %s ranks %d, want %d", tt.board, e.Member, e.Rank, tt.want[e.Member])
+			}
+		}
+		for m, want := range tt.want {
+			e, err := s.Rank(ctx, tt.board, AllTime, m)
+			if err != nil || e.Rank != want {
+				t.Errorf("%s Rank(%s) = %d, %v; want %d", tt.board, m, e.Rank, err, want)
+			}
+		}
+		// Adding zero keeps each value, and the rank read in the same script.
+		for m, want := range tt.want {
+			e, err := s.IncrementAndRank(ctx, tt.board, AllTime, m, d("0"))
+			if err != nil || e.Rank != want {
+				t.Errorf("%s IncrementAndRank(%s, 0) = %d, %v; want %d", tt.board, m, e.Rank, err, want)
+			}
+		}
+	}
+}

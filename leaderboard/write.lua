@@ -43,8 +43,9 @@ local dedupttl = tonumber(ARGV[6])
 local rankwin = tonumber(ARGV[8])
 local refresh = ARGV[9] == '1'
 local nwin = (#KEYS - 2) / 4
+local call, sub, find, format = redis.call, string.sub, string.find, string.format
 
-if dedupttl > 0 and redis.call('EXISTS', KEYS[2]) == 1 then
+if dedupttl > 0 and call('EXISTS', KEYS[2]) == 1 then
   return {2}
 end
 
@@ -58,34 +59,42 @@ local function less(a, b)
   return #a < #b
 end
 
--- hash value "<enc><arrival> <decimal>" → "<enc><arrival>"
-local function prefixOf(v)
-  return string.sub(v, 1, string.find(v, ' ', 1, true) - 1)
-end
-
-local function encOfPrefix(prefix)
-  return string.sub(prefix, 1, #prefix - 15)
-end
-
 local function uncount(d, c, enc)
-  if redis.call('HINCRBY', c, enc, -1) <= 0 then
-    redis.call('HDEL', c, enc)
-    redis.call('ZREM', d, enc)
+  if call('HINCRBY', c, enc, -1) <= 0 then
+    call('HDEL', c, enc)
+    call('ZREM', d, enc)
   end
 end
 
+-- The script runs for every write, so it derives each string once per distinct value,
+-- not once per window: the windows of a member usually hold one value (all of them
+-- within its first day), and then one parse, one sum and one set of new strings serve
+-- all four.
+--
+-- An old value, from the hash value "<enc><arrival> <decimal>": {prefix "<enc><arrival>",
+-- enc, sorted-set member}, parsed once per distinct hash value.
+local parsed = {}
+local function parse(v)
+  local o = parsed[v]
+  if not o then
+    local prefix = sub(v, 1, find(v, ' ', 1, true) - 1)
+    o = {prefix, sub(prefix, 1, #prefix - 15), prefix .. member}
+    parsed[v] = o
+  end
+  return o
+end
+
 -- The new value of each window: {enc, sign, digits, e}. Every sum is computed, and
--- checked against the limits, before anything is written. Windows often hold the same
--- value (a member's first day), so sums are computed once per distinct old value.
+-- checked against the limits, before anything is written; once per distinct old value.
 local olds, news, memo = {}, {}, {}
 local vs, vd, ve = decDecode(ARGV[7])
 local given = {ARGV[7], vs, vd, ve}
 for i = 1, nwin do
-  local v = redis.call('HGET', KEYS[4 * i], member)
-  olds[i] = v
+  local v = call('HGET', KEYS[4 * i], member)
+  local o = v and parse(v)
+  olds[i] = o
   if mode == 'i' then
-    local oe = '1'
-    if v then oe = encOfPrefix(prefixOf(v)) end
+    local oe = o and o[2] or '1'
     local nv = memo[oe]
     if not nv then
       local s, dg, e = decDecode(oe)
@@ -100,102 +109,110 @@ for i = 1, nwin do
   end
 end
 
--- scoreOf and stringOf give a new value's score and canonical decimal, computed once.
-local function scoreOf(nv)
-  if not nv.score then nv.score = decScore(nv[2], nv[3], nv[4]) end
-  return nv.score
-end
-
+-- stringOf gives a new value's canonical decimal, computed once.
 local function stringOf(nv)
   if not nv.str then nv.str = decString(nv[2], nv[3], nv[4]) end
   return nv.str
 end
 
+-- entryOf fills in, once per new value, what writing it takes: nv.p the prefix
+-- "<enc><arrival>" (one arrival for the whole write), nv.zm the sorted-set member, nv.hv
+-- the hash value, nv.score the score.
 local seq
+local function entryOf(nv)
+  if nv.p then return end
+  if not seq then seq = call('INCR', KEYS[1]) end
+  local s = seq
+  if desc then s = 999999999999999 - seq end
+  nv.p = nv[1] .. format('%015.0f', s)
+  nv.zm = nv.p .. member
+  nv.hv = nv.p .. ' ' .. stringOf(nv)
+  nv.score = decScore(nv[2], nv[3], nv[4])
+end
+
 local changed = 0
-local maxttl = 0
 local ttlset = false
+-- final[i]: what window i holds after the write: {prefix, enc, new value or nil,
+-- score or nil, sorted-set member}.
 local final = {}
 for i = 1, nwin do
-  local z, h, d, c = KEYS[4 * i - 1], KEYS[4 * i], KEYS[4 * i + 1], KEYS[4 * i + 2]
-  local ttl = tonumber(ARGV[9 + i])
+  local z, h = KEYS[4 * i - 1], KEYS[4 * i]
   local fresh, freshDense = refresh, refresh
   local nv = news[i]
   local enc = nv[1]
-  local old = olds[i]
-  local oldPrefix, oldEnc
-  if old then
-    oldPrefix = prefixOf(old)
-    oldEnc = encOfPrefix(oldPrefix)
-  end
+  local o = olds[i]
+  local oldEnc = o and o[2]
   local write = true
-  if old and oldEnc == enc then
+  if o and oldEnc == enc then
     write = false
-  elseif old and mode == 'b' then
+  elseif o and mode == 'b' then
     if desc then write = less(oldEnc, enc) else write = less(enc, oldEnc) end
   end
   if write then
-    if not seq then
-      seq = redis.call('INCR', KEYS[1])
-      if seq == 1 then ttlset = true end
-    end
-    local s = seq
-    if desc then s = 999999999999999 - seq end
-    local p = enc .. string.format('%015.0f', s)
-    local score = scoreOf(nv)
-    redis.call('ZADD', z, score, p .. member)
-    if old then redis.call('ZREM', z, oldPrefix .. member) else fresh = true end
-    redis.call('HSET', h, member, p .. ' ' .. stringOf(nv))
+    entryOf(nv)
+    if seq == 1 then ttlset = true end
+    call('ZADD', z, nv.score, nv.zm)
+    if o then call('ZREM', z, o[3]) else fresh = true end
+    call('HSET', h, member, nv.hv)
     if dense then
-      if redis.call('HINCRBY', c, enc, 1) == 1 then
-        redis.call('ZADD', d, score, enc)
+      local d, c = KEYS[4 * i + 1], KEYS[4 * i + 2]
+      if call('HINCRBY', c, enc, 1) == 1 then
+        call('ZADD', d, nv.score, enc)
         freshDense = true
       end
-      if old then uncount(d, c, oldEnc) end
+      if o then uncount(d, c, oldEnc) end
     end
-    final[i] = {p, enc, nv, score}
+    final[i] = {nv.p, enc, nv, nv.score, nv.zm}
     changed = changed + 1
     local n = maxn
-    if not old then n = redis.call('ZCARD', z) end
+    if not o then n = call('ZCARD', z) end
     if n > maxn then
       local worst
       if desc then
-        worst = redis.call('ZRANGE', z, 0, n - maxn - 1)
+        worst = call('ZRANGE', z, 0, n - maxn - 1)
       else
-        worst = redis.call('ZREVRANGE', z, 0, n - maxn - 1)
+        worst = call('ZREVRANGE', z, 0, n - maxn - 1)
       end
       for _, w in ipairs(worst) do
         local at = 2
-        if string.sub(w, 1, 1) ~= '1' then at = string.find(w, '[!~]', 6) + 1 end
-        local m = string.sub(w, at + 15)
-        redis.call('ZREM', z, w)
-        redis.call('HDEL', h, m)
-        if dense then uncount(d, c, string.sub(w, 1, at - 1)) end
+        if sub(w, 1, 1) ~= '1' then at = find(w, '[!~]', 6) + 1 end
+        local m = sub(w, at + 15)
+        call('ZREM', z, w)
+        call('HDEL', h, m)
+        if dense then uncount(KEYS[4 * i + 1], KEYS[4 * i + 2], sub(w, 1, at - 1)) end
       end
     end
-  elseif old and oldEnc ~= enc then
+  elseif o and oldEnc ~= enc then
     -- 'b' and not better: the window keeps its old value.
-    final[i] = {oldPrefix, oldEnc, nil, nil}
+    final[i] = {o[1], oldEnc, nil, nil, o[3]}
   else
-    final[i] = {oldPrefix, enc, nv, nil}
+    final[i] = {o[1], enc, nv, nil, o[3]}
   end
-  if fresh then
-    redis.call('PEXPIRE', z, ttl)
-    redis.call('PEXPIRE', h, ttl)
+  if fresh or (dense and freshDense) then
+    local ttl = tonumber(ARGV[9 + i])
+    if fresh then
+      call('PEXPIRE', z, ttl)
+      call('PEXPIRE', h, ttl)
+    end
+    if dense and freshDense then
+      call('PEXPIRE', KEYS[4 * i + 1], ttl)
+      call('PEXPIRE', KEYS[4 * i + 2], ttl)
+    end
     ttlset = true
   end
-  if dense and freshDense then
-    redis.call('PEXPIRE', d, ttl)
-    redis.call('PEXPIRE', c, ttl)
-    ttlset = true
-  end
-  if ttl > maxttl then maxttl = ttl end
 end
 -- The counter outlives every window key: whenever a window's TTL is set, the counter's
 -- becomes the longest of this write's, and each write's longest only grows.
-if ttlset then redis.call('PEXPIRE', KEYS[1], maxttl) end
+if ttlset then
+  local maxttl = 0
+  for i = 1, nwin do
+    local ttl = tonumber(ARGV[9 + i])
+    if ttl > maxttl then maxttl = ttl end
+  end
+  call('PEXPIRE', KEYS[1], maxttl)
+end
 if dedupttl > 0 then
-  redis.call('SET', KEYS[2], '1', 'PX', dedupttl)
+  call('SET', KEYS[2], '1', 'PX', dedupttl)
 end
 
 -- valueOf returns the canonical decimal a window holds now.
@@ -209,12 +226,12 @@ local rank, rankValue = 0, ''
 if rankwin > 0 then
   local f = final[rankwin]
   local z, d = KEYS[4 * rankwin - 1], KEYS[4 * rankwin + 1]
-  local zm = f[1] .. member
+  local zm = f[5]
   local pos
-  if desc then pos = redis.call('ZREVRANK', z, zm) else pos = redis.call('ZRANK', z, zm) end
+  if desc then pos = call('ZREVRANK', z, zm) else pos = call('ZRANK', z, zm) end
   if pos then
     local score = f[4]
-    if ranking == 'c' and not score then score = redis.call('ZSCORE', z, zm) end
+    if ranking == 'c' and not score then score = call('ZSCORE', z, zm) end
     rank = rankAt(z, d, desc, ranking, pos, f[2], score)
     rankValue = valueOf(f)
   end
