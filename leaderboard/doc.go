@@ -15,6 +15,9 @@
 // a compare-and-set, and concurrent increments never conflict. Scores are computed there
 // as well, so one function (the server's correctly rounded strtod) makes every score.
 // IncrementAndRank also returns the member's rank in one window, in the same script.
+// Concurrent writes to one board share script calls (group commit, batch.go): the
+// script applies a call's writes in order, each exactly as if it ran alone, and a lone
+// write is sent at once.
 // Week and month are written directly rather than summed from day buckets with
 // ZUNIONSTORE, which adds float64 scores and would lose the exactness. Period keys expire
 // at period end plus a retention; all-time keys carry a TTL refreshed by writes; every

@@ -85,6 +85,7 @@ type Store struct {
 type boardState struct {
 	Board
 	order, ranking string // as the scripts take them
+	batch          writeBatcher
 	periods        atomic.Pointer[periodKeys]
 	// refreshed is when (Unix ns, the Store's clock) a write last asked write.lua to
 	// set every window's TTL.
@@ -109,7 +110,7 @@ func (st *boardState) refreshTTL(now time.Time) bool {
 // periodKeys are the keys of a board's windows for the periods that contain one UTC day.
 type periodKeys struct {
 	day  time.Time  // 00:00 UTC of the day
-	keys []string   // arrival counter twice (write.lua's dedup slot), then z, h, d, c per window
+	keys []string   // arrival counter, then z, h, d, c per window (write.lua's KEYS)
 	wins []windowAt // the board's windows, all-time first
 }
 
@@ -349,7 +350,7 @@ func (s *Store) periodsAt(st *boardState, now time.Time) *periodKeys {
 	}
 	p := &periodKeys{day: day, wins: make([]windowAt, 0, len(st.Windows))}
 	seq := s.keys.seq(st.Name)
-	p.keys = append(make([]string, 0, 2+4*len(st.Windows)), seq, seq)
+	p.keys = append(make([]string, 0, 1+4*len(st.Windows)), seq)
 	for _, w := range AllWindows {
 		if !st.has(w) {
 			continue
@@ -373,7 +374,7 @@ func (s *Store) ttl(w windowAt, now time.Time) int64 {
 	return max(d.Milliseconds(), 1)
 }
 
-// writeReq is one run of write.lua.
+// writeReq is one write: one item of a write.lua call.
 type writeReq struct {
 	mode          string // "s" set, "b" set if better, "i" increment
 	board, member string
@@ -390,19 +391,31 @@ type writeResult struct {
 	rankValue string
 }
 
-// write runs write.lua. It validates the board, member, value and window before anything
-// is sent.
+// write runs one write through write.lua, in a batch with the board's concurrent writes
+// (batch.go). It validates the board, member, value and window before anything is sent.
 func (s *Store) write(ctx context.Context, r writeReq) (writeResult, error) {
-	st, err := s.board(r.board)
+	st, w, err := s.prepare(r)
 	if err != nil {
 		return writeResult{}, err
 	}
-	if err := ValidateMember(r.member); err != nil {
+	if err := s.submit(ctx, st, w); err != nil {
 		return writeResult{}, err
+	}
+	return s.result(w)
+}
+
+// prepare validates r and returns its board and the write to send.
+func (s *Store) prepare(r writeReq) (*boardState, *pendingWrite, error) {
+	st, err := s.board(r.board)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ValidateMember(r.member); err != nil {
+		return nil, nil, err
 	}
 	enc, _, _, err := encodeValue(r.value)
 	if err != nil {
-		return writeResult{}, fmt.Errorf("leaderboard: %s %s: %w", r.board, r.member, err)
+		return nil, nil, fmt.Errorf("leaderboard: %s %s: %w", r.board, r.member, err)
 	}
 	now := s.cfg.Now()
 	p := s.periodsAt(st, now)
@@ -414,43 +427,35 @@ func (s *Store) write(ctx context.Context, r writeReq) (writeResult, error) {
 			}
 		}
 		if rankAt == 0 {
-			return writeResult{}, fmt.Errorf("%w: %s keeps no %s window", ErrNoWindow, r.board, r.rank)
+			return nil, nil, fmt.Errorf("%w: %s keeps no %s window", ErrNoWindow, r.board, r.rank)
 		}
 	}
-	keys := p.keys
-	dedupTTL := int64(0)
+	w := &pendingWrite{req: r, enc: enc, p: p, rankAt: rankAt, refresh: st.refreshTTL(now)}
 	if r.dedup != "" {
-		keys = append([]string(nil), p.keys...)
-		keys[1] = s.keys.dedup(st.Name, r.dedup)
-		dedupTTL = s.cfg.DedupTTL.Milliseconds()
+		w.dedupKey = s.keys.dedup(st.Name, r.dedup)
 	}
-	refresh := "0"
-	if st.refreshTTL(now) {
-		refresh = "1"
+	return st, w, nil
+}
+
+// result reads the script's reply to an answered write.
+func (s *Store) result(w *pendingWrite) (writeResult, error) {
+	r, p, res := w.req, w.p, w.reply
+	var status int64
+	if len(res) > 0 {
+		status, _ = res[0].(int64)
 	}
-	args := make([]any, 9, 9+len(p.wins))
-	args[0], args[1], args[2], args[3] = r.mode, r.member, st.order, st.ranking
-	args[4], args[5], args[6], args[7], args[8] = st.MaxMembers, dedupTTL, enc, rankAt, refresh
-	for _, w := range p.wins {
-		args = append(args, s.ttl(w, now))
-	}
-	res, err := writeScript.Run(ctx, s.rdb, keys, args...).Slice()
-	if err != nil {
-		return writeResult{}, fmt.Errorf("leaderboard: %s: write %s: %w", r.board, r.member, err)
-	}
-	status, _ := res[0].(int64)
 	switch {
 	case status == 2:
 		s.ops.WithLabelValues("report", "duplicate").Inc()
 		return writeResult{}, errDuplicate
 	case status == 3 && len(res) == 2:
 		i, _ := res[1].(int64)
-		w := "?"
+		win := "?"
 		if i >= 1 && int(i) <= len(p.wins) {
-			w = p.wins[i-1].w.String()
+			win = p.wins[i-1].w.String()
 		}
 		return writeResult{}, fmt.Errorf("%w: %s %s: the %s sum would pass %d significant digits or magnitude 10^±%d",
-			ErrInvalidValue, r.board, r.member, w, MaxDigits, MaxExponent)
+			ErrInvalidValue, r.board, r.member, win, MaxDigits, MaxExponent)
 	case status != 1 || len(res) != 5:
 		return writeResult{}, fmt.Errorf("leaderboard: %s: write %s: unexpected reply %v", r.board, r.member, res)
 	}
@@ -477,7 +482,7 @@ func (s *Store) Remove(ctx context.Context, board, member string) (err error) {
 	if st.Ranking == Dense {
 		dense = "1"
 	}
-	keys := s.periodsAt(st, s.cfg.Now()).keys[2:]
+	keys := s.periodsAt(st, s.cfg.Now()).keys[1:]
 	if err := removeScript.Run(ctx, s.rdb, keys, member, dense).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("leaderboard: %s: remove %s: %w", board, member, err)
 	}
