@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -138,6 +140,72 @@ func TestBatchSequential(t *testing.T) {
 			t.Fatalf("no check left %d remaining: charges overlapped", r)
 		}
 	}
+}
+
+// TestBatchTouchesEachKeyOnce checks that a batch of checks of one identifier reads
+// and writes each of its keys once, however many checks it holds, and still counts
+// exactly: on a Redis of the test's own, whose INFO commandstats count only this work,
+// GETs and SETs are at most one per key per script call while the calls are batched.
+func TestBatchTouchesEachKeyOnce(t *testing.T) {
+	t.Parallel()
+	srv := redistest.StartServer(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	cfg := policies(
+		ratelimit.Policy{Name: "fw", Algorithm: ratelimit.FixedWindow, Limit: 10_000, Window: 24 * time.Hour},
+		ratelimit.Policy{Name: "g", Algorithm: ratelimit.GCRA, Limit: 100_000, Window: time.Hour},
+	)
+	cfg.LocalCacheSize = -1
+	lim, _ := newLimiter(t, rdb, cfg)
+	allow(t, lim, "hot", 1) // loads the script
+	if err := rdb.ConfigResetStat(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	const callers = 300
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range callers {
+		wg.Go(func() {
+			<-start
+			if res, err := lim.Allow(context.Background(), "hot"); err != nil || !res.Allowed {
+				t.Errorf("%+v, %v: want allowed", res, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	stats := commandCalls(t, rdb)
+	if stats["evalsha"] >= callers {
+		t.Fatalf("%d script calls for %d concurrent checks: none batched", stats["evalsha"], callers)
+	}
+	for _, c := range []string{"get", "set"} {
+		if stats[c] > 2*stats["evalsha"] {
+			t.Errorf("%d %s calls in %d script calls over 2 keys: a key was touched more than once a call", stats[c], c, stats["evalsha"])
+		}
+	}
+	if fw := peek(t, lim, "hot").Policies[0].Remaining; fw != 10_000-1-callers {
+		t.Fatalf("fw has %d left after %d checks, want %d", fw, 1+callers, 10_000-1-callers)
+	}
+	t.Logf("%v", stats)
+}
+
+// commandCalls returns the calls of each command since the last CONFIG RESETSTAT.
+func commandCalls(t *testing.T, rdb *redis.Client) map[string]int64 {
+	t.Helper()
+	out := make(map[string]int64)
+	for _, line := range strings.Split(rdb.Info(context.Background(), "commandstats").Val(), "\n") {
+		name, stats, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		calls, _, _ := strings.Cut(strings.TrimPrefix(stats, "calls="), ",")
+		n, err := strconv.ParseInt(calls, 10, 64)
+		if err != nil {
+			t.Fatalf("commandstats line %q: %v", line, err)
+		}
+		out[strings.TrimPrefix(name, "cmdstat_")] = n
+	}
+	return out
 }
 
 // stuckRedis holds each script call until a value on release lets it through, or

@@ -33,8 +33,8 @@
 -- The script runs for every rate-limited request, so it is written for Redis's CPU:
 -- one TIME per batch, states packed and unpacked by the struct library in one C call
 -- each instead of formatted and parsed as text, numbers passed to SET as numbers, policy
--- parameters parsed once per batch, and a single policy charged as soon as it is
--- decided, with no table of pending writes.
+-- parameters parsed once per batch, and each key read once and written once per batch
+-- however many of its checks the batch holds.
 
 local peek = ARGV[1] == '1'
 local n = tonumber(ARGV[2])
@@ -63,6 +63,26 @@ for i = 1, n do
   limits[i], windows[i], bursts[i] = tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3])
 end
 
+-- A batch often holds several checks of one identifier (a bot's concurrent requests):
+-- each key is read once and written once, at the end, with the state and expiry the last
+-- of its checks left. Later checks read the state from here, so they still see the
+-- charges before them.
+local states, expiries, written = {}, {}, {}
+local function load(key)
+  local v = states[key]
+  if v == nil then
+    v = call('GET', key) or false
+    states[key] = v
+  end
+  return v or nil
+end
+local function store(key, val, atms)
+  if not expiries[key] then
+    written[#written + 1] = key
+  end
+  states[key], expiries[key] = val, atms
+end
+
 local checks = #KEYS / n
 local reply = { now }
 -- With several policies, what charging a check would write is kept until all have
@@ -80,7 +100,7 @@ for j = 1, checks do
     local algo, tag = algos[i], tags[i]
     local limit, window, burst = limits[i], windows[i], bursts[i]
     local key = KEYS[kb + i]
-    local v = call('GET', key)
+    local v = load(key)
     -- A state is used only if it has this algorithm's letter and length; otherwise (a
     -- missing key, another algorithm's or an older format's state) the policy is fresh.
     if v and byte(v) ~= tag then
@@ -198,7 +218,7 @@ for j = 1, checks do
     elseif peek then
       reply[r + 1], reply[r + 2], reply[r + 3], reply[r + 4] = 1, max(avail, 0), ceil(max(reset, 0)), 0
     elseif n == 1 then
-      call('SET', key, val, 'PXAT', max(ceil(exp / 1000), nowms))
+      store(key, val, max(ceil(exp / 1000), nowms))
       reply[r + 1], reply[r + 2], reply[r + 3], reply[r + 4] = 1, max(avail - cost, 0), ceil(max(creset, 0)), 0
     else
       local p = 3 * i - 3
@@ -212,9 +232,12 @@ for j = 1, checks do
   elseif n > 1 and not peek then
     for i = 1, n do
       local r, p = rb + 4 * i - 4, 3 * i - 3
-      call('SET', KEYS[kb + i], pend[p + 2], 'PXAT', max(ceil(pend[p + 3] / 1000), nowms))
+      store(KEYS[kb + i], pend[p + 2], max(ceil(pend[p + 3] / 1000), nowms))
       reply[r + 2], reply[r + 3] = max(reply[r + 2] - cost, 0), ceil(max(pend[p + 1], 0))
     end
   end
+end
+for _, key in ipairs(written) do
+  call('SET', key, states[key], 'PXAT', expiries[key])
 end
 return reply
