@@ -55,6 +55,9 @@ type pendingWrite struct {
 // write whose caller leaves before it was sent is never sent; one already sent may
 // have been applied, and the error says so.
 func (s *Store) submit(ctx context.Context, st *boardState, w *pendingWrite) error {
+	if err := ctx.Err(); err != nil {
+		return w.failed(err)
+	}
 	w.done = make(chan struct{})
 	b := &st.batch
 	b.mu.Lock()
@@ -73,14 +76,19 @@ func (s *Store) submit(ctx context.Context, st *boardState, w *pendingWrite) err
 	case <-ctx.Done():
 	}
 	if w.state.CompareAndSwap(writeQueued, writeAbandoned) {
-		return ctx.Err()
+		return w.failed(ctx.Err())
 	}
 	select {
 	case <-w.done: // answered meanwhile
 		return w.err
 	default:
-		return fmt.Errorf("%w (the write was sent and may have been applied)", ctx.Err())
+		return w.failed(fmt.Errorf("%w (the write was sent and may have been applied)", ctx.Err()))
 	}
+}
+
+// failed returns err as the error of the write, naming its board and member.
+func (w *pendingWrite) failed(err error) error {
+	return fmt.Errorf("leaderboard: %s: write %s: %w", w.req.board, w.req.member, err)
 }
 
 // flushWrites sends batches until the board's queue is empty; up to maxWriteFlights run
@@ -152,9 +160,9 @@ func (s *Store) sendWrites(st *boardState, batch []*pendingWrite) {
 	}
 	for i, w := range live {
 		if err != nil {
-			w.err = fmt.Errorf("leaderboard: %s: write %s: %w", w.req.board, w.req.member, err)
+			w.err = w.failed(err)
 		} else if w.reply, _ = res[i].([]any); w.reply == nil {
-			w.err = fmt.Errorf("leaderboard: %s: write %s: unexpected reply %v", w.req.board, w.req.member, res[i])
+			w.err = w.failed(fmt.Errorf("unexpected reply %v", res[i]))
 		}
 		close(w.done)
 	}

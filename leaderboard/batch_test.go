@@ -189,3 +189,16 @@ func TestAbandonedWriteIsNotSent(t *testing.T) {
 		t.Fatalf("a write after: %v %v", v, err)
 	}
 }
+
+// A write whose context has already ended is refused before it is queued.
+func TestWriteWithEndedContext(t *testing.T) {
+	s, _, _ := newStore(t, Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Increment(ctx, BoardTraderPnL, "late", d("1")); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "late") {
+		t.Fatalf("Increment with an ended context: %v", err)
+	}
+	if _, err := s.Rank(context.Background(), BoardTraderPnL, AllTime, "late"); !errors.Is(err, ErrNotRanked) {
+		t.Fatalf("Rank of the refused write's member: %v, want ErrNotRanked", err)
+	}
+}
