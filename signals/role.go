@@ -228,7 +228,10 @@ func (r *Role) Run(ctx context.Context) error {
 					break
 				}
 				r.log.Warn("signals: reading analysis updates", "err", err)
-				if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				// Missing heartbeats too: a consumer deleted while no pull request of
+				// ours was waiting gives no "consumer deleted" status, only silence.
+				if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+					errors.Is(err, jetstream.ErrNoHeartbeat) {
 					break
 				}
 				continue
