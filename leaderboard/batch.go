@@ -43,7 +43,6 @@ type pendingWrite struct {
 	p        *periodKeys // the periods it writes: a batch holds writes of one set
 	rankAt   int         // 1-based window to rank in; 0 for none
 	dedupKey string      // "" for none
-	refresh  bool        // set the TTL of every window written (see boardState.refreshTTL)
 
 	state atomic.Int32
 	done  chan struct{} // closed when reply or err is set
@@ -133,10 +132,8 @@ func (s *Store) sendWrites(st *boardState, batch []*pendingWrite) {
 	p := live[0].p
 	now := s.cfg.Now()
 	refresh := "0"
-	for _, w := range live {
-		if w.refresh {
-			refresh = "1"
-		}
+	if st.refreshTTL(now) {
+		refresh = "1" // the first call of the board in ttlRefreshEvery
 	}
 	keys := append(make([]string, 0, len(p.keys)+len(live)), p.keys...)
 	args := make([]any, 0, 6+len(p.wins)+5*len(live))

@@ -87,8 +87,8 @@ type boardState struct {
 	order, ranking string // as the scripts take them
 	batch          writeBatcher
 	periods        atomic.Pointer[periodKeys]
-	// refreshed is when (Unix ns, the Store's clock) a write last asked write.lua to
-	// set every window's TTL.
+	// refreshed is when (Unix ns, the Store's clock) a write.lua call last set every
+	// window's TTL.
 	refreshed atomic.Int64
 }
 
@@ -97,8 +97,8 @@ type boardState struct {
 // end, the same whenever it is set).
 const ttlRefreshEvery = time.Minute
 
-// refreshTTL reports whether a write at now should set the TTL of every window it
-// writes: the first in ttlRefreshEvery, or one on a clock set back.
+// refreshTTL reports whether a write.lua call at now should set the TTL of every window
+// its first write writes: the first call in ttlRefreshEvery, or one on a clock set back.
 func (st *boardState) refreshTTL(now time.Time) bool {
 	last, n := st.refreshed.Load(), now.UnixNano()
 	if d := n - last; d >= 0 && d < int64(ttlRefreshEvery) {
@@ -430,7 +430,7 @@ func (s *Store) prepare(r writeReq) (*boardState, *pendingWrite, error) {
 			return nil, nil, fmt.Errorf("%w: %s keeps no %s window", ErrNoWindow, r.board, r.rank)
 		}
 	}
-	w := &pendingWrite{req: r, enc: enc, p: p, rankAt: rankAt, refresh: st.refreshTTL(now)}
+	w := &pendingWrite{req: r, enc: enc, p: p, rankAt: rankAt}
 	if r.dedup != "" {
 		w.dedupKey = s.keys.dedup(st.Name, r.dedup)
 	}
