@@ -2,8 +2,6 @@ package coinbase_test
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -13,41 +11,27 @@ import (
 
 	"github.com/tickstash/tickstash/ingest/bookfeed"
 	"github.com/tickstash/tickstash/ingest/bookfeed/bookfeedtest"
-	"github.com/tickstash/tickstash/ingest/capture"
+	"github.com/tickstash/tickstash/ingest/capture/capturetest"
 	"github.com/tickstash/tickstash/ingest/coinbase"
 	"github.com/tickstash/tickstash/ingest/wsfeed/wsfeedtest"
 	"github.com/tickstash/tickstash/market"
 )
 
-const exchangeCapture = "../../../shared/testdata/captures/coinbase-exchange-2021.jsonl"
+const exchangeCapture = "coinbase-exchange-2021.jsonl"
 
 // TestLiveBooksEqualOfflineBooks plays the Coinbase Exchange capture (level2 snapshots
 // and ~9 700 l2updates beside matches and tickers) from a websocket server to a source
 // with --books: the books it keeps in Redis equal `tickstash books` on the capture, and
 // it subscribed to level2_batch (level2 needs authentication).
 func TestLiveBooksEqualOfflineBooks(t *testing.T) {
-	r, err := capture.Open(exchangeCapture)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var steps []wsfeedtest.Step
-	for {
-		rec, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rec.Type == capture.TypeRecv {
-			steps = append(steps, wsfeedtest.Step{Send: string(rec.Data)})
-		}
+	for _, rec := range capturetest.Recv(t, exchangeCapture) {
+		steps = append(steps, wsfeedtest.Step{Send: string(rec.Data)})
 	}
-	r.Close()
 	steps = append([]wsfeedtest.Step{{AwaitSubscribe: 1}}, append(steps, wsfeedtest.Step{Silence: true})...)
 
 	const depth = 15
-	want := bookfeedtest.Offline(t, depth, exchangeCapture)
+	want := bookfeedtest.Offline(t, depth, capturetest.Path(t, exchangeCapture))
 	ws := wsfeedtest.NewServer(t, steps)
 	reg := prometheus.NewRegistry()
 	st := bookfeedtest.NewStore(t, depth, reg)
@@ -69,11 +53,6 @@ func TestLiveBooksEqualOfflineBooks(t *testing.T) {
 // returns each product's last sequence number, the sequence its live book ends at.
 func advancedMessages(t *testing.T, skip int) ([]wsfeedtest.Step, map[market.Symbol]int64) {
 	t.Helper()
-	r, err := capture.Open(exchangeCapture)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	type update struct {
 		Side      string `json:"side"`
 		EventTime string `json:"event_time,omitempty"`
@@ -83,17 +62,7 @@ func advancedMessages(t *testing.T, skip int) ([]wsfeedtest.Step, map[market.Sym
 	var steps []wsfeedtest.Step
 	last := map[market.Symbol]int64{}
 	seq := 0
-	for {
-		rec, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rec.Type != capture.TypeRecv {
-			continue
-		}
+	for _, rec := range capturetest.Recv(t, exchangeCapture) {
 		var m struct {
 			Type, Time          string
 			ProductID           string `json:"product_id"`
@@ -155,7 +124,7 @@ func advancedMessages(t *testing.T, skip int) ([]wsfeedtest.Step, map[market.Sym
 // and the books in Redis equal `tickstash books` on the Exchange capture.
 func TestLiveBooksAdvancedTrade(t *testing.T) {
 	const depth = 15
-	want := bookfeedtest.Offline(t, depth, exchangeCapture)
+	want := bookfeedtest.Offline(t, depth, capturetest.Path(t, exchangeCapture))
 	whole, last := advancedMessages(t, 0)
 	for sym, b := range want {
 		b.Sequence = last[sym]

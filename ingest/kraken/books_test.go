@@ -2,8 +2,6 @@ package kraken_test
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,32 +12,20 @@ import (
 
 	"github.com/tickstash/tickstash/ingest/bookfeed"
 	"github.com/tickstash/tickstash/ingest/bookfeed/bookfeedtest"
-	"github.com/tickstash/tickstash/ingest/capture"
+	"github.com/tickstash/tickstash/ingest/capture/capturetest"
 	"github.com/tickstash/tickstash/ingest/kraken"
 	"github.com/tickstash/tickstash/ingest/wsfeed/wsfeedtest"
 	"github.com/tickstash/tickstash/market"
 )
 
-const krakenCapture = "../../../shared/testdata/captures/kraken-v1-2021.jsonl"
+const krakenCapture = "kraken-v1-2021.jsonl"
 
 // bookMessages returns the messages the capture's book connection received.
 func bookMessages(t *testing.T) []string {
 	t.Helper()
-	r, err := capture.Open(krakenCapture)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	var msgs []string
-	for {
-		rec, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rec.Type == capture.TypeRecv && rec.Conn == "KRAKEN.ws.50" {
+	for _, rec := range capturetest.Recv(t, krakenCapture) {
+		if rec.Conn == "KRAKEN.ws.50" {
 			msgs = append(msgs, string(rec.Data))
 		}
 	}
@@ -82,28 +68,37 @@ func playAll(msgs []string) []wsfeedtest.Step {
 	return append(steps, wsfeedtest.Step{Silence: true})
 }
 
-// TestLiveBooksChecksumMismatchResubscribes plays the capture's book connection with
-// one update's checksum altered: the book goes stale, the connection is dropped and
-// redialled (a resubscribe), the second connection plays the capture intact, and the
-// books in Redis equal the offline `tickstash books` result.
-func TestLiveBooksChecksumMismatchResubscribes(t *testing.T) {
-	msgs := bookMessages(t)
+// playChecksumMismatch serves msgs on a first connection with one checksum (sum's first
+// group) altered and intact on the next, to a source of the given protocol version
+// subscribed to pair; it waits for the books in Redis to equal the offline `tickstash
+// books` result of the capture after a resubscribe, checks that one checksum failed,
+// and returns the source's metrics.
+func playChecksumMismatch(t *testing.T, version int, pair string, msgs []string, sum *regexp.Regexp) *prometheus.Registry {
+	t.Helper()
 	const depth = 10
-	want := bookfeedtest.Offline(t, depth, krakenCapture)
-
-	ws := wsfeedtest.NewServer(t, alterOneChecksum(t, msgs, checksumRe), playAll(msgs))
-
+	want := bookfeedtest.Offline(t, depth, capturetest.Path(t, krakenCapture))
+	ws := wsfeedtest.NewServer(t, alterOneChecksum(t, msgs, sum), playAll(msgs))
 	reg := prometheus.NewRegistry()
 	st := bookfeedtest.NewStore(t, depth, reg)
-	src := kraken.New(kraken.Config{Version: 1, URL: ws.URL, Pairs: []string{"XBT/USD"}, BookDepth: 1000,
+	src := kraken.New(kraken.Config{Version: version, URL: ws.URL, Pairs: []string{pair}, BookDepth: 1000,
 		BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
 		Books: &bookfeed.Options{Offer: st.Writer.Offer, Metrics: bookfeed.NewMetrics(reg, market.Kraken)}}, nil, reg)
 	st.Run(t, src)
 	st.WaitSynced(t, market.Kraken, want, func() bool { return len(ws.Conns()) >= 2 })
 	st.CheckEqual(t, market.Kraken, want)
 	if n := wsfeedtest.Metric(t, reg, "tickstash_book_checksum_failures_total", map[string]string{"exchange": "kraken"}); n != 1 {
-		t.Errorf("checksum failures = %v, want 1", n)
+		t.Errorf("checksum failures = %v, want 1 (the altered one)", n)
 	}
+	return reg
+}
+
+// TestLiveBooksChecksumMismatchResubscribes plays the capture's book connection with
+// one update's checksum altered: the book goes stale, the connection is dropped and
+// redialled (a resubscribe), the second connection plays the capture intact, and the
+// books in Redis equal the offline `tickstash books` result.
+func TestLiveBooksChecksumMismatchResubscribes(t *testing.T) {
+	msgs := bookMessages(t)
+	reg := playChecksumMismatch(t, 1, "XBT/USD", msgs, checksumRe)
 	if n := wsfeedtest.Metric(t, reg, "tickstash_book_resyncs_total", map[string]string{"exchange": "kraken", "reason": "checksum"}); n != 1 {
 		t.Errorf("checksum resyncs = %v, want 1", n)
 	}
@@ -181,21 +176,5 @@ func v2BookMessages(t *testing.T) []string {
 // `tickstash books` result of the v1 capture; then one altered checksum makes the book
 // stale and resubscribes, as in v1.
 func TestLiveBooksV2(t *testing.T) {
-	msgs := v2BookMessages(t)
-	const depth = 10
-	want := bookfeedtest.Offline(t, depth, krakenCapture)
-	v2Checksum := regexp.MustCompile(`"checksum":(\d+)`)
-	ws := wsfeedtest.NewServer(t, alterOneChecksum(t, msgs, v2Checksum), playAll(msgs))
-
-	reg := prometheus.NewRegistry()
-	st := bookfeedtest.NewStore(t, depth, reg)
-	src := kraken.New(kraken.Config{Version: 2, URL: ws.URL, Pairs: []string{"BTC/USD"}, BookDepth: 1000,
-		BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
-		Books: &bookfeed.Options{Offer: st.Writer.Offer, Metrics: bookfeed.NewMetrics(reg, market.Kraken)}}, nil, reg)
-	st.Run(t, src)
-	st.WaitSynced(t, market.Kraken, want, func() bool { return len(ws.Conns()) >= 2 })
-	st.CheckEqual(t, market.Kraken, want)
-	if n := wsfeedtest.Metric(t, reg, "tickstash_book_checksum_failures_total", map[string]string{"exchange": "kraken"}); n != 1 {
-		t.Errorf("checksum failures = %v, want 1 (the altered one)", n)
-	}
+	playChecksumMismatch(t, 2, "BTC/USD", v2BookMessages(t), regexp.MustCompile(`"checksum":(\d+)`))
 }
