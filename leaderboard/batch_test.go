@@ -9,9 +9,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
+
+	"github.com/tickstash/tickstash/internal/redistest"
 )
 
 // scriptCalls counts the commands a client sends that run a script.
@@ -200,5 +203,51 @@ func TestWriteWithEndedContext(t *testing.T) {
 	}
 	if _, err := s.Rank(context.Background(), BoardTraderPnL, AllTime, "late"); !errors.Is(err, ErrNotRanked) {
 		t.Fatalf("Rank of the refused write's member: %v, want ErrNotRanked", err)
+	}
+}
+
+// A Redis restart under concurrent writers: while it is down every write fails with an
+// error (none hangs, none is lost silently), and once it is back, with its scripts gone,
+// the board's batcher is not stuck: writes run again and land exactly.
+func TestBatchedWritesAcrossRedisRestart(t *testing.T) {
+	srv := redistest.StartServer(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { rdb.Close() })
+	s, _, _ := newStoreOn(t, rdb, Config{})
+	ctx := context.Background()
+	if _, err := s.Increment(ctx, BoardTraderPnL, "before", d("1")); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for g := range 16 {
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if _, err := s.Increment(cctx, BoardTraderPnL, "down"+strconv.Itoa(g), d("1")); err != nil {
+				failed.Add(1)
+				if errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("a write waited out its context instead of failing: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() != 16 {
+		t.Fatalf("%d of 16 writes failed with Redis down, want all", failed.Load())
+	}
+	srv.Start()
+	for g := range 16 {
+		wg.Go(func() {
+			if _, err := s.Increment(ctx, BoardTraderPnL, "after", decimal.New(int64(g), 0)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	e, err := s.Rank(ctx, BoardTraderPnL, AllTime, "after")
+	if err != nil || e.Value.String() != "120" { // 0 + 1 + … + 15
+		t.Fatalf("after the restart: %+v %v, want 120", e, err)
 	}
 }
