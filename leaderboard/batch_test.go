@@ -17,30 +17,12 @@ import (
 	"github.com/tickstash/tickstash/internal/redistest"
 )
 
-// scriptCalls counts the commands a client sends that run a script.
-type scriptCalls struct{ n atomic.Int64 }
-
-func (h *scriptCalls) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *scriptCalls) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if name := cmd.Name(); name == "evalsha" || name == "eval" {
-			h.n.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-
-func (h *scriptCalls) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
-}
-
 // Concurrent writes share script calls, and every one lands exactly: the sums are the
 // sums of the deltas, and each IncrementAndRank saw a rank.
 func TestConcurrentWritesShareCalls(t *testing.T) {
 	ctx := context.Background()
 	s, rdb, _ := newStore(t, Config{Boards: []Board{{Name: "sum", Ranking: Competition}}})
-	calls := &scriptCalls{}
+	calls := &redistest.ScriptCalls{}
 	rdb.AddHook(calls)
 	const goroutines, each, members = 32, 40, 7
 	var wg sync.WaitGroup
@@ -77,7 +59,7 @@ func TestConcurrentWritesShareCalls(t *testing.T) {
 			}
 		}
 	}
-	if n := calls.n.Load(); n >= goroutines*each {
+	if n := calls.N.Load(); n >= goroutines*each {
 		t.Errorf("%d script calls for %d writes: none shared a call", n, goroutines*each)
 	}
 }

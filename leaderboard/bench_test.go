@@ -21,7 +21,7 @@ import (
 func BenchmarkIncrementRank(b *testing.B) {
 	ctx := context.Background()
 	s, rdb, _ := newStore(b, Config{})
-	calls := &scriptCalls{}
+	calls := &redistest.ScriptCalls{}
 	rdb.AddHook(calls)
 	const members = 10_000
 	for _, c := range []struct {
@@ -31,9 +31,9 @@ func BenchmarkIncrementRank(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			var next atomic.Int64
 			b.ReportAllocs()
-			calls.n.Store(0)
+			calls.N.Store(0)
 			if c.one {
-				defer func() { b.ReportMetric(float64(b.N)/float64(max(calls.n.Load(), 1)), "writes/call") }()
+				defer func() { b.ReportMetric(float64(b.N)/float64(max(calls.N.Load(), 1)), "writes/call") }()
 			}
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {

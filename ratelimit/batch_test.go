@@ -17,38 +17,13 @@ import (
 	"github.com/tickstash/tickstash/ratelimit"
 )
 
-// scriptCalls counts the EVALSHA and EVAL commands sent to Redis.
-type scriptCalls struct{ n atomic.Int64 }
-
-func (h *scriptCalls) count(cmd redis.Cmder) {
-	if name := cmd.Name(); name == "evalsha" || name == "eval" {
-		h.n.Add(1)
-	}
-}
-
-func (h *scriptCalls) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *scriptCalls) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.count(cmd)
-		return next(ctx, cmd)
-	}
-}
-func (h *scriptCalls) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		for _, cmd := range cmds {
-			h.count(cmd)
-		}
-		return next(ctx, cmds)
-	}
-}
-
 // TestBatching checks that concurrent checks of one identifier share script calls and
 // are still exact: the limit is reached and not passed, in every batch size, and
 // denials charge nothing. MaxBatch 1 sends one call per check.
 func TestBatching(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Client(t)
-	hook := &scriptCalls{}
+	hook := &redistest.ScriptCalls{}
 	rdb.AddHook(hook)
 	for _, tc := range []struct {
 		name     string
@@ -63,7 +38,7 @@ func TestBatching(t *testing.T) {
 			cfg.MaxBatch = tc.maxBatch
 			cfg.LocalCacheSize = -1 // every check goes to Redis
 			lim, _ := newLimiter(t, rdb, cfg)
-			before := hook.n.Load()
+			before := hook.N.Load()
 			var allowed atomic.Int64
 			var wg sync.WaitGroup
 			start := make(chan struct{})
@@ -85,7 +60,7 @@ func TestBatching(t *testing.T) {
 			}
 			close(start)
 			wg.Wait()
-			calls := hook.n.Load() - before
+			calls := hook.N.Load() - before
 			if got := allowed.Load(); got != limit {
 				t.Fatalf("%d of %d concurrent requests allowed, want exactly %d", got, callers, limit)
 			}
