@@ -300,6 +300,22 @@ func (s *Server) writeErrorFor(w http.ResponseWriter, r *http.Request, st *reqSt
 	writeUpstashError(w, status, "ERR "+err.Error())
 }
 
+// leaseUnits is the lease of a token limited by ps: share (Config.RateLease) of the
+// smallest capacity, rounded down; 0 (exact checks) when that is not a whole unit.
+func leaseUnits(ps []ratelimit.Policy, share float64) int64 {
+	if share < 0 {
+		return 0
+	}
+	if share == 0 {
+		share = 0.01
+	}
+	c := ps[0].Capacity()
+	for _, p := range ps[1:] {
+		c = min(c, p.Capacity())
+	}
+	return int64(float64(c) * share)
+}
+
 type limiters struct {
 	mu sync.Mutex
 	m  map[string]*limiterEntry
@@ -324,7 +340,7 @@ func (s *Server) limiterFor(policy string) (*limiterEntry, error) {
 	}
 	lim, err := ratelimit.NewLimiter(s.deps.Redis, ratelimit.Config{
 		Policies: ps, Prefix: s.cfg.Prefix + ":gw", Name: fmt.Sprintf("gateway-%d", len(s.limits.m)+1),
-		FailOpen: s.cfg.RateFailOpen, Timeout: s.cfg.RateTimeout,
+		FailOpen: s.cfg.RateFailOpen, Timeout: s.cfg.RateTimeout, Lease: leaseUnits(ps, s.cfg.RateLease),
 	}, s.reg)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: token rate %q: %w", policy, err)

@@ -51,6 +51,14 @@ type Config struct {
 	// RateFailOpen lets requests through when the rate limiter cannot reach Redis; the
 	// zero value refuses them with 503.
 	RateFailOpen bool
+	// RateLease is the share of a token's rate limit (of its smallest policy's
+	// capacity) that this gateway may take from Redis ahead of a busy token's requests
+	// and spend in process without a Redis call (ratelimit.Config.Lease). It bounds the
+	// error that buys: each gateway may pass up to that share more than the limit in a
+	// window, and a token may be refused up to that share early. A limit too small for
+	// the share to make a whole unit is always exact. Zero means 0.01 (1%); a negative
+	// value disables leasing, so every request is checked in Redis.
+	RateLease float64
 	// RateTimeout bounds how long a rate check waits for Redis before Redis counts as
 	// unavailable (then RateFailOpen decides); zero means the ratelimit package's
 	// default, 100ms.
@@ -201,7 +209,7 @@ type Server struct {
 
 // New builds a Server. deps.Redis is required; every other backend may be nil, in
 // which case its routes answer 503 (they stay registered and documented). It returns
-// an error for an invalid Config (bad DefaultRate, half a TLS pair).
+// an error for an invalid Config (bad DefaultRate, half a TLS pair, RateLease above 0.1).
 func New(deps Deps, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
 	if deps.Redis == nil {
 		return nil, errors.New("gateway: Deps.Redis is required")
@@ -217,6 +225,9 @@ func New(deps Deps, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*S
 	}
 	if strings.ContainsAny(cfg.Prefix, "{}") {
 		return nil, fmt.Errorf("gateway: prefix %q must not contain braces", cfg.Prefix)
+	}
+	if !(cfg.RateLease <= 0.1) { // NaN too
+		return nil, fmt.Errorf("gateway: RateLease %v: want at most 0.1 of a limit (negative: no leasing)", cfg.RateLease)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

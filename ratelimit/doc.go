@@ -49,6 +49,18 @@
 // Result, fail-open or fail-closed decision and context error: a caller whose context
 // ends leaves its batch without cancelling the call for the others.
 //
+// # Leases
+//
+// With Config.Lease, a busy identifier's check asks Redis for extra units beyond its
+// cost, in the same script call; this process then spends them on the identifier's
+// next checks without a Redis call, until Config.LeaseTTL. Leases start at one unit and
+// double while they are used up within their TTL, halve when they expire unspent, and
+// stop for a TTL when Redis refuses one (the quota is nearly used), so an idle
+// identifier never leases and checks near the limit are exact. The trade: every unit
+// spent was charged in Redis first, but up to a TTL before it was spent, so each
+// process may pass up to Lease units more than a window's limit, and units that expire
+// unspent are lost. The gateway leases 1% of a token's limit.
+//
 // # Keys
 //
 // One string key per identifier and policy, "<prefix>:rl:{<identifier>}:<policy>", with

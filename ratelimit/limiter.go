@@ -65,6 +65,23 @@ type Config struct {
 	// and Reset are never batched. The zero value means 64; 1 disables batching, so
 	// every check is its own call.
 	MaxBatch int
+	// Lease, above zero, lets a busy identifier's check take up to Lease units of its
+	// quota beyond its cost, which this process then spends on the identifier's next
+	// checks without a Redis call (Result.Leased) until LeaseTTL has passed. It trades
+	// exactness for throughput, within bounds: every unit spent was charged in Redis
+	// first, so no process passes more than Redis granted, but units are spent up to
+	// LeaseTTL after they were charged, so a window may see up to Lease units more than
+	// its limit from each process; and units left when a lease expires are lost, so an
+	// identifier may be refused up to Lease units early. Keep it small beside the
+	// policies' capacities (the gateway uses 1%). Leases grow from 1 unit, doubling
+	// while they are used up within their TTL, so an identifier with few requests never
+	// leases; a lease Redis refuses, near the limit, stops leasing for a LeaseTTL, so
+	// checks near the limit are exact. Units already leased are still spent while Redis
+	// is down (up to LeaseTTL); then Config.FailOpen decides. The zero value disables
+	// leasing.
+	Lease int64
+	// LeaseTTL is how long leased units may be spent. The zero value means 1s.
+	LeaseTTL time.Duration
 	// Now is the clock of the local cache's expiry; Redis-side decisions always use the
 	// Redis server's clock. The zero value means time.Now.
 	Now func() time.Time
@@ -82,6 +99,7 @@ type Limiter struct {
 	timeout  time.Duration
 	failOpen bool
 	cache    *blockCache
+	leases   *leases // nil when Config.Lease is 0
 	now      func() time.Time
 	metrics  *metrics
 }
@@ -108,7 +126,7 @@ func NewLimiter(rdb rediser, cfg Config, reg prometheus.Registerer) (*Limiter, e
 			return nil, fmt.Errorf("ratelimit: policy %q: duplicate name", p.Name)
 		}
 		seen[p.Name] = true
-		argv = append(argv, p.Algorithm.code(), p.Limit, p.Window.Microseconds(), p.capacity())
+		argv = append(argv, p.Algorithm.code(), p.Limit, p.Window.Microseconds(), p.Capacity())
 	}
 	prefix := cfg.Prefix
 	if prefix == "" {
@@ -121,6 +139,9 @@ func NewLimiter(rdb rediser, cfg Config, reg prometheus.Registerer) (*Limiter, e
 	}
 	if cfg.MaxBatch < 0 {
 		return nil, fmt.Errorf("ratelimit: max batch %d: must not be negative", cfg.MaxBatch)
+	}
+	if cfg.Lease < 0 || cfg.LeaseTTL < 0 {
+		return nil, fmt.Errorf("ratelimit: lease %d for %v: must not be negative", cfg.Lease, cfg.LeaseTTL)
 	}
 	name := cfg.Name
 	if name == "" {
@@ -154,6 +175,17 @@ func NewLimiter(rdb rediser, cfg Config, reg prometheus.Registerer) (*Limiter, e
 	case cfg.LocalCacheSize > 0:
 		l.cache = newBlockCache(cfg.LocalCacheSize)
 	}
+	if cfg.Lease > 0 {
+		capacity := l.policies[0].Capacity()
+		for _, p := range l.policies {
+			capacity = min(capacity, p.Capacity())
+		}
+		entries := 65536
+		if cfg.LocalCacheSize > 0 {
+			entries = cfg.LocalCacheSize
+		}
+		l.leases = newLeases(cfg.Lease, capacity, cmp.Or(cfg.LeaseTTL, time.Second), entries)
+	}
 	return l, nil
 }
 
@@ -184,6 +216,10 @@ type Result struct {
 	Cached bool
 	// FailedOpen reports that Redis failed and the request was allowed unchecked.
 	FailedOpen bool
+	// Leased reports that the request was allowed from units this process leased from
+	// Redis earlier (Config.Lease), without a Redis call. Remaining then counts the
+	// units still leased, and the reset times have aged since the lease was taken.
+	Leased bool
 }
 
 // PolicyResult is one policy's decision on a request.
@@ -234,15 +270,91 @@ func (l *Limiter) AllowN(ctx context.Context, identifier string, cost int64) (Re
 			return l.fromCache(e, now), nil
 		}
 	}
+	if l.leases != nil {
+		pol, ok, extra, ticket := l.leases.spend(identifier, cost, l.now())
+		if ok {
+			l.metrics.leased.Inc()
+			res := Result{Allowed: true, Policies: pol, Leased: true}
+			l.count(&res)
+			res.summarize()
+			return res, nil
+		}
+		if extra > 0 {
+			res, done, err := l.take(ctx, identifier, ticket, cost, extra)
+			if done {
+				return res, err
+			}
+		}
+	}
 	res, err := l.run(ctx, identifier, cost, false)
 	if err != nil {
+		if ctx.Err() == nil {
+			l.countFailure()
+		}
 		return res, err
 	}
+	l.count(&res)
 	if !res.Allowed && l.cache != nil && res.RetryAfter > 0 {
 		now := l.now()
 		l.cache.put(identifier, blockEntry{at: now, until: now.Add(res.RetryAfter), cost: cost, result: res}, now)
 	}
 	return res, nil
+}
+
+// take runs a check of cost that also asks Redis for extra units to lease. done is
+// false when Redis refused the extra units but not necessarily the check, which the
+// caller must then run exactly.
+func (l *Limiter) take(ctx context.Context, identifier string, ticket *leaseEntry, cost, extra int64) (res Result, done bool, err error) {
+	res, err = l.run(ctx, identifier, cost+extra, false)
+	now := l.now()
+	switch {
+	case err != nil:
+		l.leases.refused(identifier, ticket, now)
+		if ctx.Err() == nil {
+			l.countFailure()
+		}
+		return res, true, err
+	case res.FailedOpen:
+		l.leases.refused(identifier, ticket, now)
+		l.count(&res)
+		return res, true, nil
+	case !res.Allowed:
+		l.leases.refused(identifier, ticket, now)
+		return Result{}, false, nil
+	}
+	l.leases.settle(identifier, ticket, extra, slices.Clone(res.Policies), now)
+	// This caller's view: the extra units are still there, held here.
+	res.Remaining += extra
+	for i := range res.Policies {
+		res.Policies[i].Remaining += extra
+	}
+	l.count(&res)
+	return res, true, nil
+}
+
+// count records a decision's per-policy outcomes in the metrics.
+func (l *Limiter) count(res *Result) {
+	if res.FailedOpen {
+		l.metrics.failOpens.Inc()
+		for _, p := range l.policies {
+			l.metrics.decision(p.Name, resultFailOpen)
+		}
+		return
+	}
+	for _, p := range res.Policies {
+		if p.Allowed {
+			l.metrics.decision(p.Policy, resultAllowed)
+		} else {
+			l.metrics.decision(p.Policy, resultDenied)
+		}
+	}
+}
+
+// countFailure records a check that failed closed.
+func (l *Limiter) countFailure() {
+	for _, p := range l.policies {
+		l.metrics.decision(p.Name, resultFailClosed)
+	}
 }
 
 // fromCache ages a cached denial to now.
@@ -276,9 +388,9 @@ func (l *Limiter) Peek(ctx context.Context, identifier string) (Result, error) {
 	return l.run(ctx, identifier, 1, true)
 }
 
-// Reset deletes every count of identifier in Redis and in this process's local cache,
-// so its next request starts afresh. Other processes' local caches still deny it
-// until the RetryAfter they were told. It returns ErrEmptyIdentifier, or an error
+// Reset deletes every count of identifier in Redis and in this process's local cache
+// and lease, so its next request starts afresh. Other processes' local caches still
+// deny it until the RetryAfter they were told, and their leases still hold. It returns ErrEmptyIdentifier, or an error
 // wrapping ErrUnavailable if Redis fails.
 func (l *Limiter) Reset(ctx context.Context, identifier string) error {
 	if identifier == "" {
@@ -286,6 +398,9 @@ func (l *Limiter) Reset(ctx context.Context, identifier string) error {
 	}
 	if l.cache != nil {
 		l.cache.delete(identifier)
+	}
+	if l.leases != nil {
+		l.leases.drop(identifier)
 	}
 	keys := make([]string, len(l.policies))
 	for i, p := range l.policies {
@@ -307,8 +422,8 @@ func (l *Limiter) checkArgs(identifier string, cost int64) error {
 		return fmt.Errorf("%w: %d is below 1", ErrInvalidCost, cost)
 	}
 	for _, p := range l.policies {
-		if cost > p.capacity() {
-			return fmt.Errorf("%w: %d exceeds the capacity %d of policy %q", ErrInvalidCost, cost, p.capacity(), p.Name)
+		if cost > p.Capacity() {
+			return fmt.Errorf("%w: %d exceeds the capacity %d of policy %q", ErrInvalidCost, cost, p.Capacity(), p.Name)
 		}
 	}
 	return nil
@@ -362,34 +477,34 @@ func (l *Limiter) run(ctx context.Context, identifier string, cost int64, peek b
 
 	at := time.UnixMicro(now)
 	res := Result{Allowed: reply[0] == 1, Policies: make([]PolicyResult, len(l.policies))}
-	pick := -1
 	for i, p := range l.policies {
 		v := reply[1+4*i : 5+4*i]
 		pr := PolicyResult{
 			Policy:     p.Name,
 			Allowed:    v[0] == 1,
-			Limit:      p.capacity(),
+			Limit:      p.Capacity(),
 			Remaining:  v[1],
 			ResetAfter: time.Duration(v[2]) * time.Microsecond,
 			RetryAfter: time.Duration(v[3]) * time.Microsecond,
 		}
 		pr.ResetAt = at.Add(pr.ResetAfter)
 		res.Policies[i] = pr
-		if !peek {
-			if pr.Allowed {
-				l.metrics.decision(p.Name, resultAllowed)
-			} else {
-				l.metrics.decision(p.Name, resultDenied)
-			}
-		}
-		if pick < 0 || moreRestrictive(pr, res.Policies[pick]) {
+	}
+	res.summarize()
+	return res, nil
+}
+
+// summarize sets the Result's top-level fields from its most restrictive policy.
+func (res *Result) summarize() {
+	pick := 0
+	for i, pr := range res.Policies {
+		if moreRestrictive(pr, res.Policies[pick]) {
 			pick = i
 		}
 	}
 	m := res.Policies[pick]
 	res.Policy, res.Limit, res.Remaining = m.Policy, m.Limit, m.Remaining
 	res.ResetAfter, res.ResetAt, res.RetryAfter = m.ResetAfter, m.ResetAt, m.RetryAfter
-	return res, nil
 }
 
 // eval runs check.lua once for checks checks and returns its reply, checked for length.
@@ -426,17 +541,10 @@ func moreRestrictive(a, b PolicyResult) bool {
 	return a.ResetAfter > b.ResetAfter
 }
 
-// failed applies the fail mode to a Redis error.
+// failed applies the fail mode to a Redis error. The caller counts the outcome.
 func (l *Limiter) failed(err error) (Result, error) {
 	if l.failOpen {
-		l.metrics.failOpens.Inc()
-		for _, p := range l.policies {
-			l.metrics.decision(p.Name, resultFailOpen)
-		}
 		return Result{Allowed: true, FailedOpen: true}, nil
-	}
-	for _, p := range l.policies {
-		l.metrics.decision(p.Name, resultFailClosed)
 	}
 	return Result{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 }

@@ -571,6 +571,8 @@ func TestNewLimiterRejectsBadConfig(t *testing.T) {
 		"tiny window":    policies(ratelimit.Policy{Name: "p", Algorithm: ratelimit.GCRA, Limit: 1, Window: time.Microsecond}),
 		"negative burst": policies(ratelimit.Policy{Name: "p", Algorithm: ratelimit.GCRA, Limit: 1, Window: time.Second, Burst: -1}),
 		"brace prefix":   {Policies: []ratelimit.Policy{ok}, Prefix: "a{b}"},
+		"negative lease": {Policies: []ratelimit.Policy{ok}, Lease: -1},
+		"negative TTL":   {Policies: []ratelimit.Policy{ok}, Lease: 1, LeaseTTL: -time.Second},
 	} {
 		if _, err := ratelimit.NewLimiter(rdb, cfg, nil); err == nil || !strings.HasPrefix(err.Error(), "ratelimit: ") {
 			t.Errorf("%s: err %v, want a ratelimit: error", name, err)
@@ -582,18 +584,32 @@ func TestNewLimiterRejectsBadConfig(t *testing.T) {
 	}
 }
 
-// counterValue returns the value of the single counter series named name in reg.
-func counterValue(tb testing.TB, reg *prometheus.Registry, name string) float64 {
+// counterValue returns the value of the counter series named name in reg whose labels
+// include the given name-value pairs; with no pairs, the name must have one series.
+func counterValue(tb testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
 	tb.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetCounter().GetValue()
+		if mf.GetName() != name || (len(labels) == 0 && len(mf.GetMetric()) != 1) {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					found = found || lp.GetName() == labels[i] && lp.GetValue() == labels[i+1]
+				}
+				if !found {
+					continue series
+				}
+			}
+			return m.GetCounter().GetValue()
 		}
 	}
-	tb.Fatalf("no single series %s in the registry", name)
+	tb.Fatalf("no series %s %v in the registry", name, labels)
 	return 0
 }

@@ -17,6 +17,7 @@ type metrics struct {
 	decisions *prometheus.CounterVec
 	duration  prometheus.Histogram
 	cacheHits prometheus.Counter
+	leased    prometheus.Counter
 	failOpens prometheus.Counter
 	perPolicy map[string]map[string]prometheus.Counter // policy -> result -> counter
 }
@@ -41,6 +42,11 @@ func newMetrics(reg prometheus.Registerer, limiter string, policies []Policy) *m
 		cacheHits: f.NewCounter(prometheus.CounterOpts{
 			Name:        "tickstash_ratelimit_local_cache_hits_total",
 			Help:        "Checks denied from the local cache of blocked identifiers, without a Redis call.",
+			ConstLabels: labels,
+		}),
+		leased: f.NewCounter(prometheus.CounterOpts{
+			Name:        "tickstash_ratelimit_leased_total",
+			Help:        "Checks allowed from units leased from Redis earlier (Config.Lease), without a Redis call.",
 			ConstLabels: labels,
 		}),
 		failOpens: f.NewCounter(prometheus.CounterOpts{

@@ -77,8 +77,9 @@ type Policy struct {
 
 var policyName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
-// capacity is the most units a single request can ever be granted under p.
-func (p Policy) capacity() int64 {
+// Capacity is the most units the policy can ever grant at once: Burst for TokenBucket
+// and GCRA when set, else Limit. A check of a greater cost is ErrInvalidCost.
+func (p Policy) Capacity() int64 {
 	switch p.Algorithm {
 	case TokenBucket, GCRA:
 		if p.Burst > 0 {

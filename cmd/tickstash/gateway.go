@@ -29,6 +29,7 @@ type gatewayConfig struct {
 	maxValue    int
 	rateFail    bool
 	rateTimeout time.Duration
+	rateLease   float64
 
 	auditRetention time.Duration
 	auditMaxLen    int
@@ -47,6 +48,7 @@ func (c *gatewayConfig) register(f *flags, defaultAddr string) {
 	f.Int(&c.maxBody, "max-body-bytes", 1<<20, "largest request body the gateway accepts (413 beyond it)")
 	f.Int(&c.maxValue, "redis-max-value-bytes", 1<<20, "cap of /redis values: every argument, and the size SETRANGE, SETBIT and BITFIELD offsets would give a value (-1: no cap)")
 	f.Duration(&c.rateTimeout, "rate-timeout", 100*time.Millisecond, "how long a rate check waits for Redis before Redis counts as unavailable (then --rate-fail-open decides)")
+	f.Float(&c.rateLease, "rate-lease", 0.01, "share of a token's rate limit a gateway may take from Redis ahead of a busy token's requests and spend without a Redis call each: each gateway may pass up to that share more than the limit in a window, and a token may be refused up to that share early; 0 checks every request in Redis (at most 0.1)")
 	f.Bool(&c.rateFail, "rate-fail-open", false, "let requests through when the rate limiter cannot reach Redis (default: refuse with 503)")
 	f.Duration(&c.auditRetention, "audit-retention", 30*24*time.Hour, "how long audit records are kept (older entries are trimmed)")
 	f.Int(&c.auditMaxLen, "audit-max-len", 100_000, "hard bound of the audit stream of authenticated requests, should the retention hold more")
@@ -72,6 +74,9 @@ func (c *gatewayConfig) check() error {
 	var err error
 	if c.keys, err = c.keyFlags.load(); err != nil {
 		return err
+	}
+	if !(c.rateLease >= 0 && c.rateLease <= 0.1) {
+		return fmt.Errorf("%w: --rate-lease %v: want a share from 0 (no leasing) to 0.1", errUsage, c.rateLease)
 	}
 	if c.rateTimeout <= 0 {
 		return fmt.Errorf("%w: --rate-timeout %v: want a positive duration", errUsage, c.rateTimeout)
@@ -136,7 +141,7 @@ func (c *gatewayConfig) serve(p *process, b gatewayBackends, prefix string, e en
 	}
 	srv, err := gateway.New(b.deps, gateway.Config{
 		Prefix: prefix, TLSCertFile: c.tlsCert, TLSKeyFile: c.tlsKey, DefaultRate: c.defaultRate,
-		MaxBodyBytes: int64(c.maxBody), RateFailOpen: c.rateFail, RateTimeout: c.rateTimeout, RedisMaxValueBytes: int64(c.maxValue),
+		MaxBodyBytes: int64(c.maxBody), RateFailOpen: c.rateFail, RateTimeout: c.rateTimeout, RateLease: rateLease(c.rateLease), RedisMaxValueBytes: int64(c.maxValue),
 		AuditRetention: c.auditRetention, AuditMaxLen: int64(c.auditMaxLen),
 		SSEMaxPerToken: c.ssePerToken, SSEMaxStreams: c.sseMax, SecretKeys: c.keys,
 	}, p.log.With("role", "gateway"), p.reg)
@@ -196,4 +201,12 @@ func cmdGateway(e env) *ff.Command {
 		}
 		return runRoles(ctx, &sc, roles{gateway: &gw}, false, e)
 	})
+}
+
+// rateLease maps --rate-lease to gateway.Config.RateLease, where 0 means the default.
+func rateLease(share float64) float64 {
+	if share == 0 {
+		return -1
+	}
+	return share
 }

@@ -45,6 +45,9 @@ type GatewayReport struct {
 	// 16). TickerRounds is the same ratio in each round.
 	TickerVsBare float64
 	TickerRounds []float64
+	// ExactVsBare is the same ticker read through a gateway that checks every request's
+	// rate in Redis (Config.RateLease negative, --rate-lease 0) ÷ the bare handler.
+	ExactVsBare float64
 	// RESTVsDirect is GET through /redis ÷ a direct go-redis GET (no HTTP).
 	RESTVsDirect float64
 	// NamespaceVsPrefix is a namespaced token's /redis GET (as its Redis ACL user) ÷ a
@@ -117,9 +120,18 @@ func Gateway(ctx context.Context, rdb redis.UniversalClient, cfg GatewayConfig, 
 	if err != nil {
 		return rep, err
 	}
+	// The same gateway without rate leases, over the same tokens (kept in Redis).
+	exact, err := gateway.New(gateway.Deps{Redis: rdb, Market: store}, gateway.Config{Prefix: cfg.Prefix, SecretKeys: keys, RateTimeout: time.Second, RateLease: -1}, nil, prometheus.NewRegistry())
+	if err != nil {
+		return rep, err
+	}
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	gwURL, err := serve(sctx, func(ctx context.Context, ln net.Listener) error { return srv.Serve(ctx, ln) })
+	if err != nil {
+		return rep, err
+	}
+	exactURL, err := serve(sctx, func(ctx context.Context, ln net.Listener) error { return exact.Serve(ctx, ln) })
 	if err != nil {
 		return rep, err
 	}
@@ -163,8 +175,9 @@ func Gateway(ctx context.Context, rdb redis.UniversalClient, cfg GatewayConfig, 
 		return nil
 	}
 	const (
-		caseGW     = "gateway GET /v1/markets/binance/BTC-USDT/ticker (token, rate limit, metering)"
+		caseGW     = "gateway GET /v1/markets/binance/BTC-USDT/ticker (token, rate limit with 1% leases, metering)"
 		caseBare   = "bare net/http handler, same Redis read"
+		caseExact  = "gateway ticker, every rate check in Redis (--rate-lease 0)"
 		caseREST   = "gateway GET /redis/get/<key>"
 		caseDirect = "direct go-redis GET"
 		caseNS     = "gateway GET /redis/get/k, namespaced token (Redis ACL user)"
@@ -183,6 +196,9 @@ func Gateway(ctx context.Context, rdb redis.UniversalClient, cfg GatewayConfig, 
 			return get(ctx, gwURL+"/v1/markets/binance/BTC-USDT/ticker", true)
 		}},
 		{caseBare, func(ctx context.Context, _, _ int) error { return get(ctx, bareURL+"/ticker/binance/BTC-USDT", false) }},
+		{caseExact, func(ctx context.Context, _, _ int) error {
+			return get(ctx, exactURL+"/v1/markets/binance/BTC-USDT/ticker", true)
+		}},
 		{caseREST, func(ctx context.Context, _, _ int) error { return get(ctx, gwURL+"/redis/get/"+valueKey, true) }},
 		{caseDirect, func(ctx context.Context, _, _ int) error { return rdb.Get(ctx, valueKey).Err() }},
 		{caseNS, func(ctx context.Context, _, _ int) error { return getAs(ctx, gwURL+"/redis/get/k", rawNS) }},
@@ -212,8 +228,9 @@ func Gateway(ctx context.Context, rdb redis.UniversalClient, cfg GatewayConfig, 
 		rep.Cases = append(rep.Cases, samples[i].result(c.name))
 	}
 	rep.TickerVsBare = gwRatio(rep.Cases[0].PerSecond, rep.Cases[1].PerSecond)
-	rep.RESTVsDirect = gwRatio(rep.Cases[2].PerSecond, rep.Cases[3].PerSecond)
-	rep.NamespaceVsPrefix = gwRatio(rep.Cases[4].PerSecond, rep.Cases[2].PerSecond)
+	rep.ExactVsBare = gwRatio(rep.Cases[2].PerSecond, rep.Cases[1].PerSecond)
+	rep.RESTVsDirect = gwRatio(rep.Cases[3].PerSecond, rep.Cases[4].PerSecond)
+	rep.NamespaceVsPrefix = gwRatio(rep.Cases[5].PerSecond, rep.Cases[3].PerSecond)
 	return rep, nil
 }
 
@@ -242,6 +259,7 @@ func (r GatewayReport) Markdown() string {
 	}
 	fmt.Fprintf(&b, "\n| target | ratio | met |\n|---|---:|---|\n| gateway ticker ÷ bare handler ≥ 0.8, median (least–greatest) of the rounds | %.2f (%.2f–%.2f) | %s |\n", tm, tl, th, met)
 	fmt.Fprintf(&b, "| gateway ticker ÷ bare handler, all rounds together | %.2f | - |\n", r.TickerVsBare)
+	fmt.Fprintf(&b, "| gateway ticker with every rate check in Redis ÷ bare handler (no target) | %.2f | - |\n", r.ExactVsBare)
 	fmt.Fprintf(&b, "| /redis GET ÷ direct go-redis GET (no target: HTTP vs RESP) | %.2f | - |\n", r.RESTVsDirect)
 	met = "yes"
 	if r.NamespaceVsPrefix < 0.9 {

@@ -16,9 +16,14 @@ func TestGatewayBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Cases) != 5 || rep.TickerVsBare <= 0 || rep.RESTVsDirect <= 0 || rep.NamespaceVsPrefix <= 0 || rep.Cases[4].Errors != 0 ||
+	if len(rep.Cases) != 6 || rep.TickerVsBare <= 0 || rep.ExactVsBare <= 0 || rep.RESTVsDirect <= 0 || rep.NamespaceVsPrefix <= 0 ||
 		len(rep.TickerRounds) != 2 || rep.TickerRounds[0] <= 0 || rep.TickerRounds[1] <= 0 {
 		t.Fatalf("report %+v", rep)
+	}
+	for _, c := range rep.Cases {
+		if c.Errors != 0 {
+			t.Errorf("%s: %d errors", c.Name, c.Errors)
+		}
 	}
 	if users, _ := rdb.Do(context.Background(), "acl", "users").StringSlice(); len(users) > 0 {
 		for _, u := range users {
@@ -27,7 +32,7 @@ func TestGatewayBench(t *testing.T) {
 			}
 		}
 	}
-	if md := rep.Markdown(); !strings.Contains(md, "gateway ticker ÷ bare handler") || !strings.Contains(md, "namespaced /redis GET") {
+	if md := rep.Markdown(); !strings.Contains(md, "gateway ticker ÷ bare handler") || !strings.Contains(md, "namespaced /redis GET") || !strings.Contains(md, "every rate check in Redis") {
 		t.Fatal(md)
 	}
 }
