@@ -19,7 +19,9 @@ import (
 // BenchmarkTickerRequest measures the gateway's hot path in process, without the network:
 // an authenticated, rate-limited, metered GET /v1/markets/binance/BTC-USDT/ticker through
 // Server.Handler against the real Redis, from parallel goroutines, beside the bare read
-// the handler makes (cache.MarketStore.Ticker). Profile it with -cpuprofile.
+// the handler makes (cache.MarketStore.Ticker); gateway-exact-rate is the same request
+// through a gateway that checks every rate in Redis (Config.RateLease -1). Profile it
+// with -cpuprofile.
 func BenchmarkTickerRequest(b *testing.B) {
 	ctx := context.Background()
 	rdb := redistest.Client(b)
@@ -34,27 +36,36 @@ func BenchmarkTickerRequest(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The same gateway checking every request's rate in Redis, over the same tokens.
+	exact, err := gateway.New(gateway.Deps{Redis: rdb, Market: store}, gateway.Config{Prefix: prefix, SecretKeys: testSecretKeys, RateLease: -1}, nil, prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
 	raw, _, _, err := srv.Tokens().Create(ctx, gateway.TokenSpec{Name: "bench", TTL: time.Hour,
 		Scopes: []gateway.Scope{gateway.ScopeMarketRead}, Rate: "gcra:10000000/s"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := srv.Handler()
-	b.Run("gateway", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				req := httptest.NewRequest("GET", "/v1/markets/binance/BTC-USDT/ticker", nil)
-				req.Header.Set("Authorization", "Bearer "+raw)
-				w := httptest.NewRecorder()
-				h.ServeHTTP(w, req)
-				if w.Code != http.StatusOK {
-					b.Errorf("status %d: %s", w.Code, w.Body.String())
-					return
+	for _, c := range []struct {
+		name string
+		h    http.Handler
+	}{{"gateway", srv.Handler()}, {"gateway-exact-rate", exact.Handler()}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req := httptest.NewRequest("GET", "/v1/markets/binance/BTC-USDT/ticker", nil)
+					req.Header.Set("Authorization", "Bearer "+raw)
+					w := httptest.NewRecorder()
+					c.h.ServeHTTP(w, req)
+					if w.Code != http.StatusOK {
+						b.Errorf("status %d: %s", w.Code, w.Body.String())
+						return
+					}
 				}
-			}
+			})
 		})
-	})
+	}
 	b.Run("bare-read", func(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
