@@ -17,16 +17,19 @@ func BenchmarkAllow(b *testing.B) {
 	for _, tc := range []struct {
 		name     string
 		policies []ratelimit.Policy
+		lease    int64
 	}{
-		{"gcra", []ratelimit.Policy{{Name: "p", Algorithm: ratelimit.GCRA, Limit: 1 << 30, Window: time.Second}}},
-		{"sliding_window", []ratelimit.Policy{{Name: "p", Algorithm: ratelimit.SlidingWindow, Limit: 1 << 30, Window: time.Second}}},
+		{"gcra", []ratelimit.Policy{{Name: "p", Algorithm: ratelimit.GCRA, Limit: 1 << 30, Window: time.Second}}, 0},
+		{"sliding_window", []ratelimit.Policy{{Name: "p", Algorithm: ratelimit.SlidingWindow, Limit: 1 << 30, Window: time.Second}}, 0},
 		{"two_policies", []ratelimit.Policy{
 			{Name: "burst", Algorithm: ratelimit.GCRA, Limit: 1 << 30, Window: time.Second},
 			{Name: "daily", Algorithm: ratelimit.FixedWindow, Limit: 1 << 40, Window: 24 * time.Hour},
-		}},
+		}, 0},
+		// The gateway's setting for a busy token: 1% of the limit leased.
+		{"gcra_leased", []ratelimit.Policy{{Name: "p", Algorithm: ratelimit.GCRA, Limit: 1 << 30, Window: time.Second}}, 1 << 30 / 100},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			lim, _ := newLimiter(b, rdb, ratelimit.Config{Policies: tc.policies})
+			lim, _ := newLimiter(b, rdb, ratelimit.Config{Policies: tc.policies, Lease: tc.lease})
 			var n atomic.Int64
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
