@@ -48,6 +48,8 @@ type leaseEntry struct {
 }
 
 func newLeases(max, capacity int64, ttl time.Duration, limit int) *leases {
+	// No lease can exceed the capacity, and doubling next cannot overflow below it.
+	max = min(max, capacity)
 	return &leases{max: max, capacity: capacity, ttl: ttl, limit: limit, entries: make(map[string]*leaseEntry)}
 }
 
