@@ -8,6 +8,7 @@ import (
 
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/gateway"
+	"github.com/tickstash/tickstash/internal/metricstest"
 	"github.com/tickstash/tickstash/internal/redistest"
 )
 
@@ -53,7 +54,7 @@ func TestRateLeases(t *testing.T) {
 			t.Fatalf("%d of 150 requests allowed", len(remaining))
 		}
 		countsDown(t, remaining, 5000)
-		if got := counterValue(t, e, "tickstash_ratelimit_leased_total"); got < 100 {
+		if got := metricstest.Counter(t, e.reg, "tickstash_ratelimit_leased_total"); got < 100 {
 			t.Fatalf("%v of 150 requests served from leases, want most", got)
 		}
 	})
@@ -63,14 +64,14 @@ func TestRateLeases(t *testing.T) {
 			t.Fatalf("%d allowed, last status %d: want 60 then 429", len(remaining), last.status)
 		}
 		countsDown(t, remaining, 60)
-		if got := counterValue(t, e, "tickstash_ratelimit_leased_total"); got != 0 {
+		if got := metricstest.Counter(t, e.reg, "tickstash_ratelimit_leased_total"); got != 0 {
 			t.Fatalf("%v requests served from leases under a limit of 60, want 0", got)
 		}
 	})
 	t.Run("leasing off", func(t *testing.T) {
 		e, _, remaining, _ := run(t, -1, "gcra:5000/d", 50)
 		countsDown(t, remaining, 5000)
-		if got := counterValue(t, e, "tickstash_ratelimit_leased_total"); got != 0 {
+		if got := metricstest.Counter(t, e.reg, "tickstash_ratelimit_leased_total"); got != 0 {
 			t.Fatalf("%v requests served from leases with RateLease -1, want 0", got)
 		}
 	})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tickstash/tickstash/gateway"
+	"github.com/tickstash/tickstash/internal/metricstest"
 	"github.com/tickstash/tickstash/internal/redistest"
 )
 
@@ -163,7 +164,7 @@ func TestSecretKeyRotation(t *testing.T) {
 		!strings.Contains(err.Error(), "TICKSTASH_SECRET_KEY") {
 		t.Fatalf("Authenticate lacking the key: %v", err)
 	}
-	if got := counterOf(t, onlyNew, "tickstash_gateway_auth_failures_total", "secret_key"); got != 1 {
+	if got := metricstest.Counter(t, onlyNew.reg, "tickstash_gateway_auth_failures_total", "reason", "secret_key"); got != 1 {
 		t.Fatalf("auth_failures_total{reason=secret_key} = %v, want 1", got)
 	}
 

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tickstash/tickstash/gateway"
+	"github.com/tickstash/tickstash/internal/metricstest"
 	"github.com/tickstash/tickstash/signals"
 )
 
@@ -202,7 +203,7 @@ func TestSSEFloodLeavesOthersAndNoConsumers(t *testing.T) {
 	if n := streamConsumers(t, js, sc.Stream); n != 5 {
 		t.Fatalf("%d consumers for 5 open streams", n)
 	}
-	if got := counterOf(t, e, "tickstash_gateway_sse_refused_total", "token"); got < 20 {
+	if got := metricstest.Counter(t, e.reg, "tickstash_gateway_sse_refused_total", "cap", "token"); got < 20 {
 		t.Fatalf("sse_refused_total{cap=token} = %v, want at least 20", got)
 	}
 	for _, s := range held {
@@ -216,27 +217,4 @@ func TestSSEFloodLeavesOthersAndNoConsumers(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// counterOf returns the value of the series of counter name whose one label has the
-// value label in e's registry, or 0 when there is none.
-func counterOf(t *testing.T, e *env, name, label string) float64 {
-	t.Helper()
-	mfs, err := e.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetValue() == label {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tickstash/tickstash/gateway"
+	"github.com/tickstash/tickstash/internal/metricstest"
 )
 
 // waitStatus polls GET path on e with token until it answers want, for up to limit,
@@ -59,7 +60,7 @@ func TestTokenChangesPushedToEveryGateway(t *testing.T) {
 	}
 	took := waitStatus(t, b, "/v1/usage", raw, 401, 5*time.Second, nil)
 	t.Logf("the other gateway refused the revoked token %v after Revoke returned", took)
-	if got := counterOf(t, b, "tickstash_gateway_token_events_total", "revoked"); got != 1 {
+	if got := metricstest.Counter(t, b.reg, "tickstash_gateway_token_events_total", "event", "revoked"); got != 1 {
 		t.Fatalf("token_events_total{event=revoked} = %v on the other gateway, want 1", got)
 	}
 	waitStatus(t, a, "/v1/usage", raw, 401, 5*time.Second, nil)
@@ -89,7 +90,7 @@ func TestTokenChangesPushedToEveryGateway(t *testing.T) {
 	// replay of the one above.
 	b.clock.Add(time.Second)
 	waitStatus(t, b, "/v1/usage", sraw, 200, 5*time.Second, signed(secret2))
-	if got := counterOf(t, b, "tickstash_gateway_token_events_total", "rotated"); got != 1 {
+	if got := metricstest.Counter(t, b.reg, "tickstash_gateway_token_events_total", "event", "rotated"); got != 1 {
 		t.Fatalf("token_events_total{event=rotated} = %v, want 1", got)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/tickstash/tickstash/gateway"
+	"github.com/tickstash/tickstash/internal/metricstest"
 )
 
 // flipCase returns hex with the case of each letter flipped where mask's bit is set.
@@ -107,7 +108,7 @@ func TestSignatureVariantsAcceptedOnce(t *testing.T) {
 	if n, err := e.rdb.Get(context.Background(), p+"n").Int(); err != nil || n != 2 {
 		t.Fatalf("counter %d (%v), want 2: a replay got through", n, err)
 	}
-	if got := counterValue(t, e, "tickstash_gateway_signature_failures_total", "reason", "replay"); got != float64(len(variants)+4) {
+	if got := metricstest.Counter(t, e.reg, "tickstash_gateway_signature_failures_total", "reason", "replay"); got != float64(len(variants)+4) {
 		t.Fatalf("replay failures counted %v, want %d", got, len(variants)+4)
 	}
 }
@@ -144,36 +145,6 @@ func TestSignatureValuesBounded(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("two values: %d %s", r.status, r.body)
 	}
-}
-
-// counterValue reads a counter of the test server's registry (0 when absent).
-func counterValue(t *testing.T, e *env, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := e.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
-						found = true
-					}
-				}
-				if !found {
-					continue metrics
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
 }
 
 // forgedToken is a token-shaped credential that matches no token.
@@ -298,7 +269,7 @@ func TestTokenlessFloodEvictsNothing(t *testing.T) {
 	if c, _ := e.rdb.XLen(ctx, e.prefix+":gw:{audit}:counts").Result(); c > 4 {
 		t.Fatalf("the flood took %d count entries, want one per reason", c)
 	}
-	if got := counterValue(t, e, "tickstash_gateway_clients_throttled_total"); got != n-20 {
+	if got := metricstest.Counter(t, e.reg, "tickstash_gateway_clients_throttled_total"); got != n-20 {
 		t.Fatalf("throttled counted %v", got)
 	}
 

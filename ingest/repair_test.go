@@ -11,6 +11,7 @@ import (
 
 	"github.com/tickstash/tickstash/cache"
 	"github.com/tickstash/tickstash/ingest"
+	"github.com/tickstash/tickstash/internal/metricstest"
 	"github.com/tickstash/tickstash/internal/redistest"
 	"github.com/tickstash/tickstash/market"
 )
@@ -173,10 +174,10 @@ func TestGapRepairUnrepairable(t *testing.T) {
 		if err := g.Run(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if got := labelled(t, reg, "tickstash_ingest_gaps_unrepairable_total", "reason", "incomplete"); got != 1 {
+		if got := metricstest.Counter(t, reg, "tickstash_ingest_gaps_unrepairable_total", "reason", "incomplete"); got != 1 {
 			t.Errorf("unrepairable{reason=incomplete} = %v, want 1", got)
 		}
-		if got := labelled(t, reg, "tickstash_ingest_gap_repairs_total", "result", "unrepairable"); got != 1 {
+		if got := metricstest.Counter(t, reg, "tickstash_ingest_gap_repairs_total", "result", "unrepairable"); got != 1 {
 			t.Errorf("repairs{result=unrepairable} = %v, want 1", got)
 		}
 		if len(rp.rebuilt) != 0 {
@@ -197,32 +198,10 @@ func TestGapRepairUnrepairable(t *testing.T) {
 		if err := g.Run(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if got := labelled(t, reg, "tickstash_ingest_gaps_unrepairable_total", "reason", ingest.ReasonOverloaded); got < 1 || got > 2 {
+		if got := metricstest.Counter(t, reg, "tickstash_ingest_gaps_unrepairable_total", "reason", ingest.ReasonOverloaded); got < 1 || got > 2 {
 			t.Errorf("unrepairable{reason=overloaded} = %v, want 1 or 2", got)
 		}
 	})
-}
-
-// labelled returns the value of the counter name{label=value}.
-func labelled(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == label && lp.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
 }
 
 // TestGapRepairAfterRestart: the trades a market missed while no ingester ran (between
@@ -273,7 +252,7 @@ func TestGapRepairAfterRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tt.maxMissing != 0 {
-				if got := labelled(t, reg, "tickstash_ingest_gaps_unrepairable_total", "reason", ingest.ReasonTooLarge); got != 1 {
+				if got := metricstest.Counter(t, reg, "tickstash_ingest_gaps_unrepairable_total", "reason", ingest.ReasonTooLarge); got != 1 {
 					t.Errorf("unrepairable{reason=too_large} = %v, want 1", got)
 				}
 				if len(rp.fetched) != 0 {
@@ -281,7 +260,7 @@ func TestGapRepairAfterRestart(t *testing.T) {
 				}
 				return
 			}
-			if got := labelled(t, reg, "tickstash_ingest_gaps_unrepairable_total", "reason", "test"); got != 1 {
+			if got := metricstest.Counter(t, reg, "tickstash_ingest_gaps_unrepairable_total", "reason", "test"); got != 1 {
 				t.Errorf("the restart gap was not handed to the repairer: unrepairable{reason=test} = %v", got)
 			}
 		})

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tickstash/tickstash/internal/metricstest"
 	"github.com/tickstash/tickstash/internal/redistest"
 	"github.com/tickstash/tickstash/ratelimit"
 )
@@ -43,7 +44,7 @@ func TestLeaseSpendsLocally(t *testing.T) {
 	if got := calls.N.Load(); got > n/10 {
 		t.Fatalf("%d script calls for %d checks of one identifier, want at most %d", got, n, n/10)
 	}
-	if got := counterValue(t, reg, "tickstash_ratelimit_leased_total"); got != float64(leased) || leased < n*9/10 {
+	if got := metricstest.Counter(t, reg, "tickstash_ratelimit_leased_total"); got != float64(leased) || leased < n*9/10 {
 		t.Fatalf("leased metric %v, leased results %d of %d", got, leased, n)
 	}
 	// Redis was charged for every request and at most one lease ahead, on both policies.
@@ -70,14 +71,14 @@ func TestLeaseNearLimitIsExact(t *testing.T) {
 	if last.Allowed || last.RetryAfter <= 0 {
 		t.Fatalf("11th check: %+v, want denied with a retry time", last)
 	}
-	if got := counterValue(t, reg, "tickstash_ratelimit_leased_total"); got != 3 {
+	if got := metricstest.Counter(t, reg, "tickstash_ratelimit_leased_total"); got != 3 {
 		t.Errorf("leased metric %v, want 3 (checks 3, 5 and 6)", got)
 	}
 	// The refused lease is not a decision: 10 allowed, 1 denied.
-	if got := counterValue(t, reg, "tickstash_ratelimit_decisions_total", "policy", "p", "result", "denied"); got != 1 {
+	if got := metricstest.Counter(t, reg, "tickstash_ratelimit_decisions_total", "policy", "p", "result", "denied"); got != 1 {
 		t.Errorf("%v denials counted, want 1", got)
 	}
-	if got := counterValue(t, reg, "tickstash_ratelimit_decisions_total", "policy", "p", "result", "allowed"); got != 10 {
+	if got := metricstest.Counter(t, reg, "tickstash_ratelimit_decisions_total", "policy", "p", "result", "allowed"); got != 10 {
 		t.Errorf("%v allowances counted, want 10", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tickstash/tickstash/internal/metricstest"
 	"github.com/tickstash/tickstash/internal/redistest"
 	"github.com/tickstash/tickstash/ratelimit"
 )
@@ -416,7 +417,7 @@ func TestLocalCacheAvoidsRedis(t *testing.T) {
 	if got := hook.n.Load() - before; got != 0 {
 		t.Fatalf("%d Redis commands for 100 blocked checks, want 0", got)
 	}
-	if got := counterValue(t, reg, "tickstash_ratelimit_local_cache_hits_total"); got != 100 {
+	if got := metricstest.Counter(t, reg, "tickstash_ratelimit_local_cache_hits_total"); got != 100 {
 		t.Fatalf("local cache hits metric %v, want 100", got)
 	}
 	allow(t, lim, "other", 1) // other identifiers still go to Redis
@@ -502,7 +503,7 @@ func TestFailOpenAndClosed(t *testing.T) {
 					if err != nil || !res.Allowed || !res.FailedOpen {
 						t.Fatalf("fail open: %+v, %v; want allowed, FailedOpen, no error", res, err)
 					}
-					if got := counterValue(t, reg, "tickstash_ratelimit_fail_open_total"); got != 1 {
+					if got := metricstest.Counter(t, reg, "tickstash_ratelimit_fail_open_total"); got != 1 {
 						t.Fatalf("fail-open metric %v, want 1", got)
 					}
 				} else if !errors.Is(err, ratelimit.ErrUnavailable) || res.Allowed {
@@ -582,34 +583,4 @@ func TestNewLimiterRejectsBadConfig(t *testing.T) {
 	if _, err := lim.Allow(context.Background(), ""); !errors.Is(err, ratelimit.ErrEmptyIdentifier) {
 		t.Errorf("empty identifier: %v", err)
 	}
-}
-
-// counterValue returns the value of the counter series named name in reg whose labels
-// include the given name-value pairs; with no pairs, the name must have one series.
-func counterValue(tb testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
-	tb.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name || (len(labels) == 0 && len(mf.GetMetric()) != 1) {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					found = found || lp.GetName() == labels[i] && lp.GetValue() == labels[i+1]
-				}
-				if !found {
-					continue series
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	tb.Fatalf("no series %s %v in the registry", name, labels)
-	return 0
 }
