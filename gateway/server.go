@@ -55,9 +55,10 @@ type Config struct {
 	// capacity) that this gateway may take from Redis ahead of a busy token's requests
 	// and spend in process without a Redis call (ratelimit.Config.Lease). It bounds the
 	// error that buys: each gateway may pass up to that share more than the limit in a
-	// window, and a token may be refused up to that share early. A limit too small for
-	// the share to make a whole unit is always exact. Zero means 0.01 (1%); a negative
-	// value disables leasing, so every request is checked in Redis.
+	// window, and while one gateway holds leased units the others may refuse the token
+	// up to that share early. A limit too small for the share to make a whole unit is
+	// always exact. Zero means 0.01 (1%); a negative value disables leasing, so every
+	// request is checked in Redis.
 	RateLease float64
 	// RateTimeout bounds how long a rate check waits for Redis before Redis counts as
 	// unavailable (then RateFailOpen decides); zero means the ratelimit package's

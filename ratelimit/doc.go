@@ -53,13 +53,14 @@
 //
 // With Config.Lease, a busy identifier's check asks Redis for extra units beyond its
 // cost, in the same script call; this process then spends them on the identifier's
-// next checks without a Redis call, until Config.LeaseTTL. Leases start at one unit and
-// double while they are used up within their TTL, halve when they expire unspent, and
-// stop for a TTL when Redis refuses one (the quota is nearly used), so an idle
-// identifier never leases and checks near the limit are exact. The trade: every unit
-// spent was charged in Redis first, but up to a TTL before it was spent, so each
-// process may pass up to Lease units more than a window's limit, and units that expire
-// unspent are lost. The gateway leases 1% of a token's limit.
+// next checks without a Redis call. Leases start at one unit, double while each is used
+// up within Config.LeaseTTL, halve when one lasts longer, and stop for a TTL when Redis
+// refuses one (the quota is nearly used), so an idle identifier never leases and checks
+// near the limit are exact. The trade: every unit spent was charged in Redis first, but
+// possibly in the window before the one it is spent in, so each process may pass up to
+// Lease units more than a window's limit; and units one process holds are not available
+// to others, which may be refused up to Lease units early meanwhile. The gateway
+// leases 1% of a token's limit.
 //
 // # Keys
 //

@@ -2,10 +2,13 @@ package ratelimit_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tickstash/tickstash/internal/metricstest"
 	"github.com/tickstash/tickstash/internal/redistest"
@@ -119,38 +122,49 @@ func TestLeaseBoundAcrossProcesses(t *testing.T) {
 	}
 }
 
-// TestLeaseExpires: units not spent within the TTL are dropped, not spent later, and an
-// identifier that went quiet is checked exactly again.
-func TestLeaseExpires(t *testing.T) {
+// TestLeaseSteadyPace: at a steady pace, whatever it is beside the TTL, a process alone
+// on an identifier gets its whole limit (leased units are not lost with time), and an
+// identifier slower than one check a TTL never leases.
+func TestLeaseSteadyPace(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Client(t)
 	calls := &redistest.ScriptCalls{}
 	rdb.AddHook(calls)
-	var mu sync.Mutex
-	clock := time.Unix(1_700_000_000, 0)
-	cfg := policies(ratelimit.Policy{Name: "p", Algorithm: ratelimit.GCRA, Limit: 100, Window: 24 * time.Hour})
-	cfg.Lease, cfg.LeaseTTL = 8, time.Second
-	cfg.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	lim, _ := newLimiter(t, rdb, cfg)
-
-	// Exact; lease 1 (charged 2); spent; lease 2 (charged 3); one of the two spent.
-	expectLeased := []bool{false, false, true, false, true}
-	for i, want := range expectLeased {
-		if res := allow(t, lim, "bot", 1); !res.Allowed || res.Leased != want {
-			t.Fatalf("check %d: allowed=%v leased=%v, want leased=%v", i+1, res.Allowed, res.Leased, want)
-		}
-	}
-	if got := calls.N.Load(); got != 3 {
-		t.Fatalf("%d script calls, want 3", got)
-	}
-	mu.Lock()
-	clock = clock.Add(2 * time.Second)
-	mu.Unlock()
-	if res := allow(t, lim, "bot", 1); !res.Allowed || res.Leased || res.Remaining != 100-7 {
-		t.Fatalf("after the TTL: leased=%v remaining=%d, want an exact check leaving %d (the unspent unit lost)", res.Leased, res.Remaining, 100-7)
-	}
-	if got := calls.N.Load(); got != 4 {
-		t.Fatalf("%d script calls, want 4: the expired unit was spent", got)
+	for _, pace := range []time.Duration{300 * time.Millisecond, 400 * time.Millisecond, 600 * time.Millisecond, 2 * time.Second} {
+		t.Run(pace.String(), func(t *testing.T) {
+			before := calls.N.Load()
+			var mu sync.Mutex
+			clock := time.Unix(1_700_000_000, 0)
+			const limit = 500
+			cfg := policies(ratelimit.Policy{Name: "p", Algorithm: ratelimit.GCRA, Limit: limit, Window: 24 * time.Hour})
+			cfg.Lease, cfg.LeaseTTL = 10, time.Second
+			cfg.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+			lim, _ := newLimiter(t, rdb, cfg)
+			allowed, leased := 0, 0
+			for range 2 * limit {
+				res := allow(t, lim, "bot", 1)
+				if !res.Allowed {
+					break
+				}
+				allowed++
+				if res.Leased {
+					leased++
+				}
+				mu.Lock()
+				clock = clock.Add(pace)
+				mu.Unlock()
+			}
+			if allowed != limit {
+				t.Fatalf("%d allowed before the first refusal, want the whole limit %d", allowed, limit)
+			}
+			if pace >= cfg.LeaseTTL {
+				if n := calls.N.Load() - before; leased != 0 || n != int64(limit+1) {
+					t.Fatalf("one check every %v: %d leased, %d script calls; want none leased, %d calls", pace, leased, n, limit+1)
+				}
+			} else if leased < limit/2 {
+				t.Fatalf("one check every %v: only %d of %d leased", pace, leased, limit)
+			}
+		})
 	}
 }
 
@@ -169,5 +183,169 @@ func TestLeaseReset(t *testing.T) {
 	}
 	if res := allow(t, lim, "bot", 1); res.Leased || res.Remaining != 99 {
 		t.Fatalf("after Reset: leased=%v remaining=%d, want an exact check leaving 99", res.Leased, res.Remaining)
+	}
+}
+
+// holdReply is a go-redis hook that lets the first script call whose last argument is
+// cost run at Redis, then holds its reply until release is closed: a take charged in
+// Redis but not yet settled in process.
+type holdReply struct {
+	cost         int64
+	ran, release chan struct{}
+	once         sync.Once
+}
+
+func newHoldReply(cost int64) *holdReply {
+	return &holdReply{cost: cost, ran: make(chan struct{}), release: make(chan struct{})}
+}
+
+// waitRan waits until the held call ran at Redis.
+func (h *holdReply) waitRan(tb testing.TB) {
+	tb.Helper()
+	select {
+	case <-h.ran:
+	case <-time.After(5 * time.Second):
+		tb.Fatalf("no script call with the last argument %d: the take was not the expected one", h.cost)
+	}
+}
+
+func (h *holdReply) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *holdReply) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h *holdReply) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		a := cmd.Args()
+		if n := cmd.Name(); (n == "evalsha" || n == "eval") && a[len(a)-1] == h.cost {
+			h.once.Do(func() { close(h.ran); <-h.release })
+		}
+		return err
+	}
+}
+
+// TestLeaseMixedCostsStayWithinALease: units held when a costlier check takes a lease
+// go towards that check, so they cannot also be spent by cheaper checks meanwhile: a
+// window sees at most its limit plus one lease, even with a take held across the
+// window's end. (Before the fix, 119 cost-1 checks passed in a window of 100, lease 10.)
+func TestLeaseMixedCostsStayWithinALease(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Client(t)
+	const window, limit, lease = 2 * time.Second, 100, 10
+	cfg := policies(ratelimit.Policy{Name: "p", Algorithm: ratelimit.FixedWindow, Limit: limit, Window: window})
+	cfg.Lease, cfg.LeaseTTL = lease, time.Minute
+	cfg.MaxBatch = 1        // checks must pass the held take, not queue behind it
+	hold := newHoldReply(0) // set below, once the units held are known
+	c := redistest.Client(t)
+	lim, _ := newLimiter(t, c, cfg)
+	defer func() {
+		select {
+		case <-hold.release:
+		default:
+			close(hold.release) // a failed test must not leave the call held
+		}
+	}()
+	waitWindowStart(t, rdb, window, window-200*time.Millisecond)
+	for range 22 { // leases of 1, 2, 4, 8 and 10 units: 9 held after these
+		allow(t, lim, "bot", 1)
+	}
+	// A check of cost 10 now holds 9 units and asks Redis for 1 + 10.
+	hold.cost = 10 - 9 + lease
+	c.AddHook(hold)
+	done := make(chan ratelimit.Result)
+	go func() {
+		res, _ := lim.AllowN(context.Background(), "bot", 10)
+		done <- res
+	}()
+	hold.waitRan(t)
+	waitWindowStart(t, rdb, window, window) // the next window
+	inNext := 0
+	for {
+		res := allow(t, lim, "bot", 1)
+		if !res.Allowed {
+			break
+		}
+		inNext++
+		if inNext > limit+lease+20 {
+			break
+		}
+	}
+	close(hold.release)
+	if res := <-done; !res.Allowed {
+		t.Fatalf("the cost-10 check: %+v, want allowed", res)
+	}
+	for {
+		res := allow(t, lim, "bot", 1)
+		if !res.Allowed {
+			break
+		}
+		inNext++
+		if inNext > limit+lease+20 {
+			break
+		}
+	}
+	if inNext > limit+lease {
+		t.Fatalf("the next window passed %d cost-1 checks, want at most %d (limit plus one lease)", inNext, limit+lease)
+	}
+}
+
+// TestLeaseBeforeCachedDenial: units already leased are spent even when a denial of the
+// same identifier was cached while they were being taken.
+func TestLeaseBeforeCachedDenial(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Client(t)
+	cfg := policies(ratelimit.Policy{Name: "p", Algorithm: ratelimit.GCRA, Limit: 20, Window: 24 * time.Hour})
+	cfg.Lease, cfg.LeaseTTL = 8, time.Minute
+	cfg.MaxBatch = 1 // the exact check must pass the held take, not queue behind it
+	hold := newHoldReply(1 + 8)
+	rdb.AddHook(hold)
+	lim, _ := newLimiter(t, rdb, cfg)
+	defer func() {
+		select {
+		case <-hold.release:
+		default:
+			close(hold.release) // a failed test must not leave the call held
+		}
+	}()
+	for range 11 { // exact, then leases of 1, 2 and 4: 11 charged, none held
+		allow(t, lim, "bot", 1)
+	}
+	taker, denied := make(chan ratelimit.Result), make(chan ratelimit.Result)
+	go func() { res, _ := lim.AllowN(context.Background(), "bot", 1); taker <- res }() // takes 1+8: all 20 charged
+	hold.waitRan(t)
+	go func() { res, _ := lim.AllowN(context.Background(), "bot", 1); denied <- res }() // exact: denied and cached
+	if res := <-denied; res.Allowed {
+		t.Fatalf("the exact check during the take: %+v, want denied", res)
+	}
+	close(hold.release)
+	if res := <-taker; !res.Allowed {
+		t.Fatalf("the take: %+v, want allowed", res)
+	}
+	for i := range 8 {
+		if res := allow(t, lim, "bot", 1); !res.Allowed || !res.Leased {
+			t.Fatalf("check %d after the take: allowed=%v leased=%v cached=%v, want the leased units spent", i+1, res.Allowed, res.Leased, res.Cached)
+		}
+	}
+	if res := allow(t, lim, "bot", 1); res.Allowed {
+		t.Fatalf("a check past the limit: %+v, want denied", res)
+	}
+}
+
+// TestLeaseEndedContext: an ended context gets its error, not leased units.
+func TestLeaseEndedContext(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Client(t)
+	cfg := policies(ratelimit.Policy{Name: "p", Algorithm: ratelimit.GCRA, Limit: 100, Window: 24 * time.Hour})
+	cfg.Lease, cfg.LeaseTTL = 8, time.Minute
+	lim, _ := newLimiter(t, rdb, cfg)
+	allow(t, lim, "bot", 1)
+	allow(t, lim, "bot", 1) // leases a unit
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if res, err := lim.AllowN(ctx, "bot", 1); !errors.Is(err, context.Canceled) || res.Allowed {
+		t.Fatalf("ended context: allowed=%v leased=%v err=%v, want context.Canceled", res.Allowed, res.Leased, err)
+	}
+	if res := allow(t, lim, "bot", 1); !res.Leased {
+		t.Fatal("the leased unit was used by the refused check")
 	}
 }

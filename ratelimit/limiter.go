@@ -66,21 +66,26 @@ type Config struct {
 	// every check is its own call.
 	MaxBatch int
 	// Lease, above zero, lets a busy identifier's check take up to Lease units of its
-	// quota beyond its cost, which this process then spends on the identifier's next
-	// checks without a Redis call (Result.Leased) until LeaseTTL has passed. It trades
-	// exactness for throughput, within bounds: every unit spent was charged in Redis
-	// first, so no process passes more than Redis granted, but units are spent up to
-	// LeaseTTL after they were charged, so a window may see up to Lease units more than
-	// its limit from each process; and units left when a lease expires are lost, so an
-	// identifier may be refused up to Lease units early. Keep it small beside the
-	// policies' capacities (the gateway uses 1%). Leases grow from 1 unit, doubling
-	// while they are used up within their TTL, so an identifier with few requests never
-	// leases; a lease Redis refuses, near the limit, stops leasing for a LeaseTTL, so
-	// checks near the limit are exact. Units already leased are still spent while Redis
-	// is down (up to LeaseTTL); then Config.FailOpen decides. The zero value disables
-	// leasing.
+	// quota beyond its cost, in the same script call, which this process then spends on
+	// the identifier's next checks without a Redis call (Result.Leased). It trades
+	// exactness for throughput, within bounds:
+	//   - every unit spent was charged in Redis first, so no process passes more than
+	//     Redis granted; but a unit charged in one window may be spent in the next, so a
+	//     window may see up to Lease units more than its limit from each process;
+	//   - units a process holds are charged but not yet spent, so while one process
+	//     holds a lease, other processes may be refused up to Lease units early. Held
+	//     units are not lost with time; they are lost only when the identifier is Reset,
+	//     or dropped from a full map of LocalCacheSize idle identifiers (65536 when the
+	//     cache is off).
+	// Keep it small beside the policies' capacities (the gateway uses 1%). Lease sizes
+	// follow the identifier's pace: they start at 1 unit, double while each is used up
+	// within LeaseTTL of its take and halve when one lasts longer, so an identifier with
+	// few requests never leases; a take Redis refuses (near the limit) or that fails
+	// stops leasing for a LeaseTTL, so checks near the limit are exact. Units already
+	// leased are still spent while Redis is down. The zero value disables leasing.
 	Lease int64
-	// LeaseTTL is how long leased units may be spent. The zero value means 1s.
+	// LeaseTTL is how long a lease is sized to last, and how long leasing pauses after
+	// a refused take. The zero value means 1s.
 	LeaseTTL time.Duration
 	// Now is the clock of the local cache's expiry; Redis-side decisions always use the
 	// Redis server's clock. The zero value means time.Now.
@@ -176,15 +181,11 @@ func NewLimiter(rdb rediser, cfg Config, reg prometheus.Registerer) (*Limiter, e
 		l.cache = newBlockCache(cfg.LocalCacheSize)
 	}
 	if cfg.Lease > 0 {
-		capacity := l.policies[0].Capacity()
-		for _, p := range l.policies {
-			capacity = min(capacity, p.Capacity())
-		}
 		entries := 65536
 		if cfg.LocalCacheSize > 0 {
 			entries = cfg.LocalCacheSize
 		}
-		l.leases = newLeases(cfg.Lease, capacity, cmp.Or(cfg.LeaseTTL, time.Second), entries)
+		l.leases = newLeases(cfg.Lease, l.policies, cmp.Or(cfg.LeaseTTL, time.Second), entries)
 	}
 	return l, nil
 }
@@ -263,6 +264,20 @@ func (l *Limiter) AllowN(ctx context.Context, identifier string, cost int64) (Re
 	if err := l.checkArgs(identifier, cost); err != nil {
 		return Result{}, err
 	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, fmt.Errorf("ratelimit: check %q: %w", identifier, err)
+	}
+	// Units leased are already charged: they go before a cached denial, which may
+	// predate them.
+	if l.leases != nil {
+		if pol, ok := l.leases.spend(identifier, cost, l.now()); ok {
+			l.metrics.leased.Inc()
+			res := Result{Allowed: true, Policies: pol, Leased: true}
+			l.count(&res)
+			res.summarize()
+			return res, nil
+		}
+	}
 	if l.cache != nil {
 		now := l.now()
 		if e, ok := l.cache.get(identifier, cost, now); ok {
@@ -271,17 +286,8 @@ func (l *Limiter) AllowN(ctx context.Context, identifier string, cost int64) (Re
 		}
 	}
 	if l.leases != nil {
-		pol, ok, extra, ticket := l.leases.spend(identifier, cost, l.now())
-		if ok {
-			l.metrics.leased.Inc()
-			res := Result{Allowed: true, Policies: pol, Leased: true}
-			l.count(&res)
-			res.summarize()
-			return res, nil
-		}
-		if extra > 0 {
-			res, done, err := l.take(ctx, identifier, ticket, cost, extra)
-			if done {
+		if extra, held, ticket := l.leases.begin(identifier, cost, l.now()); extra > 0 {
+			if res, done, err := l.take(ctx, identifier, ticket, cost, held, extra); done {
 				return res, err
 			}
 		}
@@ -301,11 +307,11 @@ func (l *Limiter) AllowN(ctx context.Context, identifier string, cost int64) (Re
 	return res, nil
 }
 
-// take runs a check of cost that also asks Redis for extra units to lease. done is
-// false when Redis refused the extra units but not necessarily the check, which the
-// caller must then run exactly.
-func (l *Limiter) take(ctx context.Context, identifier string, ticket *leaseEntry, cost, extra int64) (res Result, done bool, err error) {
-	res, err = l.run(ctx, identifier, cost+extra, false)
+// take runs a check of cost, held units of which the lease already covers, that also
+// asks Redis for extra units to lease. done is false when Redis refused the extra units
+// but not necessarily the check, which the caller must then run exactly.
+func (l *Limiter) take(ctx context.Context, identifier string, ticket *leaseEntry, cost, held, extra int64) (res Result, done bool, err error) {
+	res, err = l.run(ctx, identifier, cost-held+extra, false)
 	now := l.now()
 	switch {
 	case err != nil:
@@ -324,10 +330,10 @@ func (l *Limiter) take(ctx context.Context, identifier string, ticket *leaseEntr
 	}
 	l.leases.settle(identifier, ticket, extra, slices.Clone(res.Policies), now)
 	// This caller's view: the extra units are still there, held here.
-	res.Remaining += extra
 	for i := range res.Policies {
-		res.Policies[i].Remaining += extra
+		res.Policies[i] = l.leases.credit(i, res.Policies[i], extra)
 	}
+	res.summarize()
 	l.count(&res)
 	return res, true, nil
 }

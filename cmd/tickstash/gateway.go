@@ -48,7 +48,7 @@ func (c *gatewayConfig) register(f *flags, defaultAddr string) {
 	f.Int(&c.maxBody, "max-body-bytes", 1<<20, "largest request body the gateway accepts (413 beyond it)")
 	f.Int(&c.maxValue, "redis-max-value-bytes", 1<<20, "cap of /redis values: every argument, and the size SETRANGE, SETBIT and BITFIELD offsets would give a value (-1: no cap)")
 	f.Duration(&c.rateTimeout, "rate-timeout", 100*time.Millisecond, "how long a rate check waits for Redis before Redis counts as unavailable (then --rate-fail-open decides)")
-	f.Float(&c.rateLease, "rate-lease", 0.01, "share of a token's rate limit a gateway may take from Redis ahead of a busy token's requests and spend without a Redis call each: each gateway may pass up to that share more than the limit in a window, and a token may be refused up to that share early; 0 checks every request in Redis (at most 0.1)")
+	f.Float(&c.rateLease, "rate-lease", 0.01, "share of a token's rate limit a gateway may take from Redis ahead of a busy token's requests and spend without a Redis call each: each gateway may pass up to that share more than the limit in a window, and while one gateway holds leased units the others may refuse the token up to that share early; 0 checks every request in Redis (at most 0.1)")
 	f.Bool(&c.rateFail, "rate-fail-open", false, "let requests through when the rate limiter cannot reach Redis (default: refuse with 503)")
 	f.Duration(&c.auditRetention, "audit-retention", 30*24*time.Hour, "how long audit records are kept (older entries are trimmed)")
 	f.Int(&c.auditMaxLen, "audit-max-len", 100_000, "hard bound of the audit stream of authenticated requests, should the retention hold more")
