@@ -255,6 +255,8 @@ func (l *Limiter) Allow(ctx context.Context, identifier string) (Result, error) 
 // nothing is charged. A denied identifier is remembered locally until its RetryAfter,
 // and answered from memory (Result.Cached) for requests of at least that cost.
 // Concurrent calls share script calls (see Config.MaxBatch) with the same results.
+// With Config.Lease, a busy identifier's checks are mostly answered from units this
+// process took from Redis ahead (Result.Leased).
 //
 // It returns ErrEmptyIdentifier or ErrInvalidCost for bad arguments. When Redis fails
 // or exceeds Config.Timeout it returns an allowed Result with FailedOpen set and a nil
@@ -396,8 +398,8 @@ func (l *Limiter) Peek(ctx context.Context, identifier string) (Result, error) {
 
 // Reset deletes every count of identifier in Redis and in this process's local cache
 // and lease, so its next request starts afresh. Other processes' local caches still
-// deny it until the RetryAfter they were told, and their leases still hold. It returns ErrEmptyIdentifier, or an error
-// wrapping ErrUnavailable if Redis fails.
+// deny it until the RetryAfter they were told, and their leases still hold. It returns
+// ErrEmptyIdentifier, or an error wrapping ErrUnavailable if Redis fails.
 func (l *Limiter) Reset(ctx context.Context, identifier string) error {
 	if identifier == "" {
 		return ErrEmptyIdentifier
