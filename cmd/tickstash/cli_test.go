@@ -87,6 +87,8 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"analyze", "--max-deliveries", "0"}, "--max-deliveries 0", []string{"--job-lease", "--candles"}},
 		{[]string{"analyze", "--job-lease", "1s", "--job-heartbeat", "1s"}, "--job-heartbeat 1s: want a positive duration shorter than --job-lease 1s", []string{"--candles", "--max-deliveries"}},
 		{[]string{"gateway", "--rate-timeout", "0s"}, "--rate-timeout 0s: want a positive duration", []string{"--max-body-bytes"}},
+		{[]string{"gateway", "--rate-lease", "0.5"}, "--rate-lease 0.5: want a share from 0 (no leasing) to 0.1", []string{"--max-body-bytes"}},
+		{[]string{"run", "--rate-lease", "-0.01"}, "--rate-lease -0.01: want a share from 0 (no leasing) to 0.1", nil},
 		{[]string{"run", "--batch-size", "0"}, "--batch-size 0", []string{"--writers"}},
 		{[]string{"run", "--grace", "-1s"}, "--grace -1s", []string{"--trade-retention", "--flush-interval"}},
 		{[]string{"run", "--signals-dup-window", "0s"}, "--signals-dup-window 0s", []string{"--signals-max-age", "--signals-max-bytes"}},
