@@ -192,12 +192,19 @@ func TestLeaseReset(t *testing.T) {
 type holdReply struct {
 	cost         int64
 	ran, release chan struct{}
-	once         sync.Once
+	once, freed  sync.Once
 }
 
-func newHoldReply(cost int64) *holdReply {
-	return &holdReply{cost: cost, ran: make(chan struct{}), release: make(chan struct{})}
+// newHoldReply returns a hook for cost whose held call is let go at the latest when
+// the test ends, so that a failed test does not leave it held.
+func newHoldReply(tb testing.TB, cost int64) *holdReply {
+	h := &holdReply{cost: cost, ran: make(chan struct{}), release: make(chan struct{})}
+	tb.Cleanup(h.free)
+	return h
 }
+
+// free lets the held call's reply go; it may be called more than once.
+func (h *holdReply) free() { h.freed.Do(func() { close(h.release) }) }
 
 // waitRan waits until the held call ran at Redis.
 func (h *holdReply) waitRan(tb testing.TB) {
@@ -234,17 +241,10 @@ func TestLeaseMixedCostsStayWithinALease(t *testing.T) {
 	const window, limit, lease = 2 * time.Second, 100, 10
 	cfg := policies(ratelimit.Policy{Name: "p", Algorithm: ratelimit.FixedWindow, Limit: limit, Window: window})
 	cfg.Lease, cfg.LeaseTTL = lease, time.Minute
-	cfg.MaxBatch = 1        // checks must pass the held take, not queue behind it
-	hold := newHoldReply(0) // set below, once the units held are known
+	cfg.MaxBatch = 1 // checks must pass the held take, not queue behind it
 	c := redistest.Client(t)
+	hold := newHoldReply(t, 0) // after c: its held call is let go before c closes; cost set below
 	lim, _ := newLimiter(t, c, cfg)
-	defer func() {
-		select {
-		case <-hold.release:
-		default:
-			close(hold.release) // a failed test must not leave the call held
-		}
-	}()
 	waitWindowStart(t, rdb, window, window-200*time.Millisecond)
 	for range 22 { // leases of 1, 2, 4, 8 and 10 units: 9 held after these
 		allow(t, lim, "bot", 1)
@@ -259,31 +259,20 @@ func TestLeaseMixedCostsStayWithinALease(t *testing.T) {
 	}()
 	hold.waitRan(t)
 	waitWindowStart(t, rdb, window, window) // the next window
-	inNext := 0
-	for {
-		res := allow(t, lim, "bot", 1)
-		if !res.Allowed {
-			break
+	// passing counts cost-1 checks until one is denied (or clearly too many pass).
+	passing := func() int {
+		n := 0
+		for n <= limit+lease+20 && allow(t, lim, "bot", 1).Allowed {
+			n++
 		}
-		inNext++
-		if inNext > limit+lease+20 {
-			break
-		}
+		return n
 	}
-	close(hold.release)
+	inNext := passing()
+	hold.free()
 	if res := <-done; !res.Allowed {
 		t.Fatalf("the cost-10 check: %+v, want allowed", res)
 	}
-	for {
-		res := allow(t, lim, "bot", 1)
-		if !res.Allowed {
-			break
-		}
-		inNext++
-		if inNext > limit+lease+20 {
-			break
-		}
-	}
+	inNext += passing()
 	if inNext > limit+lease {
 		t.Fatalf("the next window passed %d cost-1 checks, want at most %d (limit plus one lease)", inNext, limit+lease)
 	}
@@ -297,16 +286,9 @@ func TestLeaseBeforeCachedDenial(t *testing.T) {
 	cfg := policies(ratelimit.Policy{Name: "p", Algorithm: ratelimit.GCRA, Limit: 20, Window: 24 * time.Hour})
 	cfg.Lease, cfg.LeaseTTL = 8, time.Minute
 	cfg.MaxBatch = 1 // the exact check must pass the held take, not queue behind it
-	hold := newHoldReply(1 + 8)
+	hold := newHoldReply(t, 1+8)
 	rdb.AddHook(hold)
 	lim, _ := newLimiter(t, rdb, cfg)
-	defer func() {
-		select {
-		case <-hold.release:
-		default:
-			close(hold.release) // a failed test must not leave the call held
-		}
-	}()
 	for range 11 { // exact, then leases of 1, 2 and 4: 11 charged, none held
 		allow(t, lim, "bot", 1)
 	}
@@ -317,7 +299,7 @@ func TestLeaseBeforeCachedDenial(t *testing.T) {
 	if res := <-denied; res.Allowed {
 		t.Fatalf("the exact check during the take: %+v, want denied", res)
 	}
-	close(hold.release)
+	hold.free()
 	if res := <-taker; !res.Allowed {
 		t.Fatalf("the take: %+v, want allowed", res)
 	}
