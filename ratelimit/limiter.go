@@ -269,10 +269,11 @@ func (l *Limiter) AllowN(ctx context.Context, identifier string, cost int64) (Re
 	if err := ctx.Err(); err != nil {
 		return Result{}, fmt.Errorf("ratelimit: check %q: %w", identifier, err)
 	}
+	now := l.now()
 	// Units leased are already charged: they go before a cached denial, which may
 	// predate them.
 	if l.leases != nil {
-		if pol, ok := l.leases.spend(identifier, cost, l.now()); ok {
+		if pol, ok := l.leases.spend(identifier, cost, now); ok {
 			l.metrics.leased.Inc()
 			res := Result{Allowed: true, Policies: pol, Leased: true}
 			l.count(&res)
@@ -281,14 +282,13 @@ func (l *Limiter) AllowN(ctx context.Context, identifier string, cost int64) (Re
 		}
 	}
 	if l.cache != nil {
-		now := l.now()
 		if e, ok := l.cache.get(identifier, cost, now); ok {
 			l.metrics.cacheHits.Inc()
 			return l.fromCache(e, now), nil
 		}
 	}
 	if l.leases != nil {
-		if extra, held, ticket := l.leases.begin(identifier, cost, l.now()); extra > 0 {
+		if extra, held, ticket := l.leases.begin(identifier, cost, now); extra > 0 {
 			if res, done, err := l.take(ctx, identifier, ticket, cost, held, extra); done {
 				return res, err
 			}
