@@ -300,20 +300,14 @@ func (s *Server) writeErrorFor(w http.ResponseWriter, r *http.Request, st *reqSt
 	writeUpstashError(w, status, "ERR "+err.Error())
 }
 
-// leaseUnits is the lease of a token limited by ps: share (Config.RateLease) of the
-// smallest capacity, rounded down; 0 (exact checks) when that is not a whole unit.
+// leaseUnits is the lease of a token limited by ps: share (Config.RateLease, defaults
+// applied) of the smallest capacity, rounded down; 0 (exact checks) when that is not a
+// whole unit or share is negative.
 func leaseUnits(ps []ratelimit.Policy, share float64) int64 {
 	if share < 0 {
 		return 0
 	}
-	if share == 0 {
-		share = 0.01
-	}
-	c := ps[0].Capacity()
-	for _, p := range ps[1:] {
-		c = min(c, p.Capacity())
-	}
-	return int64(float64(c) * share)
+	return int64(float64(ratelimit.SmallestCapacity(ps)) * share)
 }
 
 type limiters struct {

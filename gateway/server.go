@@ -152,6 +152,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 20
 	}
+	if c.RateLease == 0 {
+		c.RateLease = 0.01
+	}
 	if c.AuditMaxLen == 0 {
 		c.AuditMaxLen = 100_000
 	}

@@ -53,10 +53,7 @@ type leaseEntry struct {
 }
 
 func newLeases(max int64, policies []Policy, ttl time.Duration, limit int) *leases {
-	capacity := policies[0].Capacity()
-	for _, p := range policies {
-		capacity = min(capacity, p.Capacity())
-	}
+	capacity := SmallestCapacity(policies)
 	// No lease can exceed the capacity, and doubling next cannot overflow below it.
 	return &leases{max: min(max, capacity), capacity: capacity, policies: policies, ttl: ttl, limit: limit,
 		entries: make(map[string]*leaseEntry)}

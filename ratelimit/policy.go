@@ -89,6 +89,19 @@ func (p Policy) Capacity() int64 {
 	return p.Limit
 }
 
+// SmallestCapacity is the least Capacity of ps, which bounds what a check of all of them
+// can cost; 0 for no policies.
+func SmallestCapacity(ps []Policy) int64 {
+	if len(ps) == 0 {
+		return 0
+	}
+	c := ps[0].Capacity()
+	for _, p := range ps[1:] {
+		c = min(c, p.Capacity())
+	}
+	return c
+}
+
 func (p Policy) validate() error {
 	if !policyName.MatchString(p.Name) {
 		return fmt.Errorf("ratelimit: policy name %q: must match %s", p.Name, policyName)
