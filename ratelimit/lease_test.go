@@ -15,6 +15,14 @@ import (
 	"github.com/tickstash/tickstash/ratelimit"
 )
 
+// dailyLeased is the config of one GCRA policy "p" of limit a day, leasing up to lease
+// units sized for a minute: long enough that no test depends on the clock.
+func dailyLeased(limit, lease int64) ratelimit.Config {
+	cfg := policies(ratelimit.Policy{Name: "p", Algorithm: ratelimit.GCRA, Limit: limit, Window: 24 * time.Hour})
+	cfg.Lease, cfg.LeaseTTL = lease, time.Minute
+	return cfg
+}
+
 // TestLeaseSpendsLocally: a busy identifier's checks are mostly decided in process, each
 // policy is charged for what was leased, and Remaining still falls by one a request.
 func TestLeaseSpendsLocally(t *testing.T) {
@@ -65,8 +73,7 @@ func TestLeaseSpendsLocally(t *testing.T) {
 func TestLeaseNearLimitIsExact(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Client(t)
-	cfg := policies(ratelimit.Policy{Name: "p", Algorithm: ratelimit.GCRA, Limit: 10, Window: 24 * time.Hour})
-	cfg.Lease, cfg.LeaseTTL = 8, time.Minute
+	cfg := dailyLeased(10, 8)
 	lim, reg := newLimiter(t, rdb, cfg)
 	// Checks 2, 4 and 7 try leases of 1, 2 and 4 extra units; the third finds 4 left,
 	// is refused and decided exactly.
@@ -172,8 +179,7 @@ func TestLeaseSteadyPace(t *testing.T) {
 func TestLeaseReset(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Client(t)
-	cfg := policies(ratelimit.Policy{Name: "p", Algorithm: ratelimit.GCRA, Limit: 100, Window: 24 * time.Hour})
-	cfg.Lease, cfg.LeaseTTL = 8, time.Minute
+	cfg := dailyLeased(100, 8)
 	lim, _ := newLimiter(t, rdb, cfg)
 	for range 4 { // the fourth check leases 2 units
 		allow(t, lim, "bot", 1)
@@ -283,8 +289,7 @@ func TestLeaseMixedCostsStayWithinALease(t *testing.T) {
 func TestLeaseBeforeCachedDenial(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Client(t)
-	cfg := policies(ratelimit.Policy{Name: "p", Algorithm: ratelimit.GCRA, Limit: 20, Window: 24 * time.Hour})
-	cfg.Lease, cfg.LeaseTTL = 8, time.Minute
+	cfg := dailyLeased(20, 8)
 	cfg.MaxBatch = 1 // the exact check must pass the held take, not queue behind it
 	hold := newHoldReply(t, 1+8)
 	rdb.AddHook(hold)
@@ -317,8 +322,7 @@ func TestLeaseBeforeCachedDenial(t *testing.T) {
 func TestLeaseEndedContext(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Client(t)
-	cfg := policies(ratelimit.Policy{Name: "p", Algorithm: ratelimit.GCRA, Limit: 100, Window: 24 * time.Hour})
-	cfg.Lease, cfg.LeaseTTL = 8, time.Minute
+	cfg := dailyLeased(100, 8)
 	lim, _ := newLimiter(t, rdb, cfg)
 	allow(t, lim, "bot", 1)
 	allow(t, lim, "bot", 1) // leases a unit
