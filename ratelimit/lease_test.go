@@ -335,3 +335,43 @@ func TestLeaseEndedContext(t *testing.T) {
 		t.Fatal("the leased unit was used by the refused check")
 	}
 }
+
+// TestLeaseAcrossRedisRestart: units already leased are spent while Redis is down; then
+// checks fail closed within the timeout, none hangs; once Redis is back, checks are
+// decided there again (exactly at first: the failed take paused leasing).
+func TestLeaseAcrossRedisRestart(t *testing.T) {
+	t.Parallel()
+	srv := redistest.StartServer(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { c.Close() })
+	cfg := dailyLeased(1000, 16)
+	cfg.Timeout = 500 * time.Millisecond
+	lim, _ := newLimiter(t, c, cfg)
+	for range 12 { // exact, then leases of 1, 2, 4 and 8: the last 8 units held
+		allow(t, lim, "bot", 1)
+	}
+	srv.Stop()
+	for i := range 8 {
+		if res := allow(t, lim, "bot", 1); !res.Allowed || !res.Leased {
+			t.Fatalf("held unit %d with Redis down: allowed=%v leased=%v, want spent", i+1, res.Allowed, res.Leased)
+		}
+	}
+	start := time.Now()
+	if res, err := lim.Allow(context.Background(), "bot"); !errors.Is(err, ratelimit.ErrUnavailable) || res.Allowed {
+		t.Fatalf("past the held units with Redis down: %+v, %v; want ErrUnavailable", res, err)
+	}
+	if d := time.Since(start); d > 5*cfg.Timeout {
+		t.Fatalf("the failed check took %v, want about the timeout %v", d, cfg.Timeout)
+	}
+	srv.Start()
+	var res ratelimit.Result
+	var err error
+	for range 5 { // the first may meet a pooled connection of the old server
+		if res, err = lim.Allow(context.Background(), "bot"); err == nil {
+			break
+		}
+	}
+	if err != nil || !res.Allowed || res.Leased || res.Remaining != 999 {
+		t.Fatalf("after the restart: %+v, %v; want an exact check of the fresh Redis leaving 999", res, err)
+	}
+}
