@@ -35,8 +35,8 @@ for i = 1, (#ARGV - 10) / 6 do
   local b = 10 + (i - 1) * 6
   local id, entry, tok, outcome, due, err = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
   local jk = ARGV[10] .. id
-  local f = redis.call('HMGET', jk, 'tok', 'st', 'msg', 'rerun', 'exp')
-  local exp = f[5]
+  local f = redis.call('HMGET', jk, 'tok', 'st', 'msg', 'rerun', 'enq')
+  local enq = f[5]
   if f[1] ~= tok or f[2] ~= 'running' or f[3] ~= entry then
     settled[i] = 0
   else
@@ -63,10 +63,10 @@ for i = 1, (#ARGV - 10) / 6 do
         redis.call('EXPIRE', jk, ARGV[3])
       else
         redis.call('HSET', jk, 'st', outcome, 'err', err, 'fin', ARGV[2], 'upd', ARGV[2])
-        -- A record whose TTL still has nine tenths of the job TTL to run (set by an
-        -- enqueue moments ago, see exp in queue_enqueue.lua) keeps it: one command less
-        -- per job on the hot path.
-        if not exp or (tonumber(exp) - tonumber(ARGV[2])) * 10 < tonumber(ARGV[3]) * 9000 then
+        -- A record whose TTL still has nine tenths of the job TTL to run (set by its
+        -- enqueue moments ago: it runs out at enq + job TTL, see queue_enqueue.lua)
+        -- keeps it: one command less per job on the hot path.
+        if not enq or (tonumber(ARGV[2]) - tonumber(enq)) * 10 > tonumber(ARGV[3]) * 1000 then
           redis.call('EXPIRE', jk, ARGV[3])
         end
       end

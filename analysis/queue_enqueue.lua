@@ -19,15 +19,17 @@
 --
 -- A new job's hash leaves out its update time: readers default it to the enqueue time.
 -- (It keeps att = 0: workers of earlier versions read it as a number when claiming.)
--- exp is when the TTL set here runs out (Unix ms): every later change that sets a TTL
--- sets one at least as long, so settling a job finished soon after its enqueue can
--- leave the TTL alone (queue_complete.lua).
+-- The TTL set here runs out at enq + job TTL, and every later change that sets a TTL sets
+-- one at least as long, so settling a job finished soon after its enqueue can leave the
+-- TTL alone (queue_complete.lua). The fields the claim and settle steps look up come
+-- first: a small hash is a list Redis searches from the front.
 --
 -- Reply: per request {id, how}; how is "queued" (new job), "coalesced" (a waiting job's
 -- watermark was raised), "rerun" (the running job will run once more) or "full" (id
 -- empty: the queue is at its bound, nothing was written).
 local out = {}
 local n = (#ARGV - 6) / 6
+local bound = tonumber(ARGV[3])
 local len = redis.call('XLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2])
 for i = 1, n do
   local b = 6 + (i - 1) * 6
@@ -37,7 +39,7 @@ for i = 1, n do
   -- Below the bound, claim the coalesce key for the new job in the same call that
   -- reads it: when it was free, only the job itself remains to be written.
   local cur, claimed
-  if len < tonumber(ARGV[3]) then
+  if len < bound then
     cur = redis.call('SET', ck, newid, 'NX', 'GET', 'EX', ARGV[4])
     claimed = not cur
   else
@@ -74,12 +76,12 @@ for i = 1, n do
     end
   end
   if not res then
-    if len >= tonumber(ARGV[3]) then
+    if len >= bound then
       res = {'', 'full'}
     else
       local m = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'j', newid)
-      redis.call('HSET', nk, 'ex', ARGV[b + 2], 'sym', ARGV[b + 3], 'iv', ARGV[b + 4], 'an', ARGV[b + 5],
-        'wm', wm, 'st', 'queued', 'att', '0', 'msg', m, 'enq', ARGV[2], 'exp', ARGV[2] + ARGV[4] * 1000)
+      redis.call('HSET', nk, 'st', 'queued', 'msg', m, 'att', '0', 'wm', wm,
+        'ex', ARGV[b + 2], 'sym', ARGV[b + 3], 'iv', ARGV[b + 4], 'an', ARGV[b + 5], 'enq', ARGV[2])
       redis.call('EXPIRE', nk, ARGV[4])
       if not claimed then
         redis.call('SET', ck, newid, 'EX', ARGV[4])

@@ -506,8 +506,8 @@ func TestStatusOfNewJob(t *testing.T) {
 }
 
 // A job finished soon after its enqueue keeps the TTL the enqueue set (no EXPIRE on the
-// hot path); one whose TTL may have run down, or a record from before the exp field,
-// gets a fresh one.
+// hot path); one whose TTL may have run down gets a fresh one, and so does a record from
+// an earlier version, whose exp field (enq + job TTL, now derived) is ignored.
 func TestSettleRefreshesOnlyARunDownTTL(t *testing.T) {
 	clock := newFakeClock()
 	q, _ := newTestQueue(t, nil, QueueConfig{Now: clock.Now, JobTTL: time.Hour})
@@ -516,14 +516,16 @@ func TestSettleRefreshesOnlyARunDownTTL(t *testing.T) {
 	clock.Add(10 * time.Minute) // OLD's TTL has 50 of its 60 minutes left
 	fresh := mustEnqueue(t, q, spec("NEW-USD"))
 	legacy := mustEnqueue(t, q, spec("LEG-USD"))
-	if err := q.rdb.HDel(ctx, q.keys.job(legacy), "exp").Err(); err != nil {
+	// As an earlier version wrote it, enqueued ten minutes ago.
+	if err := q.rdb.HSet(ctx, q.keys.job(legacy), "enq", clock.Now().Add(-10*time.Minute).UnixMilli(),
+		"exp", clock.Now().Add(50*time.Minute).UnixMilli()).Err(); err != nil {
 		t.Fatal(err)
 	}
 	ds := mustRead(t, q, "c1", 3)
 	if len(ds) != 3 {
 		t.Fatalf("read %d deliveries, want 3", len(ds))
 	}
-	// Stand in for the time that passed: Redis's TTLs shrink, the records' exp stay.
+	// Stand in for the time that passed: Redis's TTLs shrink, the records' times stay.
 	for _, id := range []string{old, fresh, legacy} {
 		if err := q.rdb.Expire(ctx, q.keys.job(id), 100*time.Second).Err(); err != nil {
 			t.Fatal(err)
