@@ -33,10 +33,13 @@ type enqueueReq struct {
 // maxEnqueueBatch bounds the requests of one script call.
 const maxEnqueueBatch = 256
 
-// maxEnqueueFlights is how many batches may be on their way at once. More than one hides
-// a round trip's latency behind another batch's; each script is atomic, so concurrent
-// batches coalesce as one would.
-const maxEnqueueFlights = 2
+// maxEnqueueFlights is how many batches may be on their way at once. With one, requests
+// arriving while a batch is at Redis all wait for the next: with 8 producers a call
+// carries 7.3 jobs instead of 3.8 with two in flight, and Redis, which is what limits the
+// queue, spends less CPU a job (BENCHMARKS.md, seventh session). A lone caller is sent at
+// once either way. Each script is atomic, so concurrent batches would coalesce as one
+// does.
+const maxEnqueueFlights = 1
 
 // submit queues r and returns when its batch has run or ctx ends.
 func (q *Queue) submit(ctx context.Context, r *enqueueReq) error {
