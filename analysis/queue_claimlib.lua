@@ -84,10 +84,25 @@ local function intake(c, entries, prefix, out, acks)
   return todo
 end
 
--- ackAll acknowledges and deletes the entries in acks.
+-- ackAll acknowledges and deletes the entries in acks. A group delivers in order, so
+-- every entry older than the oldest one still pending was delivered and, no longer
+-- pending, acknowledged: one XTRIM MINID removes those in a single pass over the head of
+-- the stream, where XDEL looks each id up from the start of its node (1.6 µs an entry).
+-- When the trim took fewer entries than acks holds, some are newer than the oldest
+-- pending one and XDEL removes them; when none is pending, XDEL removes all. (An entry
+-- acknowledged but left in the stream, which no path of this queue does, would make the
+-- trim count high and leave one of ours behind: the next trim past it removes it.) With
+-- no consumer group, XDEL removes all.
 local function ackAll(c, acks)
-  if #acks > 0 then
-    redis.call('XACK', c.stream, c.group, unpack(acks))
+  if #acks == 0 then
+    return
+  end
+  redis.call('XACK', c.stream, c.group, unpack(acks))
+  -- A missing group (XACK acknowledged nothing) is no error: a pending summary of
+  -- it is one, and nothing is trimmed.
+  local p = redis.pcall('XPENDING', c.stream, c.group)
+  local floor = p[2]
+  if p.err or not floor or redis.call('XTRIM', c.stream, 'MINID', floor) < #acks then
     redis.call('XDEL', c.stream, unpack(acks))
   end
 end

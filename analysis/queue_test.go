@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
@@ -550,4 +551,59 @@ func TestSettleRefreshesOnlyARunDownTTL(t *testing.T) {
 			t.Errorf("job %s state %s, want done", id, st.State)
 		}
 	}
+}
+
+// Settling removes exactly the entries acknowledged, whatever their order: those older
+// than the oldest pending entry go by a trim of the stream's head, the others one by one,
+// and entries still waiting or pending stay.
+func TestSettleRemovesOnlyAcknowledgedEntries(t *testing.T) {
+	q, _ := newTestQueue(t, nil, QueueConfig{})
+	ctx := context.Background()
+	ids := map[string]string{}
+	for _, sym := range []string{"A-USD", "B-USD", "C-USD", "D-USD", "E-USD"} {
+		ids[mustEnqueue(t, q, spec(sym))] = sym
+	}
+	left := func(want ...string) {
+		t.Helper()
+		msgs, err := q.rdb.XRange(ctx, q.keys.stream(), "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, m := range msgs {
+			id, _ := m.Values["j"].(string)
+			got = append(got, ids[id])
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("entries left in the stream (-want +got):\n%s", diff)
+		}
+	}
+	abc := mustRead(t, q, "c1", 3)
+	if len(abc) != 3 {
+		t.Fatalf("read %d deliveries, want 3", len(abc))
+	}
+	done := func(d *delivery) {
+		t.Helper()
+		if applied := mustComplete(t, q, settlement{d: d, out: outDone}); !applied[0] {
+			t.Fatalf("settling %s: stale", ids[d.id])
+		}
+	}
+	done(&abc[2]) // newer than the oldest pending (A)
+	left("A-USD", "B-USD", "D-USD", "E-USD")
+	done(&abc[0]) // the oldest
+	left("B-USD", "D-USD", "E-USD")
+	d := mustRead(t, q, "c2", 1)
+	if len(d) != 1 || ids[d[0].id] != "D-USD" {
+		t.Fatalf("c2 read %+v, want D", d)
+	}
+	done(&abc[1]) // the oldest, with D pending at c2 and E waiting
+	left("D-USD", "E-USD")
+	done(&d[0]) // none pending after it
+	left("E-USD")
+	e := mustRead(t, q, "c1", 10)
+	if len(e) != 1 || ids[e[0].id] != "E-USD" {
+		t.Fatalf("c1 read %+v, want E", e)
+	}
+	done(&e[0])
+	left()
 }
