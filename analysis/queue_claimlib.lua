@@ -12,33 +12,36 @@
 -- analyzer, watermark, attempt} to run it; {"dead", entry, id} when it was dead-lettered
 -- (cap reached or job record gone); {"skip", entry, id} when the entry is not the job's
 -- current one. Appends to acks the entries to acknowledge and delete, which the caller
--- does in one XACK and one XDEL.
+-- then hands to ackAll.
 local function claim(c, todo, out, acks)
-  local fs, nok = {}, 0
-  for i, t in ipairs(todo) do
-    local f = redis.call('HMGET', t[3], 'st', 'msg', 'att', 'ex', 'sym', 'iv', 'an', 'wm')
-    fs[i] = f
-    if f[2] == t[1] and (f[1] == 'queued' or f[1] == 'running') and tonumber(f[3] or '0') < c.cap then
-      nok = nok + 1
+  if #todo == 0 then
+    return
+  end
+  -- A token for every delivery, whether it runs or not: the unused ones are gaps.
+  local tok = redis.call('INCRBY', c.fence, #todo) - #todo
+  for _, t in ipairs(todo) do
+    local entry, id, jk = t[1], t[2], t[3]
+    local f = redis.call('HMGET', jk, 'st', 'msg', 'att', 'ex', 'sym', 'iv', 'an', 'wm')
+    tok = tok + 1
+    -- Most deliveries are first ones, whose attempt needs no number conversion (each
+    -- costs Lua a formatted print).
+    local n = 0
+    if f[3] and f[3] ~= '0' then
+      n = tonumber(f[3]) or 0
     end
-  end
-  local tok = 0
-  if nok > 0 then
-    tok = redis.call('INCRBY', c.fence, nok) - nok
-  end
-  for i, t in ipairs(todo) do
-    local entry, id, jk, f = t[1], t[2], t[3], fs[i]
     local reason
     if not f[1] then
       reason = 'analysis: job record expired or missing'
     elseif f[2] ~= entry or (f[1] ~= 'queued' and f[1] ~= 'running') then
       acks[#acks + 1] = entry
       out[#out + 1] = {'skip', entry, id}
-    elseif tonumber(f[3] or '0') >= c.cap then
+    elseif n >= c.cap then
       reason = 'analysis: delivered ' .. f[3] .. ' times without completing'
     else
-      tok = tok + 1
-      local att = tonumber(f[3] or '0') + 1
+      local att = '1'
+      if n > 0 then
+        att = n + 1
+      end
       -- No EXPIRE: the record keeps the TTL of its last enqueue or settlement, a job
       -- TTL (a day by default) from now at most; settling it sets a fresh one.
       redis.call('HSET', jk, 'st', 'running', 'tok', tok, 'att', att, 'upd', c.now)

@@ -31,6 +31,7 @@
 local c = {stream = KEYS[1], dead = KEYS[3], fence = KEYS[4], group = ARGV[1], now = ARGV[2],
   jobTTL = ARGV[3], deadTTL = ARGV[4], deadMax = ARGV[5], cap = tonumber(ARGV[9])}
 local settled, acks = {}, {}
+local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
 for i = 1, (#ARGV - 10) / 6 do
   local b = 10 + (i - 1) * 6
   local id, entry, tok, outcome, due, err = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
@@ -66,7 +67,7 @@ for i = 1, (#ARGV - 10) / 6 do
         -- A record whose TTL still has nine tenths of the job TTL to run (set by its
         -- enqueue moments ago: it runs out at enq + job TTL, see queue_enqueue.lua)
         -- keeps it: one command less per job on the hot path.
-        if not enq or (tonumber(ARGV[2]) - tonumber(enq)) * 10 > tonumber(ARGV[3]) * 1000 then
+        if not enq or (now - tonumber(enq)) * 10 > ttl * 1000 then
           redis.call('EXPIRE', jk, ARGV[3])
         end
       end
