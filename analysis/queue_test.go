@@ -607,3 +607,43 @@ func TestSettleRemovesOnlyAcknowledgedEntries(t *testing.T) {
 	done(&e[0])
 	left()
 }
+
+// A dead worker's delivery, the oldest pending entry, survives the settlements of newer
+// ones by live workers (they are removed one by one, not trimmed past it) and is taken
+// over after the lease; then settling it leaves the stream empty.
+func TestDeadWorkersEntrySurvivesOthersSettling(t *testing.T) {
+	q, _ := newTestQueue(t, nil, QueueConfig{Lease: 20 * time.Millisecond})
+	ctx := context.Background()
+	for _, sym := range []string{"A-USD", "B-USD", "C-USD"} {
+		mustEnqueue(t, q, spec(sym))
+	}
+	if ds := mustRead(t, q, "dies", 1); len(ds) != 1 {
+		t.Fatalf("dying worker read %d deliveries, want 1", len(ds))
+	}
+	live := mustRead(t, q, "lives", 10)
+	if len(live) != 2 {
+		t.Fatalf("live worker read %d deliveries, want 2", len(live))
+	}
+	for i := range live {
+		if applied := mustComplete(t, q, settlement{d: &live[i], out: outDone}); !applied[0] {
+			t.Fatalf("settling %s: stale", live[i].id)
+		}
+	}
+	if n, _ := q.rdb.XLen(ctx, q.keys.stream()).Result(); n != 1 {
+		t.Fatalf("stream holds %d entries after the live worker settled, want the dead one's 1", n)
+	}
+	time.Sleep(30 * time.Millisecond)
+	taken, err := q.reclaim(ctx, "survivor", 10)
+	if err != nil || len(taken) != 1 || taken[0].spec.Symbol != "A-USD" {
+		t.Fatalf("reclaim = %+v, %v; want A's delivery", taken, err)
+	}
+	if got := testutil.ToFloat64(q.m.trimmed); got != 0 {
+		t.Fatalf("trimmed counter = %v, want 0: a pending entry was removed", got)
+	}
+	if applied := mustComplete(t, q, settlement{d: &taken[0], out: outDone}); !applied[0] {
+		t.Fatal("settling the taken-over delivery: stale")
+	}
+	if n, _ := q.rdb.XLen(ctx, q.keys.stream()).Result(); n != 0 {
+		t.Fatalf("stream holds %d entries after all settled, want 0", n)
+	}
+}
