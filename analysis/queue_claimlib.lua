@@ -101,11 +101,10 @@ local function ackAll(c, acks)
     return
   end
   redis.call('XACK', c.stream, c.group, unpack(acks))
-  -- A missing group (XACK acknowledged nothing) is no error: a pending summary of
-  -- it is one, and nothing is trimmed.
-  local p = redis.pcall('XPENDING', c.stream, c.group)
-  local floor = p[2]
-  if p.err or not floor or redis.call('XTRIM', c.stream, 'MINID', floor) < #acks then
+  -- XPENDING of a missing group is an error (XACK of one is not); pcall's error reply
+  -- has no floor.
+  local floor = redis.pcall('XPENDING', c.stream, c.group)[2]
+  if not floor or redis.call('XTRIM', c.stream, 'MINID', floor) < #acks then
     redis.call('XDEL', c.stream, unpack(acks))
   end
 end
