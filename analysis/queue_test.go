@@ -97,6 +97,15 @@ func mustComplete(tb testing.TB, q *Queue, ss ...settlement) []bool {
 	return applied
 }
 
+// mustDone settles d as done and fails the test if its lease was lost (the settlement
+// stale).
+func mustDone(tb testing.TB, q *Queue, d *delivery) {
+	tb.Helper()
+	if applied := mustComplete(tb, q, settlement{d: d, out: outDone}); !applied[0] {
+		tb.Fatalf("settling job %s (%s): stale, want settled", d.id, d.spec.Symbol)
+	}
+}
+
 func TestEnqueueCoalesces(t *testing.T) {
 	q, _ := newTestQueue(t, nil, QueueConfig{})
 	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -452,9 +461,7 @@ func TestFencedResultWrites(t *testing.T) {
 	if applied := mustComplete(t, q, settlement{d: &old, out: outDone}); applied[0] {
 		t.Fatal("the stale worker settled the job")
 	}
-	if applied := mustComplete(t, q, settlement{d: &fresh, out: outDone}); !applied[0] {
-		t.Fatal("the fresh worker could not settle the job")
-	}
+	mustDone(t, q, &fresh)
 	// A write under an older token than the stored result's is refused even when the
 	// job record agrees (a delayed write of an earlier run).
 	mustEnqueue(t, q, spec("BTC-USDT"))
@@ -582,29 +589,23 @@ func TestSettleRemovesOnlyAcknowledgedEntries(t *testing.T) {
 	if len(abc) != 3 {
 		t.Fatalf("read %d deliveries, want 3", len(abc))
 	}
-	done := func(d *delivery) {
-		t.Helper()
-		if applied := mustComplete(t, q, settlement{d: d, out: outDone}); !applied[0] {
-			t.Fatalf("settling %s: stale", ids[d.id])
-		}
-	}
-	done(&abc[2]) // newer than the oldest pending (A)
+	mustDone(t, q, &abc[2]) // newer than the oldest pending (A)
 	left("A-USD", "B-USD", "D-USD", "E-USD")
-	done(&abc[0]) // the oldest
+	mustDone(t, q, &abc[0]) // the oldest
 	left("B-USD", "D-USD", "E-USD")
 	d := mustRead(t, q, "c2", 1)
 	if len(d) != 1 || ids[d[0].id] != "D-USD" {
 		t.Fatalf("c2 read %+v, want D", d)
 	}
-	done(&abc[1]) // the oldest, with D pending at c2 and E waiting
+	mustDone(t, q, &abc[1]) // the oldest, with D pending at c2 and E waiting
 	left("D-USD", "E-USD")
-	done(&d[0]) // none pending after it
+	mustDone(t, q, &d[0]) // none pending after it
 	left("E-USD")
 	e := mustRead(t, q, "c1", 10)
 	if len(e) != 1 || ids[e[0].id] != "E-USD" {
 		t.Fatalf("c1 read %+v, want E", e)
 	}
-	done(&e[0])
+	mustDone(t, q, &e[0])
 	left()
 }
 
@@ -625,12 +626,10 @@ func TestDeadWorkersEntrySurvivesOthersSettling(t *testing.T) {
 		t.Fatalf("live worker read %d deliveries, want 2", len(live))
 	}
 	for i := range live {
-		if applied := mustComplete(t, q, settlement{d: &live[i], out: outDone}); !applied[0] {
-			t.Fatalf("settling %s: stale", live[i].id)
-		}
+		mustDone(t, q, &live[i])
 	}
-	if n, _ := q.rdb.XLen(ctx, q.keys.stream()).Result(); n != 1 {
-		t.Fatalf("stream holds %d entries after the live worker settled, want the dead one's 1", n)
+	if n, err := q.Length(ctx); err != nil || n != 1 {
+		t.Fatalf("stream holds %d entries after the live worker settled (%v), want the dead one's 1", n, err)
 	}
 	time.Sleep(30 * time.Millisecond)
 	taken, err := q.reclaim(ctx, "survivor", 10)
@@ -640,10 +639,8 @@ func TestDeadWorkersEntrySurvivesOthersSettling(t *testing.T) {
 	if got := testutil.ToFloat64(q.m.trimmed); got != 0 {
 		t.Fatalf("trimmed counter = %v, want 0: a pending entry was removed", got)
 	}
-	if applied := mustComplete(t, q, settlement{d: &taken[0], out: outDone}); !applied[0] {
-		t.Fatal("settling the taken-over delivery: stale")
-	}
-	if n, _ := q.rdb.XLen(ctx, q.keys.stream()).Result(); n != 0 {
-		t.Fatalf("stream holds %d entries after all settled, want 0", n)
+	mustDone(t, q, &taken[0])
+	if n, err := q.Length(ctx); err != nil || n != 0 {
+		t.Fatalf("stream holds %d entries after all settled (%v), want 0", n, err)
 	}
 }
